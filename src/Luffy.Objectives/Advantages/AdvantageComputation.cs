@@ -1,0 +1,24 @@
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Advantages;
+
+/// <summary>The common frame of every built-in estimator: validate, index groups, compute, collect statistics.</summary>
+internal static class AdvantageComputation
+{
+    public static AdvantageResult Run(
+        RewardBatch batch,
+        string estimator,
+        Func<GroupIndex, Tensor> compute,
+        bool requiresResponseMask = false,
+        bool requiresOffPolicyFlags = false)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        batch.Validate(requiresResponseMask, requiresOffPolicyFlags, estimator);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var index = new GroupIndex(batch.Rewards.detach(), batch.GroupIds);
+        Tensor advantages = compute(index).contiguous();
+        Tensor statistics = index.StatisticsTensor();
+        return new AdvantageResult(advantages.MoveToOuterDisposeScope(), statistics.MoveToOuterDisposeScope());
+    }
+}

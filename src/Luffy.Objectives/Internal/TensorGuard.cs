@@ -1,0 +1,127 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Internal;
+
+/// <summary>Guard clauses shared by every public entry point. None of them reads tensor values (no device sync).</summary>
+internal static class TensorGuard
+{
+    public static void NotNull(Tensor? tensor, string name)
+    {
+        if (tensor is null)
+        {
+            throw new ArgumentNullException(name);
+        }
+        if (tensor.IsInvalid)
+        {
+            throw new ArgumentException($"{name} has been disposed.", name);
+        }
+    }
+
+    public static string Shape(Tensor tensor) => "[" + string.Join(", ", tensor.shape) + "]";
+
+    public static void Floating(Tensor tensor, string name)
+    {
+        NotNull(tensor, name);
+        if (!is_floating_point(tensor))
+        {
+            throw new ArgumentException($"{name} has dtype {tensor.dtype}; a floating-point dtype (float32, float64, bfloat16 or float16) is expected.", name);
+        }
+    }
+
+    public static void Integral(Tensor tensor, string name)
+    {
+        NotNull(tensor, name);
+        if (!is_integral(tensor.dtype) || tensor.dtype == ScalarType.Bool)
+        {
+            throw new ArgumentException($"{name} has dtype {tensor.dtype}; an integer dtype (int64 or int32) is expected.", name);
+        }
+    }
+
+    public static void Rank(Tensor tensor, string name, int rank, string layout)
+    {
+        NotNull(tensor, name);
+        if (tensor.dim() != rank)
+        {
+            throw new ArgumentException($"{name} has shape {Shape(tensor)}; it must be {layout}.", name);
+        }
+    }
+
+    /// <summary>Requires <paramref name="tensor"/> to have exactly the shape of <paramref name="reference"/>: nothing is broadcast.</summary>
+    public static void SameShape(Tensor tensor, string name, Tensor reference, string referenceName, string layout)
+    {
+        NotNull(tensor, name);
+        if (!tensor.shape.SequenceEqual(reference.shape))
+        {
+            throw new ArgumentException(
+                $"{name} has shape {Shape(tensor)} but {referenceName} has shape {Shape(reference)}; both must be {layout}.", name);
+        }
+    }
+
+    public static void SameLeadingDimension(Tensor tensor, string name, Tensor reference, string referenceName, string layout)
+    {
+        NotNull(tensor, name);
+        if (tensor.dim() < 1 || reference.dim() < 1 || tensor.shape[0] != reference.shape[0])
+        {
+            throw new ArgumentException(
+                $"{name} has shape {Shape(tensor)} but {referenceName} has shape {Shape(reference)}; {layout}.", name);
+        }
+    }
+
+    public static void SameDtype(Tensor tensor, string name, Tensor reference, string referenceName)
+    {
+        if (tensor.dtype != reference.dtype)
+        {
+            throw new ArgumentException($"{name} has dtype {tensor.dtype} but {referenceName} has dtype {reference.dtype}; they must match.", name);
+        }
+    }
+
+    public static void SameDevice(Tensor tensor, string name, Tensor reference, string referenceName)
+    {
+        if (tensor.device_type != reference.device_type || tensor.device_index != reference.device_index)
+        {
+            throw new ArgumentException($"{name} is on {tensor.device} but {referenceName} is on {reference.device}; they must be on the same device.", name);
+        }
+    }
+
+    /// <summary>A mask of any dtype (bool, integer or floating) as a bool tensor: non-zero means "included".</summary>
+    public static Tensor AsBoolMask(Tensor mask) => mask.dtype == ScalarType.Bool ? mask.alias() : mask.ne(0);
+
+    public static void Mask(Tensor mask, string name, Tensor reference, string referenceName, string layout)
+    {
+        SameShape(mask, name, reference, referenceName, layout);
+        SameDevice(mask, name, reference, referenceName);
+    }
+
+    /// <summary>Validates a companion tensor of the same layout, dtype and device as <paramref name="reference"/>.</summary>
+    public static void Companion(Tensor tensor, string name, Tensor reference, string referenceName, string layout)
+    {
+        SameShape(tensor, name, reference, referenceName, layout);
+        SameDtype(tensor, name, reference, referenceName);
+        SameDevice(tensor, name, reference, referenceName);
+    }
+
+    public static void Positive(double value, string name)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number greater than 0.");
+        }
+    }
+
+    public static void NonNegative(double value, string name)
+    {
+        if (!(value >= 0) || double.IsInfinity(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number greater than or equal to 0.");
+        }
+    }
+
+    public static void Finite(double value, string name)
+    {
+        if (!double.IsFinite(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number.");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+using Luffy.Objectives.Internal;
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Tokens;
+
+/// <summary>
+/// Token log-probs and next-token entropies from logits of shape (B, T, V): B sequences, T positions,
+/// V vocabulary entries. Results are differentiable with respect to the logits.
+/// </summary>
+public static class TokenStatistics
+{
+    /// <summary>log softmax(logits / τ) at the given token ids.</summary>
+    /// <param name="logits">Logits, (B, T, V), floating point. Not disposed.</param>
+    /// <param name="tokenIds">Token ids, (B, T), int64 (int32 is converted), each in [0, V) (checked by the gather kernel, not here, to avoid a device sync).</param>
+    /// <param name="temperature">τ &gt; 0 dividing the logits (the sampling temperature). The default is 1.</param>
+    /// <returns>A fresh (B, T) tensor in the logits' dtype.</returns>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    public static Tensor LogProbs(Tensor logits, Tensor tokenIds, double temperature = 1.0)
+    {
+        Validate(logits, tokenIds, temperature);
+        using var scope = NewDisposeScope();
+        Tensor z = Scaled(logits, temperature);
+        Tensor ids = tokenIds.to_type(ScalarType.Int64).unsqueeze(-1);
+        return z.log_softmax(-1).gather(-1, ids).squeeze(-1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Entropy H = logsumexp(z) − Σ softmax(z)·z of the next-token distribution, z = logits / τ.</summary>
+    /// <param name="logits">Logits, (B, T, V), floating point. Not disposed.</param>
+    /// <param name="temperature">τ &gt; 0. The default is 1.</param>
+    /// <returns>A fresh (B, T) tensor in the logits' dtype.</returns>
+    /// <exception cref="ArgumentException"><paramref name="logits"/> is not a (B, T, V) floating-point tensor.</exception>
+    public static Tensor Entropy(Tensor logits, double temperature = 1.0)
+    {
+        TensorGuard.Floating(logits, nameof(logits));
+        TensorGuard.Rank(logits, nameof(logits), 3, "(B, T, V)");
+        TensorGuard.Positive(temperature, nameof(temperature));
+        using var scope = NewDisposeScope();
+        Tensor z = Scaled(logits, temperature);
+        return (z.logsumexp(-1, keepdim: false) - (z.softmax(-1) * z).sum(-1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Log-probs and entropies together. With <paramref name="chunkSize"/> &gt; 0 the B·T positions are processed
+    /// <paramref name="chunkSize"/> at a time in the forward and the backward pass (a custom autograd function), so
+    /// the peak extra memory is O(chunkSize·V) rather than O(B·T·V) — the path for large vocabularies.
+    /// </summary>
+    /// <param name="logits">Logits, (B, T, V), floating point. Not disposed.</param>
+    /// <param name="tokenIds">Token ids, (B, T), int64 or int32, each in [0, V).</param>
+    /// <param name="chunkSize">Positions per chunk; 0 (the default) computes everything at once with ordinary ops.</param>
+    /// <param name="temperature">τ &gt; 0. The default is 1.</param>
+    /// <returns>A fresh result owning (B, T) log-probs and entropies in the logits' dtype.</returns>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is negative or <paramref name="temperature"/> is not positive.</exception>
+    public static TokenStatisticsResult Compute(Tensor logits, Tensor tokenIds, int chunkSize = 0, double temperature = 1.0)
+    {
+        Validate(logits, tokenIds, temperature);
+        if (chunkSize < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be >= 0 (0 = no chunking).");
+        }
+        using var scope = NewDisposeScope();
+        Tensor ids = tokenIds.to_type(ScalarType.Int64);
+        if (chunkSize == 0)
+        {
+            Tensor z = Scaled(logits, temperature);
+            Tensor logSoftmax = z.log_softmax(-1);
+            Tensor logProbs = logSoftmax.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
+            Tensor entropy = -(logSoftmax.exp() * logSoftmax).sum(-1);
+            return new TokenStatisticsResult(logProbs.MoveToOuterDisposeScope(), entropy.MoveToOuterDisposeScope());
+        }
+        List<Tensor> outputs = ChunkedTokenStatisticsFunction.apply(logits, ids, (long)chunkSize, temperature);
+        return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+    }
+
+    private static Tensor Scaled(Tensor logits, double temperature) => temperature == 1.0 ? logits.alias() : logits / temperature;
+
+    private static void Validate(Tensor logits, Tensor tokenIds, double temperature)
+    {
+        TensorGuard.Floating(logits, nameof(logits));
+        TensorGuard.Rank(logits, nameof(logits), 3, "(B, T, V)");
+        TensorGuard.Integral(tokenIds, nameof(tokenIds));
+        TensorGuard.Rank(tokenIds, nameof(tokenIds), 2, "(B, T)");
+        if (tokenIds.shape[0] != logits.shape[0] || tokenIds.shape[1] != logits.shape[1])
+        {
+            throw new ArgumentException(
+                $"tokenIds has shape {TensorGuard.Shape(tokenIds)} but logits has shape {TensorGuard.Shape(logits)}; tokenIds must be (B, T) and logits (B, T, V).", nameof(tokenIds));
+        }
+        TensorGuard.SameDevice(tokenIds, nameof(tokenIds), logits, nameof(logits));
+        TensorGuard.Positive(temperature, nameof(temperature));
+    }
+}
