@@ -1,0 +1,11 @@
+global using FsCheck;
+global using FsCheck.Fluent;
+global using FsCheck.Xunit;
+global using Luffy.Objectives.Advantages;
+global using Luffy.Objectives.Losses;
+global using Luffy.Objectives.Shaping;
+global using Luffy.Objectives.Tests.Support;
+global using Luffy.Objectives.Tokens;
+global using static TorchSharp.torch;
+global using Tensor = TorchSharp.torch.Tensor;
+global using ScalarType = TorchSharp.torch.ScalarType;

@@ -1,0 +1,162 @@
+namespace Luffy.Objectives.Tests.Support;
+
+/// <summary>A host-side (double) loss batch: the input of both the library and the reference computation.</summary>
+internal sealed class MixedBatch
+{
+    public required double[,] LogProbs { get; init; }
+    public required double[,] OldLogProbs { get; init; }
+    public required double[,] Advantages { get; init; }
+    public required bool[,] Mask { get; init; }
+    public required bool[,] OffPolicy { get; init; }
+    public required double[,] ReferenceLogProbs { get; init; }
+    public required double[,] Entropy { get; init; }
+
+    public int B => LogProbs.GetLength(0);
+    public int T => LogProbs.GetLength(1);
+
+    /// <summary>
+    /// Random batch whose rows cycle through four kinds: on-policy, fully off-policy, off-policy prefix followed by
+    /// on-policy continuation, and fully padded; lengths are ragged. Padding holds finite garbage.
+    /// </summary>
+    public static MixedBatch Random(int seed, int b = 8, int t = 24)
+    {
+        var rng = new Random(seed);
+        var logp = new double[b, t];
+        var old = new double[b, t];
+        var adv = new double[b, t];
+        var mask = new bool[b, t];
+        var off = new bool[b, t];
+        var reference = new double[b, t];
+        var entropy = new double[b, t];
+        for (int i = 0; i < b; i++)
+        {
+            int kind = i % 4;
+            int length = kind == 3 ? 0 : rng.Next(1, t + 1);
+            int prefix = kind switch { 1 => length, 2 => rng.Next(0, length + 1), _ => 0 };
+            double a = Normal(rng);
+            for (int j = 0; j < t; j++)
+            {
+                bool real = j < length;
+                mask[i, j] = real;
+                off[i, j] = real ? j < prefix : rng.Next(2) == 0; // garbage off flags on padding must not matter
+                // log-probs mostly in [-6, 0], a few very small ones down to -100.
+                double lp = rng.NextDouble() < 0.05 ? -100 * rng.NextDouble() : -6 * rng.NextDouble() * rng.NextDouble();
+                logp[i, j] = real ? lp : 5 * Normal(rng);
+                old[i, j] = real ? Math.Min(0, lp + 0.4 * Normal(rng)) : 3 * Normal(rng);
+                adv[i, j] = real ? a : 7 * Normal(rng);
+                reference[i, j] = real ? Math.Min(0, lp + 0.5 * Normal(rng)) : Normal(rng);
+                entropy[i, j] = real ? 3 * rng.NextDouble() : 9 * rng.NextDouble();
+            }
+        }
+        return new MixedBatch { LogProbs = logp, OldLogProbs = old, Advantages = adv, Mask = mask, OffPolicy = off, ReferenceLogProbs = reference, Entropy = entropy };
+    }
+
+    public static double Normal(Random rng)
+    {
+        double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+    }
+
+    /// <summary>The rows [start, start + count) as a new batch.</summary>
+    public MixedBatch Rows(int start, int count)
+    {
+        return new MixedBatch
+        {
+            LogProbs = Slice(LogProbs, start, count),
+            OldLogProbs = Slice(OldLogProbs, start, count),
+            Advantages = Slice(Advantages, start, count),
+            Mask = Slice(Mask, start, count),
+            OffPolicy = Slice(OffPolicy, start, count),
+            ReferenceLogProbs = Slice(ReferenceLogProbs, start, count),
+            Entropy = Slice(Entropy, start, count),
+        };
+    }
+
+    /// <summary>The batch with <paramref name="extra"/> padded columns of garbage appended.</summary>
+    public MixedBatch PadColumns(int extra, int seed)
+    {
+        var rng = new Random(seed);
+        return new MixedBatch
+        {
+            LogProbs = Pad(LogProbs, extra, () => 4 * Normal(rng)),
+            OldLogProbs = Pad(OldLogProbs, extra, () => 4 * Normal(rng)),
+            Advantages = Pad(Advantages, extra, () => 4 * Normal(rng)),
+            Mask = Pad(Mask, extra, () => false),
+            OffPolicy = Pad(OffPolicy, extra, () => rng.Next(2) == 0),
+            ReferenceLogProbs = Pad(ReferenceLogProbs, extra, () => Normal(rng)),
+            Entropy = Pad(Entropy, extra, () => 5 * rng.NextDouble()),
+        };
+    }
+
+    private static T2[,] Slice<T2>(T2[,] source, int start, int count)
+    {
+        int t = source.GetLength(1);
+        var result = new T2[count, t];
+        for (int i = 0; i < count; i++)
+        {
+            for (int j = 0; j < t; j++)
+            {
+                result[i, j] = source[start + i, j];
+            }
+        }
+        return result;
+    }
+
+    private static T2[,] Pad<T2>(T2[,] source, int extra, Func<T2> fill)
+    {
+        int b = source.GetLength(0), t = source.GetLength(1);
+        var result = new T2[b, t + extra];
+        for (int i = 0; i < b; i++)
+        {
+            for (int j = 0; j < t + extra; j++)
+            {
+                result[i, j] = j < t ? source[i, j] : fill();
+            }
+        }
+        return result;
+    }
+
+    public int TokenCount()
+    {
+        int n = 0;
+        foreach (bool m in Mask)
+        {
+            n += m ? 1 : 0;
+        }
+        return n;
+    }
+
+    public int NonEmptySequenceCount()
+    {
+        int n = 0;
+        for (int i = 0; i < B; i++)
+        {
+            bool any = false;
+            for (int j = 0; j < T; j++)
+            {
+                any |= Mask[i, j];
+            }
+            n += any ? 1 : 0;
+        }
+        return n;
+    }
+
+    /// <summary>Library inputs built from this batch in the given dtype; the log-probs and entropy require grad.</summary>
+    public (PolicyLossInputs Inputs, Tensor LogProbs, Tensor Entropy) ToInputs(ScalarType dtype, bool withReference, bool withEntropy, double? normalizer = null)
+    {
+        Tensor logp = Tensors.From(LogProbs, dtype, requiresGrad: true);
+        Tensor entropy = Tensors.From(Entropy, dtype, requiresGrad: true);
+        var inputs = new PolicyLossInputs
+        {
+            LogProbs = logp,
+            OldLogProbs = Tensors.From(OldLogProbs, dtype),
+            Advantages = Tensors.From(Advantages, dtype),
+            ResponseMask = Tensors.Mask(Mask),
+            OffPolicyMask = Tensors.Mask(OffPolicy),
+            ReferenceLogProbs = withReference ? Tensors.From(ReferenceLogProbs, dtype) : null,
+            Entropy = withEntropy ? entropy : null,
+            GlobalNormalizer = normalizer,
+        };
+        return (inputs, logp, entropy);
+    }
+}
