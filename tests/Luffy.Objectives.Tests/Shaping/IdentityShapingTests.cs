@@ -1,0 +1,6 @@
+namespace Luffy.Objectives.Tests.Shaping;
+
+public class IdentityShapingTests : ShapingContractTests
+{
+    protected override IShapingFunction Create() => new IdentityShaping();
+}
