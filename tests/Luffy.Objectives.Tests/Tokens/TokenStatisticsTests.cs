@@ -1,0 +1,140 @@
+namespace Luffy.Objectives.Tests.Tokens;
+
+public class TokenStatisticsTests
+{
+    private const int B = 3, T = 5, V = 11;
+
+    private static (double[] Logits, long[] Ids) RandomInputs(int seed)
+    {
+        var rng = new Random(seed);
+        double[] logits = Enumerable.Range(0, B * T * V).Select(_ => 4 * MixedBatch.Normal(rng)).ToArray();
+        long[] ids = Enumerable.Range(0, B * T).Select(_ => (long)rng.Next(V)).ToArray();
+        return (logits, ids);
+    }
+
+    /// <summary>Double-precision log-softmax at the ids, entropy, and their gradients for upstream weights gl, gh.</summary>
+    private static (double[] LogProbs, double[] Entropy, double[] Grad) Reference(double[] logits, long[] ids, double tau, double[] gl, double[] gh)
+    {
+        int n = ids.Length;
+        var lp = new double[n];
+        var h = new double[n];
+        var grad = new double[n * V];
+        for (int r = 0; r < n; r++)
+        {
+            double[] z = Enumerable.Range(0, V).Select(k => logits[r * V + k] / tau).ToArray();
+            double max = z.Max();
+            double lse = max + Math.Log(z.Sum(x => Math.Exp(x - max)));
+            double[] s = z.Select(x => Math.Exp(x - lse)).ToArray();
+            lp[r] = z[ids[r]] - lse;
+            double expected = Enumerable.Range(0, V).Sum(k => s[k] * z[k]);
+            h[r] = lse - expected;
+            for (int k = 0; k < V; k++)
+            {
+                double dLogp = (k == ids[r] ? 1 : 0) - s[k];
+                double dEntropy = -s[k] * (z[k] - expected);
+                grad[r * V + k] = (gl[r] * dLogp + gh[r] * dEntropy) / tau;
+            }
+        }
+        return (lp, h, grad);
+    }
+
+    public static TheoryData<string, int, double> Cases() => new()
+    {
+        { "float64", 0, 1.0 },
+        { "float32", 0, 1.0 },
+        { "float64", 1, 0.7 },
+        { "float64", 4, 1.0 },
+        { "float32", 6, 1.3 },
+        { "float64", 15, 1.0 },
+        { "float64", 1000, 0.5 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Values_and_gradients_match_an_independent_double_computation(string dtype, int chunkSize, double temperature)
+    {
+        ScalarType type = dtype == "float64" ? ScalarType.Float64 : ScalarType.Float32;
+        (double[] logitValues, long[] idValues) = RandomInputs(chunkSize + 17);
+        var rng = new Random(5);
+        double[] gl = Enumerable.Range(0, B * T).Select(_ => MixedBatch.Normal(rng)).ToArray();
+        double[] gh = Enumerable.Range(0, B * T).Select(_ => MixedBatch.Normal(rng)).ToArray();
+        if (type == ScalarType.Float32)
+        {
+            logitValues = logitValues.Select(x => (double)(float)x).ToArray();
+        }
+        (double[] lp, double[] h, double[] grad) = Reference(logitValues, idValues, temperature, gl, gh);
+
+        Tensor logits = tensor(logitValues, new long[] { B, T, V }).to_type(type).requires_grad_(true);
+        Tensor ids = tensor(idValues, new long[] { B, T });
+        using TokenStatisticsResult result = TokenStatistics.Compute(logits, ids, chunkSize, temperature);
+        Tensor objective = (result.LogProbs * tensor(gl, new long[] { B, T }).to_type(type)).sum() + (result.Entropy * tensor(gh, new long[] { B, T }).to_type(type)).sum();
+        objective.backward();
+
+        double rtol = Tensors.Tolerance(type) * (type == ScalarType.Float32 ? 10 : 1);
+        AssertClose.Array(lp, Tensors.ToArray(result.LogProbs), rtol, "log-probs");
+        AssertClose.Array(h, Tensors.ToArray(result.Entropy), rtol, "entropy");
+        AssertClose.Array(grad, Tensors.ToArray(logits.grad!), rtol, "d/dlogits");
+    }
+
+    [Fact]
+    public void Single_purpose_helpers_agree_with_compute()
+    {
+        (double[] logitValues, long[] idValues) = RandomInputs(3);
+        Tensor logits = tensor(logitValues, new long[] { B, T, V });
+        Tensor ids = tensor(idValues, new long[] { B, T });
+        using TokenStatisticsResult result = TokenStatistics.Compute(logits, ids, chunkSize: 2, temperature: 0.9);
+        AssertClose.Array(Tensors.ToArray(result.LogProbs), Tensors.ToArray(TokenStatistics.LogProbs(logits, ids, 0.9)), 1e-12);
+        AssertClose.Array(Tensors.ToArray(result.Entropy), Tensors.ToArray(TokenStatistics.Entropy(logits, 0.9)), 1e-12);
+    }
+
+    [Property(MaxTest = 30)]
+    public Property Chunked_and_unchunked_paths_agree_for_any_chunk_size() =>
+        Prop.ForAll(Gen.Choose(1, 40).ToArbitrary(), Gen.Choose(0, 10_000).ToArbitrary(), (chunk, seed) =>
+        {
+            (double[] logitValues, long[] idValues) = RandomInputs(seed);
+            Tensor a = tensor(logitValues, new long[] { B, T, V }).requires_grad_(true);
+            Tensor b = tensor(logitValues, new long[] { B, T, V }).requires_grad_(true);
+            Tensor ids = tensor(idValues, new long[] { B, T });
+            using TokenStatisticsResult plain = TokenStatistics.Compute(a, ids);
+            using TokenStatisticsResult chunked = TokenStatistics.Compute(b, ids, chunk);
+            (plain.LogProbs.sum() + plain.Entropy.mean()).backward();
+            (chunked.LogProbs.sum() + chunked.Entropy.mean()).backward();
+            AssertClose.Array(Tensors.ToArray(plain.LogProbs), Tensors.ToArray(chunked.LogProbs), 1e-12);
+            AssertClose.Array(Tensors.ToArray(a.grad!), Tensors.ToArray(b.grad!), 1e-12);
+            return true;
+        });
+
+    [Fact]
+    public void Gradient_through_only_the_log_probs_works_in_the_chunked_path()
+    {
+        (double[] logitValues, long[] idValues) = RandomInputs(8);
+        Tensor logits = tensor(logitValues, new long[] { B, T, V }).requires_grad_(true);
+        using TokenStatisticsResult result = TokenStatistics.Compute(logits, tensor(idValues, new long[] { B, T }), chunkSize: 4);
+        result.LogProbs.sum().backward();
+        double[] expected = Reference(logitValues, idValues, 1.0, Enumerable.Repeat(1.0, B * T).ToArray(), new double[B * T]).Grad;
+        AssertClose.Array(expected, Tensors.ToArray(logits.grad!), 1e-10);
+    }
+
+    [Fact]
+    public void Token_ids_of_another_shape_are_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => TokenStatistics.Compute(zeros(2, 4, 7), zeros(2, 5, dtype: ScalarType.Int64)));
+        Assert.Contains("tokenIds has shape [2, 5] but logits has shape [2, 4, 7]", ex.Message);
+    }
+
+    [Fact]
+    public void Float_token_ids_are_rejected() =>
+        Assert.Equal("tokenIds", Assert.Throws<ArgumentException>(() => TokenStatistics.LogProbs(zeros(2, 4, 7), zeros(2, 4))).ParamName);
+
+    [Fact]
+    public void Two_dimensional_logits_are_rejected() =>
+        Assert.Contains("(B, T, V)", Assert.Throws<ArgumentException>(() => TokenStatistics.Entropy(zeros(2, 4))).Message);
+
+    [Fact]
+    public void Negative_chunk_size_is_rejected() =>
+        Assert.Equal("chunkSize", Assert.Throws<ArgumentOutOfRangeException>(() => TokenStatistics.Compute(zeros(1, 1, 2), zeros(1, 1, dtype: ScalarType.Int64), -1)).ParamName);
+
+    [Fact]
+    public void Zero_temperature_is_rejected() =>
+        Assert.Equal("temperature", Assert.Throws<ArgumentOutOfRangeException>(() => TokenStatistics.LogProbs(zeros(1, 1, 2), zeros(1, 1, dtype: ScalarType.Int64), 0)).ParamName);
+}
