@@ -33,6 +33,9 @@ internal sealed class ChunkedTokenStatisticsFunction : autograd.MultiTensorFunct
             logProbs.narrow(0, start, length).copy_(z.gather(1, ids.narrow(0, start, length).unsqueeze(1)).squeeze(1) - logSumExp.squeeze(1));
             entropy.narrow(0, start, length).copy_(logSumExp.squeeze(1) - (probabilities * z).sum(1));
         }
+        // Unused outputs arrive as undefined gradients (handled in backward). Materializing them would make
+        // TorchSharp call zeros_like on the cached forward outputs, which the caller's dispose scope may have freed.
+        ctx.set_materialize_grads(false);
         ctx.save_for_backward([logits, tokenIds]);
         ctx.save_data("chunk", chunk);
         ctx.save_data("temperature", temperature);
