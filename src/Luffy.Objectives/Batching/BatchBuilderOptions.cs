@@ -1,0 +1,71 @@
+namespace Luffy.Objectives.Batching;
+
+/// <summary>Options of <see cref="MixedBatchBuilder"/>. Immutable; validated when a builder is created.</summary>
+public sealed record BatchBuilderOptions
+{
+    /// <summary>Longest prompt kept, ≥ 1. The default is 1024.</summary>
+    public int MaxPromptLength { get; init; } = 1024;
+
+    /// <summary>What happens to longer prompts. The default is <see cref="PromptOverflow.Reject"/>.</summary>
+    public PromptOverflow PromptOverflow { get; init; } = PromptOverflow.Reject;
+
+    /// <summary>Longest response kept, ≥ 1; longer responses are truncated and flagged. The default is 1024 (LUFFY: 8192).</summary>
+    public int MaxResponseLength { get; init; } = 1024;
+
+    /// <summary>Truncate traces longer than <see cref="MaxResponseLength"/> (flagged) instead of rejecting them. The default is <see langword="true"/>.</summary>
+    public bool TruncateTraces { get; init; } = true;
+
+    /// <summary>The padding token id, ≥ 0. The default is 0.</summary>
+    public int PadTokenId { get; init; }
+
+    /// <summary>EOS token ids (at least one): a response ends at the first of them. The default is { 2 }.</summary>
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
+
+    /// <summary>Append the first EOS id to full traces (so the policy learns to stop). The default is <see langword="true"/>.</summary>
+    public bool AppendEosToTraces { get; init; } = true;
+
+    /// <summary>When set, every token id must be in [0, VocabularySize). The default is <see langword="null"/> (not checked).</summary>
+    public int? VocabularySize { get; init; }
+
+    /// <summary>Remove groups whose rewards are all equal (they give zero advantage; "dynamic filtering"), counted in the statistics. The default is <see langword="false"/>.</summary>
+    public bool DropUniformGroups { get; init; }
+
+    /// <summary>Throws when an option is out of range.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
+    /// <exception cref="ArgumentException"><see cref="EosTokenIds"/> is empty.</exception>
+    public void Validate()
+    {
+        if (MaxPromptLength < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPromptLength), MaxPromptLength, "MaxPromptLength must be >= 1.");
+        }
+        if (MaxResponseLength < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxResponseLength), MaxResponseLength, "MaxResponseLength must be >= 1.");
+        }
+        if (!Enum.IsDefined(PromptOverflow))
+        {
+            throw new ArgumentOutOfRangeException(nameof(PromptOverflow), PromptOverflow, "Unknown PromptOverflow value.");
+        }
+        if (PadTokenId < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PadTokenId), PadTokenId, "PadTokenId must be >= 0.");
+        }
+        if (EosTokenIds is null || EosTokenIds.Count == 0)
+        {
+            throw new ArgumentException("EosTokenIds must name at least one EOS token id.", nameof(EosTokenIds));
+        }
+        if (VocabularySize is { } v)
+        {
+            if (v < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(VocabularySize), v, "VocabularySize must be >= 1 (or null).");
+            }
+            int? bad = EosTokenIds.Append(PadTokenId).Where(id => id < 0 || id >= v).Select(id => (int?)id).FirstOrDefault();
+            if (bad is not null)
+            {
+                throw new ArgumentOutOfRangeException(nameof(VocabularySize), v, $"PadTokenId and EosTokenIds must be in [0, {v}); {bad} is not.");
+            }
+        }
+    }
+}

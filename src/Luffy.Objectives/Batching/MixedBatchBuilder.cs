@@ -1,0 +1,302 @@
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Batching;
+
+/// <summary>
+/// Builds the padded tensors of a mixed-policy batch from prompts, their on-policy rollouts and off-policy trace
+/// carriers (the build stage; <see cref="GroupPlanner"/> is the plan stage). Work happens on the host; the
+/// tensors are created once and moved to the target device once, at the end.
+/// </summary>
+public sealed class MixedBatchBuilder
+{
+    private readonly HashSet<int> eos;
+
+    /// <summary>Creates a builder with validated options.</summary>
+    /// <param name="options">The options; <see langword="null"/> uses the defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public MixedBatchBuilder(BatchBuilderOptions? options = null)
+    {
+        Options = options ?? new BatchBuilderOptions();
+        Options.Validate();
+        eos = [.. Options.EosTokenIds];
+    }
+
+    /// <summary>The options this builder was created with.</summary>
+    public BatchBuilderOptions Options { get; }
+
+    /// <summary>Builds one batch.</summary>
+    /// <param name="prompts">The prompts with their samples; group ids must be unique.</param>
+    /// <param name="rewardFunction">Computes a sample's reward when neither the sample nor the prompt gives one; receives the prompt, the sample and its response tokens (through the first EOS, after truncation). The default is <see langword="null"/>.</param>
+    /// <param name="device">Where the tensors go. The default is <see langword="null"/>: the CPU.</param>
+    /// <returns>A fresh batch owning its tensors.</returns>
+    /// <exception cref="ArgumentException">Bad input; the message names the prompt index (and sample index) and the problem.</exception>
+    public TrainingBatch Build(IReadOnlyList<PromptInput> prompts, Func<PromptInput, SampleInput, IReadOnlyList<int>, double>? rewardFunction = null, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompts);
+        if (prompts.Count == 0)
+        {
+            throw new ArgumentException("prompts is empty; a batch needs at least one prompt.", nameof(prompts));
+        }
+
+        var rows = new List<Row>();
+        var seenGroups = new Dictionary<long, int>();
+        int truncatedPrompts = 0, truncatedTraces = 0, truncatedResponses = 0, droppedTraces = 0, droppedGroups = 0, droppedSamples = 0;
+        int solveNone = 0, solveAll = 0, groups = 0;
+        for (int p = 0; p < prompts.Count; p++)
+        {
+            PromptInput prompt = prompts[p] ?? throw new ArgumentException($"prompt {p} is null.", nameof(prompts));
+            if (seenGroups.TryGetValue(prompt.GroupId, out int first))
+            {
+                throw new ArgumentException($"prompt {p} has group id {prompt.GroupId}, already used by prompt {first}; group ids must be unique in a batch.", nameof(prompts));
+            }
+            seenGroups[prompt.GroupId] = p;
+            if (prompt.PromptTokens is null || prompt.PromptTokens.Count == 0)
+            {
+                throw new ArgumentException($"prompt {p} is empty; a prompt needs at least one token.", nameof(prompts));
+            }
+            if (prompt.Samples is null || prompt.Samples.Count == 0)
+            {
+                throw new ArgumentException($"prompt {p} has no samples (empty group).", nameof(prompts));
+            }
+            if (prompt.Rewards is not null && prompt.Rewards.Count != prompt.Samples.Count)
+            {
+                throw new ArgumentException($"prompt {p} has {prompt.Rewards.Count} rewards but {prompt.Samples.Count} samples; they must match.", nameof(prompts));
+            }
+            CheckVocabulary(prompt.PromptTokens, p, "prompt");
+
+            int[] promptTokens = [.. prompt.PromptTokens];
+            bool promptTruncated = false;
+            if (promptTokens.Length > Options.MaxPromptLength)
+            {
+                if (Options.PromptOverflow == PromptOverflow.Reject)
+                {
+                    throw new ArgumentException($"prompt {p} has {promptTokens.Length} tokens but MaxPromptLength is {Options.MaxPromptLength}; shorten it or set PromptOverflow = TruncateLeft.", nameof(prompts));
+                }
+                promptTokens = promptTokens[^Options.MaxPromptLength..];
+                promptTruncated = true;
+            }
+
+            var groupRows = new List<Row>();
+            for (int s = 0; s < prompt.Samples.Count; s++)
+            {
+                SampleInput sample = prompt.Samples[s] ?? throw new ArgumentException($"prompt {p} sample {s} is null.", nameof(prompts));
+                Row row = BuildRow(prompt, p, s, sample, promptTokens, rewardFunction);
+                groupRows.Add(row);
+            }
+
+            bool uniform = groupRows.All(r => r.Reward == groupRows[0].Reward);
+            if (uniform && Options.DropUniformGroups)
+            {
+                droppedGroups++;
+                droppedSamples += groupRows.Count;
+                continue;
+            }
+            groups++;
+            truncatedPrompts += promptTruncated ? 1 : 0;
+            truncatedTraces += groupRows.Count(r => r.TraceTruncated);
+            truncatedResponses += groupRows.Count(r => r.ResponseTruncated);
+            droppedTraces += groupRows.Count(r => r.Sample.TraceDropped);
+            solveNone += groupRows.All(r => r.Reward <= 0) ? 1 : 0;
+            solveAll += groupRows.All(r => r.Reward >= 1) ? 1 : 0;
+            rows.AddRange(groupRows);
+        }
+
+        if (rows.Count == 0)
+        {
+            throw new ArgumentException($"every group was removed by DropUniformGroups ({droppedGroups} groups, {droppedSamples} samples); nothing is left to train on.", nameof(prompts));
+        }
+
+        Row[] carriers = rows.Where(r => r.Sample.Kind != SampleKind.OnPolicy).ToArray();
+        Row[] onPolicy = rows.Where(r => r.Sample.Kind == SampleKind.OnPolicy).ToArray();
+        var statistics = new BatchStatistics(
+            Sequences: rows.Count,
+            Groups: groups,
+            AveragePrefixRatio: carriers.Length == 0 ? 0 : carriers.Average(r => r.PrefixRatio),
+            SolveNone: solveNone,
+            SolveAll: solveAll,
+            OnSolved: onPolicy.Count(r => r.Reward >= 1),
+            OffSolved: carriers.Count(r => r.Reward >= 1),
+            MeanOnResponseLength: onPolicy.Length == 0 ? 0 : onPolicy.Average(r => r.Length),
+            MeanOffResponseLength: carriers.Length == 0 ? 0 : carriers.Average(r => r.Length),
+            OffOnExampleRatio: onPolicy.Length == 0 ? 0 : (double)carriers.Length / onPolicy.Length,
+            TruncatedResponses: truncatedResponses,
+            TruncatedTraces: truncatedTraces,
+            TruncatedPrompts: truncatedPrompts,
+            DroppedTraces: droppedTraces,
+            DroppedGroups: droppedGroups,
+            DroppedSamples: droppedSamples);
+
+        return Assemble(rows, statistics, device);
+    }
+
+    private TrainingBatch Assemble(List<Row> rows, BatchStatistics statistics, Device? device)
+    {
+        int b = rows.Count;
+        int promptLength = rows.Max(r => r.Prompt.Length);
+        int responseLength = Math.Max(1, rows.Max(r => r.Response.Length));
+        int width = promptLength + responseLength;
+        var inputIds = new long[b * width];
+        var attention = new long[b * width];
+        var positions = new long[b * width];
+        var responseMask = new bool[b * responseLength];
+        var offMask = new bool[b * responseLength];
+        var logProbs = new float[b * responseLength];
+        var logProbsMask = new bool[b * responseLength];
+        var groupIds = new long[b];
+        var rewards = new float[b];
+        var kinds = new long[b];
+        var lengths = new long[b];
+        var truncated = new bool[b];
+        Array.Fill(inputIds, Options.PadTokenId);
+
+        for (int i = 0; i < b; i++)
+        {
+            Row row = rows[i];
+            int promptOffset = promptLength - row.Prompt.Length;
+            for (int j = 0; j < row.Prompt.Length; j++)
+            {
+                inputIds[i * width + promptOffset + j] = row.Prompt[j];
+                attention[i * width + promptOffset + j] = 1;
+            }
+            for (int j = 0; j < row.Response.Length; j++)
+            {
+                inputIds[i * width + promptLength + j] = row.Response[j];
+                attention[i * width + promptLength + j] = 1;
+                responseMask[i * responseLength + j] = true;
+                offMask[i * responseLength + j] = j < row.OffPolicyLength;
+                if (row.LogProbs[j] is { } lp)
+                {
+                    logProbs[i * responseLength + j] = lp;
+                    logProbsMask[i * responseLength + j] = true;
+                }
+            }
+            long position = 0;
+            for (int j = 0; j < width; j++)
+            {
+                positions[i * width + j] = attention[i * width + j] == 1 ? position++ : Math.Max(0, position - 1);
+            }
+            groupIds[i] = row.GroupId;
+            rewards[i] = (float)row.Reward;
+            kinds[i] = (long)row.Sample.Kind;
+            lengths[i] = row.Length;
+            truncated[i] = row.ResponseTruncated || row.TraceTruncated;
+        }
+
+        Device target = device ?? CPU;
+        long[] wide = [b, width], narrow = [b, responseLength], flat = [b];
+        return new TrainingBatch(
+            Move(tensor(inputIds, wide), target), Move(tensor(attention, wide), target), Move(tensor(positions, wide), target),
+            Move(tensor(responseMask, narrow), target), Move(tensor(offMask, narrow), target),
+            Move(tensor(groupIds, flat), target), Move(tensor(rewards, flat), target), Move(tensor(kinds, flat), target),
+            Move(tensor(lengths, flat), target), Move(tensor(truncated, flat), target),
+            Move(tensor(logProbs, narrow), target), Move(tensor(logProbsMask, narrow), target),
+            promptLength, statistics);
+    }
+
+    private static Tensor Move(Tensor t, Device device)
+    {
+        if (device.type == TorchSharp.DeviceType.CPU)
+        {
+            return t;
+        }
+        Tensor moved = t.to(device);
+        t.Dispose();
+        return moved;
+    }
+
+    private Row BuildRow(PromptInput prompt, int p, int s, SampleInput sample, int[] promptTokens, Func<PromptInput, SampleInput, IReadOnlyList<int>, double>? rewardFunction)
+    {
+        var tokens = new List<int>();
+        var logProbs = new List<float?>();
+        int offPolicyLength = 0;
+        bool traceTruncated = false, responseTruncated = sample.Finish == FinishReason.Length;
+
+        if (sample.Trace is { } trace)
+        {
+            if (trace.BehaviourLogProbs is not null && trace.BehaviourLogProbs.Count != trace.Tokens.Count)
+            {
+                throw new ArgumentException($"prompt {p} sample {s}: the trace has {trace.Tokens.Count} tokens but {trace.BehaviourLogProbs.Count} behaviour log-probs.", "prompts");
+            }
+            CheckVocabulary(trace.Tokens, p, $"sample {s} trace");
+            for (int j = 0; j < sample.PrefixLength; j++)
+            {
+                tokens.Add(trace.Tokens[j]);
+                logProbs.Add(trace.BehaviourLogProbs?[j]);
+            }
+            if (sample.Kind == SampleKind.FullTrace && Options.AppendEosToTraces)
+            {
+                tokens.Add(Options.EosTokenIds[0]);
+                logProbs.Add(null);
+            }
+            offPolicyLength = tokens.Count;
+            if (offPolicyLength > Options.MaxResponseLength)
+            {
+                if (!Options.TruncateTraces)
+                {
+                    throw new ArgumentException($"prompt {p} sample {s}: the forced trace has {offPolicyLength} tokens (EOS included) but MaxResponseLength is {Options.MaxResponseLength} and TruncateTraces is off.", "prompts");
+                }
+                traceTruncated = true;
+            }
+        }
+
+        if (sample.GeneratedLogProbs is not null && sample.GeneratedLogProbs.Count != sample.Generated.Count)
+        {
+            throw new ArgumentException($"prompt {p} sample {s}: {sample.Generated.Count} generated tokens but {sample.GeneratedLogProbs.Count} sampling log-probs.", "prompts");
+        }
+        CheckVocabulary(sample.Generated, p, $"sample {s}");
+        for (int j = 0; j < sample.Generated.Count; j++)
+        {
+            tokens.Add(sample.Generated[j]);
+            logProbs.Add(sample.GeneratedLogProbs?[j]);
+        }
+
+        // The response ends at the first EOS (inclusive); what follows is ignored.
+        int end = tokens.Count;
+        for (int j = 0; j < tokens.Count; j++)
+        {
+            if (eos.Contains(tokens[j]))
+            {
+                end = j + 1;
+                break;
+            }
+        }
+        if (end > Options.MaxResponseLength)
+        {
+            end = Options.MaxResponseLength;
+            responseTruncated |= !traceTruncated;
+        }
+        int[] response = [.. tokens.Take(end)];
+        float?[] responseLogProbs = [.. logProbs.Take(end)];
+        offPolicyLength = Math.Min(offPolicyLength, end);
+
+        double reward = sample.Reward ?? prompt.Rewards?[s]
+            ?? (rewardFunction is null
+                ? throw new ArgumentException($"prompt {p} sample {s} has no reward: give SampleInput.Reward, PromptInput.Rewards or a reward function.", "prompts")
+                : rewardFunction(prompt, sample, response));
+        if (!double.IsFinite(reward))
+        {
+            throw new ArgumentException($"prompt {p} sample {s} has reward {reward}; rewards must be finite (no NaN or Inf).", "prompts");
+        }
+
+        double prefixRatio = sample.Trace is null || sample.Trace.Tokens.Count == 0 ? (sample.Kind == SampleKind.FullTrace ? 1 : 0) : (double)sample.PrefixLength / sample.Trace.Tokens.Count;
+        return new Row(prompt.GroupId, promptTokens, response, responseLogProbs, offPolicyLength, reward, sample, prefixRatio, traceTruncated, responseTruncated);
+    }
+
+    private void CheckVocabulary(IReadOnlyList<int> tokens, int prompt, string what)
+    {
+        int vocabulary = Options.VocabularySize ?? int.MaxValue;
+        for (int j = 0; j < tokens.Count; j++)
+        {
+            if (tokens[j] < 0 || tokens[j] >= vocabulary)
+            {
+                string range = Options.VocabularySize is null ? "must be >= 0" : $"must be in [0, {vocabulary})";
+                throw new ArgumentException($"prompt {prompt} {what}: token {j} is {tokens[j]}; token ids {range}.", "prompts");
+            }
+        }
+    }
+
+    private sealed record Row(long GroupId, int[] Prompt, int[] Response, float?[] LogProbs, int OffPolicyLength, double Reward, SampleInput Sample, double PrefixRatio, bool TraceTruncated, bool ResponseTruncated)
+    {
+        public int Length => Response.Length;
+    }
+}

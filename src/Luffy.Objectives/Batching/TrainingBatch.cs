@@ -1,0 +1,113 @@
+using Luffy.Objectives.Advantages;
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Batching;
+
+/// <summary>
+/// The padded tensors of one mixed-policy batch: B sequences, prompts left-padded to P tokens, responses
+/// right-padded to T tokens. Owns its tensors; dispose it when the step is done.
+/// </summary>
+public sealed class TrainingBatch : IDisposable
+{
+    internal TrainingBatch(
+        Tensor inputIds, Tensor attentionMask, Tensor positionIds, Tensor responseMask, Tensor offPolicyMask,
+        Tensor groupIds, Tensor rewards, Tensor sampleKinds, Tensor responseLengths, Tensor truncated,
+        Tensor samplingLogProbs, Tensor samplingLogProbsMask, int promptLength, BatchStatistics statistics)
+    {
+        InputIds = inputIds;
+        AttentionMask = attentionMask;
+        PositionIds = positionIds;
+        ResponseMask = responseMask;
+        OffPolicyMask = offPolicyMask;
+        GroupIds = groupIds;
+        Rewards = rewards;
+        SampleKinds = sampleKinds;
+        ResponseLengths = responseLengths;
+        Truncated = truncated;
+        SamplingLogProbs = samplingLogProbs;
+        SamplingLogProbsMask = samplingLogProbsMask;
+        PromptLength = promptLength;
+        Statistics = statistics;
+    }
+
+    /// <summary>Prompt then response token ids, (B, P + T) int64; padding holds the pad id.</summary>
+    public Tensor InputIds { get; }
+
+    /// <summary>1 on real prompt and response tokens, 0 on padding, (B, P + T) int64.</summary>
+    public Tensor AttentionMask { get; }
+
+    /// <summary>Position of each token counting real tokens from 0, (B, P + T) int64; 0 on left padding, the last real position on right padding.</summary>
+    public Tensor PositionIds { get; }
+
+    /// <summary>Response tokens through the first EOS, (B, T) bool.</summary>
+    public Tensor ResponseMask { get; }
+
+    /// <summary>Forced trace tokens (off-policy), (B, T) bool; a prefix of the response mask for carriers, empty otherwise.</summary>
+    public Tensor OffPolicyMask { get; }
+
+    /// <summary>Group id of each sequence, (B) int64.</summary>
+    public Tensor GroupIds { get; }
+
+    /// <summary>Reward of each sequence, (B) float32.</summary>
+    public Tensor Rewards { get; }
+
+    /// <summary><see cref="SampleKind"/> of each sequence as its integer value, (B) int64.</summary>
+    public Tensor SampleKinds { get; }
+
+    /// <summary>Tokens under the response mask, (B) int64.</summary>
+    public Tensor ResponseLengths { get; }
+
+    /// <summary>Whether the response was cut at the maximum length or stopped by the length limit, (B) bool.</summary>
+    public Tensor Truncated { get; }
+
+    /// <summary>Sampling (or behaviour) log-probs aligned to the response tokens, (B, T) float32; 0 where not given.</summary>
+    public Tensor SamplingLogProbs { get; }
+
+    /// <summary>Where <see cref="SamplingLogProbs"/> holds a reported value, (B, T) bool.</summary>
+    public Tensor SamplingLogProbsMask { get; }
+
+    /// <summary>P, the padded prompt length.</summary>
+    public int PromptLength { get; }
+
+    /// <summary>T, the padded response length.</summary>
+    public int ResponseLength => (int)ResponseMask.shape[1];
+
+    /// <summary>B, the number of sequences.</summary>
+    public int Count => (int)GroupIds.shape[0];
+
+    /// <summary>What the builder did (counts of truncations, drops, solved groups...).</summary>
+    public BatchStatistics Statistics { get; }
+
+    /// <summary>The response part of the token ids, (B, T) int64 (a fresh tensor).</summary>
+    public Tensor ResponseIds() => InputIds.narrow(1, PromptLength, ResponseLength).clone();
+
+    /// <summary>Per-sequence off-policy flag (the sequence carries a trace), (B) bool (a fresh tensor).</summary>
+    public Tensor IsOffPolicy() => SampleKinds.ne((long)SampleKind.OnPolicy);
+
+    /// <summary>The advantage estimators' input: rewards, group ids, response mask and off-policy flags of this batch.</summary>
+    public RewardBatch ToRewardBatch() => new(Rewards, GroupIds) { ResponseMask = ResponseMask, IsOffPolicy = IsOffPolicy() };
+
+    /// <summary>The sequences at <paramref name="indices"/> as a new batch with the same P and T (statistics are the parent's).</summary>
+    /// <param name="indices">Sequence indices, (n) int64, on the batch's device.</param>
+    public TrainingBatch Select(Tensor indices) => new(
+        InputIds.index_select(0, indices), AttentionMask.index_select(0, indices), PositionIds.index_select(0, indices),
+        ResponseMask.index_select(0, indices), OffPolicyMask.index_select(0, indices), GroupIds.index_select(0, indices),
+        Rewards.index_select(0, indices), SampleKinds.index_select(0, indices), ResponseLengths.index_select(0, indices),
+        Truncated.index_select(0, indices), SamplingLogProbs.index_select(0, indices), SamplingLogProbsMask.index_select(0, indices),
+        PromptLength, Statistics);
+
+    /// <summary>Copies every tensor to <paramref name="device"/> (a new batch; this one is unchanged).</summary>
+    public TrainingBatch To(Device device) => new(
+        InputIds.to(device), AttentionMask.to(device), PositionIds.to(device), ResponseMask.to(device), OffPolicyMask.to(device),
+        GroupIds.to(device), Rewards.to(device), SampleKinds.to(device), ResponseLengths.to(device), Truncated.to(device),
+        SamplingLogProbs.to(device), SamplingLogProbsMask.to(device), PromptLength, Statistics);
+
+    /// <summary>Disposes every tensor of the batch.</summary>
+    public void Dispose()
+    {
+        foreach (Tensor t in new[] { InputIds, AttentionMask, PositionIds, ResponseMask, OffPolicyMask, GroupIds, Rewards, SampleKinds, ResponseLengths, Truncated, SamplingLogProbs, SamplingLogProbsMask })
+        {
+            t.Dispose();
+        }
+    }
+}
