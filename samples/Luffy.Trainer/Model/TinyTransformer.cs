@@ -1,0 +1,96 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Luffy.Trainer.Model;
+
+/// <summary>
+/// A small pre-norm decoder-only transformer (learned positions, GELU MLP) with an optional KV cache. Padding is
+/// handled with an explicit key mask, so left-padded prompts and right-padded responses batch together.
+/// </summary>
+public sealed class TinyTransformer : Module
+{
+    private readonly Embedding tokenEmbedding;
+    private readonly Embedding positionEmbedding;
+    private readonly ModuleList<Block> blocks;
+    private readonly LayerNorm finalNorm;
+    private readonly Linear head;
+
+    public TinyTransformer(ModelConfig config) : base("tiny_transformer")
+    {
+        config.Validate();
+        Config = config;
+        tokenEmbedding = Embedding(config.VocabularySize, config.DModel);
+        positionEmbedding = Embedding(config.MaxPositions, config.DModel);
+        blocks = new ModuleList<Block>(Enumerable.Range(0, config.Layers).Select(_ => new Block(config.DModel, config.Heads)).ToArray());
+        finalNorm = LayerNorm(config.DModel);
+        head = Linear(config.DModel, config.VocabularySize, hasBias: false);
+        RegisterComponents();
+    }
+
+    public ModelConfig Config { get; }
+
+    /// <summary>
+    /// Logits of the next token at every position, (B, Tn, V). With a cache, <paramref name="ids"/> are the new tokens
+    /// that follow the cached ones and <paramref name="keyMask"/> covers cached + new keys.
+    /// </summary>
+    /// <param name="ids">(B, Tn) int64.</param>
+    /// <param name="positionIds">(B, Tn) int64.</param>
+    /// <param name="keyMask">(B, Tc + Tn), 1 for real tokens, 0 for padding.</param>
+    /// <param name="cache">Updated in place when given.</param>
+    public Tensor Forward(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        long offset = cache?.Length ?? 0;
+        long tn = ids.shape[1];
+        long tk = offset + tn;
+        Tensor queryIndex = arange(offset, tk, device: ids.device).unsqueeze(1);
+        Tensor keyIndex = arange(0, tk, device: ids.device).unsqueeze(0);
+        Tensor allowed = keyIndex.le(queryIndex).unsqueeze(0).unsqueeze(0).logical_and(keyMask.ne(0).unsqueeze(1).unsqueeze(1));
+        Tensor mask = where(allowed, 0.0f, -1e9f).to_type(tokenEmbedding.weight!.dtype);
+
+        Tensor x = tokenEmbedding.call(ids) + positionEmbedding.call(positionIds.clamp(0, Config.MaxPositions - 1));
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            x = blocks[i].Forward(x, mask, cache, i);
+        }
+        return head.call(finalNorm.call(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A transformer block: pre-norm attention and MLP with residuals.</summary>
+    private sealed class Block : Module
+    {
+        private readonly LayerNorm norm1, norm2;
+        private readonly Linear qkv, projection, fc1, fc2;
+        private readonly int heads;
+
+        public Block(int dModel, int heads) : base("block")
+        {
+            this.heads = heads;
+            norm1 = LayerNorm(dModel);
+            norm2 = LayerNorm(dModel);
+            qkv = Linear(dModel, 3 * dModel);
+            projection = Linear(dModel, dModel);
+            fc1 = Linear(dModel, 4 * dModel);
+            fc2 = Linear(4 * dModel, dModel);
+            RegisterComponents();
+        }
+
+        public Tensor Forward(Tensor x, Tensor mask, KvCache? cache, int layer)
+        {
+            long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / heads;
+            Tensor[] parts = qkv.call(norm1.call(x)).chunk(3, 2);
+            Tensor q = parts[0].view(b, t, heads, hd).transpose(1, 2);
+            Tensor k = parts[1].view(b, t, heads, hd).transpose(1, 2);
+            Tensor v = parts[2].view(b, t, heads, hd).transpose(1, 2);
+            if (cache is not null)
+            {
+                (k, v) = cache.Append(layer, k, v);
+            }
+            Tensor attended = functional.scaled_dot_product_attention(q, k, v, mask, 0.0, false);
+            x = x + projection.call(attended.transpose(1, 2).reshape(b, t, d));
+            return x + fc2.call(functional.gelu(fc1.call(norm2.call(x))));
+        }
+    }
+}

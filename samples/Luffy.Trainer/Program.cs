@@ -1,0 +1,3 @@
+using Luffy.Trainer;
+
+return await TrainerApp.RunAsync(args);

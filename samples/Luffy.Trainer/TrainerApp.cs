@@ -1,0 +1,103 @@
+using System.Globalization;
+using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.Model;
+using Luffy.Trainer.Reporting;
+using Luffy.Trainer.Training;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Luffy.Trainer;
+
+/// <summary>The command-line program: parses options, then runs one mode or the comparison.</summary>
+public static class TrainerApp
+{
+    public static Task<int> RunAsync(string[] args)
+    {
+        TrainerOptions? options;
+        try
+        {
+            options = OptionParser.Parse(args);
+        }
+        catch (OptionException ex)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+            AnsiConsole.WriteLine("Run with --help to list every option and its default.");
+            return Task.FromResult(2);
+        }
+        if (options is null)
+        {
+            Console.Write(OptionParser.Help());
+            return Task.FromResult(0);
+        }
+
+        using var cancellation = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancellation.Cancel();
+            AnsiConsole.MarkupLine("[yellow]interrupt: finishing the current step, saving a checkpoint and exiting (Ctrl+C again to abort)[/]");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            Device device = ResolveDevice(options.Device);
+            AnsiConsole.MarkupLineInterpolated($"[bold]Luffy.Trainer[/] mode [aqua]{options.Mode}[/] on [aqua]{device}[/], {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
+            var data = new TaskData(new CharTokenizer());
+            TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress));
+            if (options.Mode == "compare")
+            {
+                return Task.FromResult(CompareRunner.Run(options, data, baseModel, device, cancellation.Token));
+            }
+            RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, data, baseModel, device, cancellation.Token, progressUi: true);
+            SingleRun.Print(summary);
+            return Task.FromResult(summary.Cancelled ? 130 : 0);
+        }
+        catch (Exception ex) when (ex is OptionException or CheckpointException)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+            return Task.FromResult(2);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    public static void Log(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+
+    public static Device ResolveDevice(string name)
+    {
+        if (name == "cpu")
+        {
+            return CPU;
+        }
+        if (!cuda.is_available())
+        {
+            throw new OptionException("device", name, "cpu: CUDA is not available in this build or on this machine (build with -p:TorchBackend=cuda on a machine with an NVIDIA GPU)");
+        }
+        return new Device(name);
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a Spectre progress bar fed by (done, total) callbacks.</summary>
+    public static T WithProgress<T>(string title, Func<Action<int, int>, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(context =>
+            {
+                ProgressTask task = context.AddTask(title, maxValue: 1);
+                result = work((done, total) =>
+                {
+                    task.MaxValue = total;
+                    task.Value = done;
+                });
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    public static string Percent(double value) => double.IsNaN(value) ? "-" : (100 * value).ToString("F1", CultureInfo.InvariantCulture) + "%";
+}

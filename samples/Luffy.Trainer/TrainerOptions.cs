@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Luffy.Trainer;
+
+/// <summary>Every setting of the sample trainer, with its default. Set from the command line or a JSON file.</summary>
+public sealed record TrainerOptions
+{
+    public string Mode { get; init; } = "luffy";
+    public string Device { get; init; } = "cpu";
+    public int Seed { get; init; } = 1;
+    public int Seeds { get; init; } = 3;
+    public int Steps { get; init; } = 120;
+    public int PromptsPerStep { get; init; } = 16;
+    public int SamplesPerPrompt { get; init; } = 8;
+    public int TracesPerPrompt { get; init; } = 1;
+    public string PrefixStrategy { get; init; } = "full";
+    public double LearningRate { get; init; } = 2e-4;
+    public int WarmupSteps { get; init; } = 10;
+    public string LrSchedule { get; init; } = "constant";
+    public double WeightDecay { get; init; } = 0.01;
+    public double GradClip { get; init; } = 1.0;
+    public double Temperature { get; init; } = 1.0;
+    public double TopP { get; init; } = 1.0;
+    public int MaxResponseLength { get; init; } = 48;
+    public int MicroBatch { get; init; } = 64;
+    public double Gamma { get; init; } = 0.1;
+    public double Entropy { get; init; } = 0.001;
+    public bool ClipOnPolicy { get; init; }
+    public bool StdNormalize { get; init; }
+    public string TrainLevels { get; init; } = "2-4";
+    public string OodLevels { get; init; } = "5-6";
+    public string PretrainLevels { get; init; } = "2-3";
+    public int EvalEvery { get; init; } = 20;
+    public int EvalPerLevel { get; init; } = 100;
+    public int PretrainSteps { get; init; } = 1500;
+    public int PretrainBatch { get; init; } = 64;
+    public double PretrainLearningRate { get; init; } = 1e-3;
+    public int DModel { get; init; } = 128;
+    public int Layers { get; init; } = 3;
+    public int Heads { get; init; } = 4;
+    public int CheckpointEvery { get; init; } = 20;
+    public string Output { get; init; } = "runs";
+    public string Cache { get; init; } = "runs/cache";
+    public bool Resume { get; init; }
+    public string? Config { get; init; }
+
+    public static IReadOnlyList<int> ParseLevels(string text, string option)
+    {
+        try
+        {
+            var levels = new List<int>();
+            foreach (string part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                string[] range = part.Split('-');
+                int lo = int.Parse(range[0], CultureInfo.InvariantCulture), hi = int.Parse(range[^1], CultureInfo.InvariantCulture);
+                levels.AddRange(Enumerable.Range(lo, hi - lo + 1));
+            }
+            if (levels.Count == 0 || levels.Any(l => l < 2 || l > 12))
+            {
+                throw new FormatException();
+            }
+            return levels;
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or IndexOutOfRangeException or ArgumentException)
+        {
+            throw new OptionException(option, text, "a level list such as \"2-4\" or \"2,3,5\" with levels (operand counts) in 2..12");
+        }
+    }
+
+    /// <summary>Throws an <see cref="OptionException"/> naming the first bad option.</summary>
+    public void Validate()
+    {
+        string[] modes = ["luffy", "grpo", "sft", "compare"];
+        if (!modes.Contains(Mode))
+        {
+            throw new OptionException("mode", Mode, string.Join(", ", modes));
+        }
+        if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
+        {
+            throw new OptionException("device", Device, "cpu, cuda or cuda:N");
+        }
+        Positive(Steps, "steps");
+        Positive(Seeds, "seeds");
+        Positive(PromptsPerStep, "prompts-per-step");
+        Positive(SamplesPerPrompt, "samples-per-prompt");
+        if (TracesPerPrompt < 0 || TracesPerPrompt > SamplesPerPrompt)
+        {
+            throw new OptionException("traces-per-prompt", TracesPerPrompt.ToString(CultureInfo.InvariantCulture), $"an integer in [0, samples-per-prompt = {SamplesPerPrompt}]");
+        }
+        if (PrefixStrategy is not ("full" or "random" or "fixed" or "linear"))
+        {
+            throw new OptionException("prefix-strategy", PrefixStrategy, "full, random, fixed or linear");
+        }
+        if (LrSchedule is not ("constant" or "cosine"))
+        {
+            throw new OptionException("lr-schedule", LrSchedule, "constant or cosine");
+        }
+        PositiveReal(LearningRate, "learning-rate");
+        PositiveReal(PretrainLearningRate, "pretrain-learning-rate");
+        PositiveReal(GradClip, "grad-clip");
+        PositiveReal(Gamma, "gamma");
+        if (!(Temperature >= 0))
+        {
+            throw new OptionException("temperature", Temperature.ToString(CultureInfo.InvariantCulture), "a number >= 0 (0 = greedy)");
+        }
+        if (!(TopP > 0 && TopP <= 1))
+        {
+            throw new OptionException("top-p", TopP.ToString(CultureInfo.InvariantCulture), "a number in (0, 1]");
+        }
+        if (!(Entropy >= 0) || !(WeightDecay >= 0))
+        {
+            throw new OptionException(Entropy >= 0 ? "weight-decay" : "entropy", (Entropy >= 0 ? WeightDecay : Entropy).ToString(CultureInfo.InvariantCulture), "a number >= 0");
+        }
+        Positive(MaxResponseLength, "max-response-length");
+        Positive(MicroBatch, "micro-batch");
+        Positive(EvalEvery, "eval-every");
+        Positive(EvalPerLevel, "eval-per-level");
+        Positive(PretrainBatch, "pretrain-batch");
+        Positive(CheckpointEvery, "checkpoint-every");
+        if (PretrainSteps < 0)
+        {
+            throw new OptionException("pretrain-steps", PretrainSteps.ToString(CultureInfo.InvariantCulture), "an integer >= 0");
+        }
+        if (WarmupSteps < 0)
+        {
+            throw new OptionException("warmup-steps", WarmupSteps.ToString(CultureInfo.InvariantCulture), "an integer >= 0");
+        }
+        Positive(Layers, "layers");
+        Positive(Heads, "heads");
+        if (DModel < 8 || DModel % Heads != 0)
+        {
+            throw new OptionException("d-model", DModel.ToString(CultureInfo.InvariantCulture), $"an integer >= 8 divisible by heads ({Heads})");
+        }
+        ParseLevels(TrainLevels, "train-levels");
+        ParseLevels(OodLevels, "ood-levels");
+        ParseLevels(PretrainLevels, "pretrain-levels");
+    }
+
+    private static void Positive(int value, string name)
+    {
+        if (value < 1)
+        {
+            throw new OptionException(name, value.ToString(CultureInfo.InvariantCulture), "an integer >= 1");
+        }
+    }
+
+    private static void PositiveReal(double value, string name)
+    {
+        if (!(value > 0) || !double.IsFinite(value))
+        {
+            throw new OptionException(name, value.ToString(CultureInfo.InvariantCulture), "a finite number > 0");
+        }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    internal static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    internal static readonly JsonSerializerOptions JsonLineOptions = new() { WriteIndented = false, PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+}

@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+using System.Text;
+using Luffy.Objectives.Batching;
+using Luffy.Objectives.Losses;
+using Luffy.Objectives.Tokens;
+using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Luffy.Trainer.Training;
+
+/// <summary>
+/// The zero-RL starting point: the transformer pre-trained on answer-only data ("Q:23+45=" → "A:68") of the easier
+/// levels, so it solves easy problems sometimes and hard ones almost never. Cached by a fingerprint of the settings.
+/// </summary>
+public static class BaseModel
+{
+    public static ModelConfig Config(TrainerOptions o, CharTokenizer tokenizer) => new(tokenizer.VocabularySize, o.DModel, o.Layers, o.Heads, 64 + o.MaxResponseLength + 8);
+
+    public static string Fingerprint(TrainerOptions o) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v1|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}")))[..16].ToLowerInvariant();
+
+    public static TinyTransformer LoadOrPretrain(TrainerOptions o, TaskData data, Device device, Action<string> log, Action<int, int>? progress = null)
+    {
+        ModelConfig config = Config(o, data.Tokenizer);
+        string path = Path.Combine(o.Cache, $"base-{Fingerprint(o)}.bin");
+        manual_seed(1234);
+        var model = new TinyTransformer(config);
+        if (File.Exists(path))
+        {
+            try
+            {
+                model.load(path);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                throw new CheckpointException(path, $"is corrupt ({ex.Message}); delete it to pre-train again");
+            }
+            log($"base model: loaded {path}");
+            return model.to(device);
+        }
+
+        log($"base model: pre-training {o.PretrainSteps} steps on answer-only problems of levels {o.PretrainLevels} (cached at {path})");
+        model.to(device);
+        IReadOnlyList<int> levels = TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels");
+        var optimizer = optim.AdamW(model.parameters(), o.PretrainLearningRate, weight_decay: 0.01);
+        var builder = ObjectiveFactory.Builder(o, data.Tokenizer.VocabularySize);
+        var loss = new MixedPolicyLoss(new PolicyLossOptions { Shaping = new Luffy.Objectives.Shaping.LogShaping(1.0), Aggregation = LossAggregation.TokenMean });
+        var random = new Random(4321);
+        for (int step = 1; step <= o.PretrainSteps; step++)
+        {
+            using var scope = NewDisposeScope();
+            ArithmeticProblem[] problems = TaskData.Sample(random, levels, o.PretrainBatch);
+            PromptInput[] prompts = problems.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.AnswerOnly(p), reward: 1)])).ToArray();
+            using TrainingBatch batch = builder.Build(prompts, device: device);
+            double lr = o.PretrainLearningRate * Math.Min(1.0, step / 50.0) * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * step / o.PretrainSteps)));
+            foreach (var group in optimizer.ParamGroups)
+            {
+                group.LearningRate = lr;
+            }
+            using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(model, batch);
+            using PolicyLossResult result = loss.Compute(new PolicyLossInputs
+            {
+                LogProbs = stats.LogProbs,
+                OldLogProbs = stats.LogProbs.detach(),
+                Advantages = ones_like(stats.LogProbs),
+                ResponseMask = batch.ResponseMask,
+                OffPolicyMask = batch.OffPolicyMask,
+            });
+            optimizer.zero_grad();
+            result.Loss.backward();
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            optimizer.step();
+            progress?.Invoke(step, o.PretrainSteps);
+        }
+        Directory.CreateDirectory(o.Cache);
+        string temporary = path + ".tmp";
+        model.save(temporary);
+        File.Move(temporary, path, overwrite: true);
+        return model;
+    }
+}

@@ -1,0 +1,46 @@
+using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.Model;
+
+namespace Luffy.Trainer.Training;
+
+/// <summary>Accuracy of one split.</summary>
+public sealed record SplitAccuracy(string Split, double Accuracy, IReadOnlyDictionary<int, double> ByLevel);
+
+/// <summary>Greedy-decoding accuracy on the fixed in-distribution and out-of-distribution test sets.</summary>
+public sealed class Evaluator(TaskData data, IReadOnlyList<int> trainLevels, IReadOnlyList<int> oodLevels, int perLevel, int maxResponseLength)
+{
+    private readonly IReadOnlyList<ArithmeticProblem> inDistribution = ArithmeticProblem.TestSet(trainLevels, perLevel);
+    private readonly IReadOnlyList<ArithmeticProblem> outOfDistribution = ArithmeticProblem.TestSet(oodLevels, perLevel);
+
+    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(TinyTransformer model)
+    {
+        bool training = model.training;
+        model.eval();
+        try
+        {
+            return (Score("in-distribution", model, inDistribution), Score("out-of-distribution", model, outOfDistribution));
+        }
+        finally
+        {
+            model.train(training);
+        }
+    }
+
+    private SplitAccuracy Score(string split, TinyTransformer model, IReadOnlyList<ArithmeticProblem> problems)
+    {
+        var correct = new bool[problems.Count];
+        const int chunk = 256;
+        for (int start = 0; start < problems.Count; start += chunk)
+        {
+            ArithmeticProblem[] part = problems.Skip(start).Take(chunk).ToArray();
+            GenerationResult result = Generation.Generate(model, part.Select(data.PromptTokens).ToArray(), maxResponseLength, 0, 1, null);
+            for (int i = 0; i < part.Length; i++)
+            {
+                correct[start + i] = data.Reward(part[i], result.Tokens[i]) > 0;
+            }
+        }
+        var byLevel = problems.Select((p, i) => (p.Level, correct[i])).GroupBy(x => x.Level)
+            .ToDictionary(g => g.Key, g => g.Average(x => x.Item2 ? 1.0 : 0.0));
+        return new SplitAccuracy(split, correct.Average(c => c ? 1.0 : 0.0), byLevel);
+    }
+}

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Luffy.Objectives.Advantages;
+using Luffy.Objectives.Batching;
+using Luffy.Objectives.Losses;
+using Luffy.Objectives.Tokens;
+using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.Model;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Luffy.Trainer.Training;
+
+/// <summary>
+/// One training run of one mode and seed: rollouts (with KV cache), group building, old log-probs, advantages,
+/// the mixed-policy loss over micro-batches with gradient accumulation, AdamW with gradient clipping and a
+/// learning-rate schedule, evaluation, JSONL metrics and atomic checkpoints.
+/// </summary>
+public sealed class TrainingRun : IDisposable
+{
+    private const int PromptPurpose = 1, SamplingPurpose = 2;
+    private readonly TrainerOptions options;
+    private readonly TaskData data;
+    private readonly Device device;
+    private readonly AdamW optimizer;
+    private readonly GroupPlanner planner;
+    private readonly MixedBatchBuilder builder;
+    private readonly MixedPolicyLoss loss;
+    private readonly IAdvantageEstimator estimator;
+    private readonly Evaluator evaluator;
+    private readonly IReadOnlyList<int> trainLevels;
+    private readonly string fingerprint;
+
+    public TrainingRun(TrainerOptions options, string mode, int seed, TinyTransformer baseModel, TaskData data, Device device)
+    {
+        if (mode is not ("luffy" or "grpo" or "sft"))
+        {
+            throw new OptionException("mode", mode, "luffy, grpo or sft for a single run");
+        }
+        this.options = options with { Seed = seed, Mode = mode };
+        this.data = data;
+        this.device = device;
+        Mode = mode;
+        Seed = seed;
+        Directory = Path.Combine(options.Output, $"{mode}-seed{seed}");
+        Model = new TinyTransformer(baseModel.Config);
+        Model.load_state_dict(baseModel.state_dict());
+        Model.to(device);
+        optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
+        planner = ObjectiveFactory.Planner(this.options, mode);
+        builder = ObjectiveFactory.Builder(options, data.Tokenizer.VocabularySize);
+        loss = ObjectiveFactory.Loss(options, mode);
+        estimator = ObjectiveFactory.Advantages(options);
+        trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
+        evaluator = new Evaluator(data, trainLevels, TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
+        fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
+            $"{BaseModel.Fingerprint(options)}|{mode}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.TrainLevels}")))[..16];
+    }
+
+    public string Mode { get; }
+
+    public int Seed { get; }
+
+    public string Directory { get; }
+
+    public TinyTransformer Model { get; }
+
+    /// <summary>Completed optimizer steps.</summary>
+    public int Step { get; private set; }
+
+    public List<EvalPoint> History { get; } = [];
+
+    public List<StepRecord> Steps { get; } = [];
+
+    private string CheckpointDirectory => Path.Combine(Directory, "checkpoint");
+
+    private string MetricsPath => Path.Combine(Directory, "metrics.jsonl");
+
+    /// <summary>Loads the run's last checkpoint (if any); returns whether one was loaded.</summary>
+    public bool TryResume()
+    {
+        if (!Checkpoint.Exists(CheckpointDirectory))
+        {
+            return false;
+        }
+        CheckpointState state = Checkpoint.Load(CheckpointDirectory, Model, optimizer, fingerprint);
+        Step = state.Step;
+        History.Clear();
+        History.AddRange(state.History);
+        Steps.Clear();
+        Steps.AddRange(state.Steps);
+        // metrics.jsonl may hold steps after the checkpoint (written before an interruption): keep only those before it
+        if (File.Exists(MetricsPath))
+        {
+            string[] kept = File.ReadAllLines(MetricsPath).Where(line =>
+            {
+                try
+                {
+                    return JsonSerializer.Deserialize<StepRecord>(line, TrainerOptions.JsonOptions)?.Step <= Step;
+                }
+                catch (JsonException)
+                {
+                    return false;
+                }
+            }).ToArray();
+            File.WriteAllLines(MetricsPath, kept);
+        }
+        return true;
+    }
+
+    public void SaveCheckpoint() => Checkpoint.Save(CheckpointDirectory, Model, optimizer, new CheckpointState(Step, Mode, Seed, fingerprint, History, Steps));
+
+    public EvalPoint Evaluate()
+    {
+        (SplitAccuracy id, SplitAccuracy ood) = evaluator.Evaluate(Model);
+        var byLevel = id.ByLevel.Concat(ood.ByLevel).ToDictionary(p => p.Key, p => p.Value);
+        var point = new EvalPoint(Step, id.Accuracy, ood.Accuracy, byLevel);
+        History.RemoveAll(h => h.Step == Step);
+        History.Add(point);
+        return point;
+    }
+
+    private double LearningRate(int step)
+    {
+        double warm = options.WarmupSteps == 0 ? 1 : Math.Min(1.0, (double)step / options.WarmupSteps);
+        double decay = options.LrSchedule == "cosine"
+            ? 0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1.0, (double)step / options.Steps)))
+            : 1.0;
+        return options.LearningRate * warm * decay;
+    }
+
+    /// <summary>Runs the next optimizer step and appends its metrics to metrics.jsonl.</summary>
+    public StepRecord RunStep()
+    {
+        int step = Step + 1;
+        using var scope = NewDisposeScope();
+        var random = new Random(Seeds.Derive(Seed, step, PromptPurpose));
+        ArithmeticProblem[] problems = TaskData.Sample(random, trainLevels, options.PromptsPerStep);
+
+        // Plan, then generate what the plan asks for (prompt + forced prefix, continued by the policy).
+        var rollout = Stopwatch.StartNew();
+        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, Mode == "grpo" ? [] : [data.Trace(p)], step)).ToArray();
+        var contexts = new List<int[]>();
+        foreach ((PromptPlan plan, ArithmeticProblem problem) in plans.Zip(problems))
+        {
+            foreach (SamplePlan sample in plan.Samples.Where(s => s.NeedsGeneration))
+            {
+                contexts.Add([.. data.PromptTokens(problem), .. sample.ForcedPrefix]);
+            }
+        }
+        GenerationResult? generated = null;
+        if (contexts.Count > 0)
+        {
+            using var generator = new Generator((ulong)Seeds.Derive(Seed, step, SamplingPurpose), device);
+            Model.eval();
+            generated = Generation.Generate(Model, contexts, options.MaxResponseLength, options.Temperature, options.TopP, generator);
+            Model.train();
+        }
+        rollout.Stop();
+        long rolloutTokens = generated?.Tokens.Sum(t => (long)t.Length) ?? 0;
+
+        int next = 0;
+        var prompts = new PromptInput[plans.Length];
+        for (int i = 0; i < plans.Length; i++)
+        {
+            var samples = new List<SampleInput>();
+            foreach (SamplePlan sample in plans[i].Samples)
+            {
+                if (sample.NeedsGeneration)
+                {
+                    samples.Add(SampleInput.FromPlan(sample, generated!.Tokens[next], generated.LogProbs[next], generated.Finish[next]));
+                    next++;
+                }
+                else
+                {
+                    samples.Add(SampleInput.FromPlan(sample, []));
+                }
+            }
+            prompts[i] = new PromptInput(plans[i].GroupId, data.PromptTokens(problems[i]), samples);
+        }
+        var problemOf = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
+        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => data.Reward(problemOf[prompt.GroupId], response), device);
+
+        // Old log-probs under the rollout policy (recomputed, detached), then advantages.
+        var train = Stopwatch.StartNew();
+        IReadOnlyList<MicroBatch> micro = MicroBatcher.ByCount(batch, options.MicroBatch);
+        var old = new List<Tensor>();
+        using (no_grad())
+        {
+            foreach (MicroBatch m in micro)
+            {
+                using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);
+                old.Add(s.LogProbs.detach().clone());
+            }
+        }
+        Tensor tokenAdvantages;
+        if (Mode == "sft")
+        {
+            tokenAdvantages = batch.ResponseMask.to_type(ScalarType.Float32); // SFT: advantage 1 on every trace token
+        }
+        else
+        {
+            using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
+            tokenAdvantages = advantages.ToTokens(batch.ResponseMask);
+        }
+
+        optimizer.zero_grad();
+        double totalLoss = 0, onLoss = 0, offLoss = 0, offProbability = 0, offRatio = 0, entropy = 0;
+        int offset = 0;
+        for (int k = 0; k < micro.Count; k++)
+        {
+            MicroBatch m = micro[k];
+            int n = m.Batch.Count;
+            using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
+            using PolicyLossResult result = loss.Compute(new PolicyLossInputs
+            {
+                LogProbs = stats.LogProbs,
+                OldLogProbs = old[k],
+                Advantages = tokenAdvantages.narrow(0, offset, n),
+                ResponseMask = m.Batch.ResponseMask,
+                OffPolicyMask = m.Batch.OffPolicyMask,
+                Entropy = stats.Entropy,
+                GlobalNormalizer = m.GlobalNormalizer(loss.Options.Aggregation, loss.Options.AggregationConstant),
+            });
+            result.Loss.backward();
+            PolicyLossMetrics metrics = result.Metrics;
+            double weight = (double)n / batch.Count;
+            totalLoss += metrics.Loss;
+            onLoss += metrics.OnPolicyLoss * weight;
+            offLoss += metrics.OffPolicyLoss * weight;
+            offProbability += metrics.OffPolicyProbability * weight;
+            offRatio += metrics.OffPolicyRatioMean * weight;
+            entropy += metrics.Entropy;
+            offset += n;
+            m.Dispose();
+        }
+
+        double lr = LearningRate(step);
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.LearningRate = lr;
+        }
+        double gradNorm = nn.utils.clip_grad_norm_(Model.parameters(), options.GradClip);
+        bool skipped = !double.IsFinite(totalLoss) || !double.IsFinite(gradNorm);
+        if (skipped)
+        {
+            optimizer.zero_grad(); // a NaN/Inf step never reaches the weights (nor, so, a checkpoint)
+        }
+        else
+        {
+            optimizer.step();
+        }
+        train.Stop();
+
+        bool[] isOn = batch.SampleKinds.cpu().data<long>().ToArray().Select(k => k == (long)SampleKind.OnPolicy).ToArray();
+        float[] rewards = batch.Rewards.cpu().data<float>().ToArray();
+        long trainTokens = batch.ResponseLengths.sum().item<long>();
+        Step = step;
+        var record = new StepRecord
+        {
+            Step = step,
+            Mode = Mode,
+            Seed = Seed,
+            Loss = totalLoss,
+            Skipped = skipped,
+            LearningRate = lr,
+            GradNorm = gradNorm,
+            OnPolicyReward = Mean(rewards.Where((_, i) => isOn[i])),
+            TraceReward = Mean(rewards.Where((_, i) => !isOn[i])),
+            OnPolicyLoss = onLoss,
+            OffPolicyLoss = offLoss,
+            OffPolicyProbability = offProbability,
+            OffRatioMean = offRatio,
+            Entropy = entropy,
+            SolveNone = batch.Statistics.SolveNone,
+            SolveAll = batch.Statistics.SolveAll,
+            MeanOnResponseLength = batch.Statistics.MeanOnResponseLength,
+            TruncatedResponses = batch.Statistics.TruncatedResponses,
+            RolloutTokens = rolloutTokens,
+            TrainTokens = trainTokens,
+            RolloutTokensPerSecond = rolloutTokens / Math.Max(rollout.Elapsed.TotalSeconds, 1e-9),
+            TrainTokensPerSecond = trainTokens / Math.Max(train.Elapsed.TotalSeconds, 1e-9),
+        };
+        Steps.Add(record);
+        System.IO.Directory.CreateDirectory(Directory);
+        File.AppendAllText(MetricsPath, JsonSerializer.Serialize(record, TrainerOptions.JsonLineOptions) + "\n");
+        return record;
+    }
+
+    /// <summary>Adds an evaluation to the last step's record (and to metrics.jsonl).</summary>
+    public void AppendEvaluation(EvalPoint point)
+    {
+        File.AppendAllText(MetricsPath, JsonSerializer.Serialize(new StepRecord { Step = point.Step, Mode = Mode, Seed = Seed, InDistributionAccuracy = point.InDistribution, OutOfDistributionAccuracy = point.OutOfDistribution }, TrainerOptions.JsonLineOptions) + "\n");
+    }
+
+    private static double Mean(IEnumerable<float> values)
+    {
+        float[] v = values.ToArray();
+        return v.Length == 0 ? double.NaN : v.Average();
+    }
+
+    public void Dispose()
+    {
+        optimizer.Dispose();
+        Model.Dispose();
+    }
+}
