@@ -293,6 +293,7 @@ public sealed class TrainingRun : IDisposable
     /// <summary>Adds an evaluation to the last step's record (and to metrics.jsonl).</summary>
     public void AppendEvaluation(EvalPoint point)
     {
+        System.IO.Directory.CreateDirectory(Directory);
         File.AppendAllText(MetricsPath, JsonSerializer.Serialize(new StepRecord { Step = point.Step, Mode = Mode, Seed = Seed, InDistributionAccuracy = point.InDistribution, OutOfDistributionAccuracy = point.OutOfDistribution }, TrainerOptions.JsonLineOptions) + "\n");
     }
 

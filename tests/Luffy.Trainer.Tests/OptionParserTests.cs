@@ -1,0 +1,79 @@
+using System.Reflection;
+
+namespace Luffy.Trainer.Tests;
+
+public class OptionParserTests
+{
+    [Fact]
+    public void Help_lists_every_option_with_its_default()
+    {
+        string help = OptionParser.Help();
+        foreach (PropertyInfo p in typeof(TrainerOptions).GetProperties())
+        {
+            Assert.Contains("--" + OptionParser.Kebab(p.Name), help);
+        }
+        Assert.Contains("default: luffy", help);
+        Assert.Contains("default: 0.1", help);
+    }
+
+    [Fact]
+    public void Command_line_values_are_parsed()
+    {
+        TrainerOptions o = OptionParser.Parse(["--mode", "grpo", "--steps", "7", "--gamma", "0.3", "--resume"])!;
+        Assert.Equal("grpo", o.Mode);
+        Assert.Equal(7, o.Steps);
+        Assert.Equal(0.3, o.Gamma);
+        Assert.True(o.Resume);
+    }
+
+    [Theory]
+    [InlineData("--steps", "ten", "--steps 'ten'")]
+    [InlineData("--mode", "ppo", "--mode 'ppo'")]
+    [InlineData("--gamma", "0", "--gamma '0'")]
+    [InlineData("--top-p", "1.5", "--top-p '1.5'")]
+    [InlineData("--train-levels", "1-3", "--train-levels '1-3'")]
+    [InlineData("--d-model", "30", "--d-model '30'")]
+    [InlineData("--bogus", "1", "--bogus")]
+    public void Bad_values_name_the_option(string option, string value, string expected)
+    {
+        var ex = Assert.Throws<OptionException>(() => OptionParser.Parse([option, value]));
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void A_json_file_supplies_options_and_the_command_line_wins()
+    {
+        string path = Path.GetTempFileName();
+        File.WriteAllText(path, """{ "steps": 11, "mode": "sft", "learning-rate": 0.001 }""");
+        try
+        {
+            TrainerOptions o = OptionParser.Parse(["--config", path, "--steps", "12"])!;
+            Assert.Equal(12, o.Steps);
+            Assert.Equal("sft", o.Mode);
+            Assert.Equal(0.001, o.LearningRate);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void A_broken_json_file_is_named()
+    {
+        string path = Path.GetTempFileName();
+        File.WriteAllText(path, "{ steps: ");
+        try
+        {
+            var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--config", path]));
+            Assert.Contains(path, ex.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Help_returns_null() => Assert.Null(OptionParser.Parse(["--help"]));
+}
