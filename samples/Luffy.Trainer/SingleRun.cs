@@ -102,6 +102,12 @@ public static class SingleRun
             levels.AddRow(level.ToString(CultureInfo.InvariantCulture), TrainerApp.Percent(s.Base.ByLevel.GetValueOrDefault(level, double.NaN)), TrainerApp.Percent(s.Final.ByLevel[level]));
         }
         AnsiConsole.Write(levels);
+        var examples = new Table().Title($"what the {s.Mode} model answers now (greedy)").AddColumns("level", "prompt", "answer", "");
+        foreach (Example e in s.Final.Examples.Where((_, i) => i % 2 == 0))
+        {
+            examples.AddRow(e.Level.ToString(CultureInfo.InvariantCulture), Markup.Escape(e.Prompt), Markup.Escape(e.Response), e.Correct ? "[green]correct[/]" : "[red]wrong[/]");
+        }
+        AnsiConsole.Write(examples);
         AnsiConsole.MarkupLineInterpolated($"throughput: rollout {s.RolloutTokensPerSecond:F0} tokens/s, training {s.TrainTokensPerSecond:F0} tokens/s; {s.Elapsed.TotalMinutes:F1} min");
     }
 }

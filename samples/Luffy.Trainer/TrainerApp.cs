@@ -43,7 +43,7 @@ public static class TrainerApp
         {
             Device device = ResolveDevice(options.Device);
             AnsiConsole.MarkupLineInterpolated($"[bold]Luffy.Trainer[/] mode [aqua]{options.Mode}[/] on [aqua]{device}[/], {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
-            var data = new TaskData(new CharTokenizer());
+            var data = new TaskData(new CharTokenizer(), options.MaxOperand);
             TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress));
             if (options.Mode == "compare")
             {

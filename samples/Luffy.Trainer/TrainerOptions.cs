@@ -28,12 +28,14 @@ public sealed record TrainerOptions
     public double Entropy { get; init; } = 0.001;
     public bool ClipOnPolicy { get; init; }
     public bool StdNormalize { get; init; }
+    public int MaxOperand { get; init; } = 9;
     public string TrainLevels { get; init; } = "2-4";
     public string OodLevels { get; init; } = "5-6";
     public string PretrainLevels { get; init; } = "2-3";
     public int EvalEvery { get; init; } = 20;
     public int EvalPerLevel { get; init; } = 100;
     public int PretrainSteps { get; init; } = 1500;
+    public double PretrainTraceFraction { get; init; } = 0.25;
     public int PretrainBatch { get; init; } = 64;
     public double PretrainLearningRate { get; init; } = 1e-3;
     public int DModel { get; init; } = 128;
@@ -113,6 +115,10 @@ public sealed record TrainerOptions
             throw new OptionException(Entropy >= 0 ? "weight-decay" : "entropy", (Entropy >= 0 ? WeightDecay : Entropy).ToString(CultureInfo.InvariantCulture), "a number >= 0");
         }
         Positive(MaxResponseLength, "max-response-length");
+        if (MaxOperand < 1 || MaxOperand > 999)
+        {
+            throw new OptionException("max-operand", MaxOperand.ToString(CultureInfo.InvariantCulture), "an integer in [1, 999]");
+        }
         Positive(MicroBatch, "micro-batch");
         Positive(EvalEvery, "eval-every");
         Positive(EvalPerLevel, "eval-per-level");
@@ -121,6 +127,10 @@ public sealed record TrainerOptions
         if (PretrainSteps < 0)
         {
             throw new OptionException("pretrain-steps", PretrainSteps.ToString(CultureInfo.InvariantCulture), "an integer >= 0");
+        }
+        if (!(PretrainTraceFraction >= 0 && PretrainTraceFraction <= 1))
+        {
+            throw new OptionException("pretrain-trace-fraction", PretrainTraceFraction.ToString(CultureInfo.InvariantCulture), "a number in [0, 1]");
         }
         if (WarmupSteps < 0)
         {

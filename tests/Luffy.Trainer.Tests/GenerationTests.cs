@@ -16,7 +16,7 @@ public class GenerationTests
         model.eval();
         // ragged contexts exercise left padding; random weights rarely emit EOS, so generation runs the full length
         var random = new Random(5);
-        int[][] contexts = Enumerable.Range(0, 6).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3).Prompt)).ToArray()).ToArray();
+        int[][] contexts = Enumerable.Range(0, 6).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3, 99).Prompt)).ToArray()).ToArray();
         GenerationResult cached = Generation.Generate(model, contexts, 20, temperature: 0, topP: 1, generator: null, useCache: true);
         GenerationResult uncached = Generation.Generate(model, contexts, 20, temperature: 0, topP: 1, generator: null, useCache: false);
         for (int i = 0; i < contexts.Length; i++)

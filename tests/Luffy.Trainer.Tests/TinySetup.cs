@@ -18,7 +18,7 @@ internal sealed class TinySetup : IDisposable
             MicroBatch = 4, DModel = 16, Layers = 1, Heads = 2, PretrainSteps = 3, PretrainBatch = 8, EvalPerLevel = 2,
             EvalEvery = 2, CheckpointEvery = 2, LearningRate = 1e-2, WarmupSteps = 0, Output = Path.Combine(Folder, "runs"), Cache = Path.Combine(Folder, "cache"),
         };
-        Data = new TaskData(new CharTokenizer());
+        Data = new TaskData(new CharTokenizer(), Options.MaxOperand);
         BaseModel = Training.BaseModel.LoadOrPretrain(Options, Data, CPU, _ => { });
     }
 

@@ -4,8 +4,9 @@ using System.Text;
 namespace Luffy.Trainer.Arithmetic;
 
 /// <summary>
-/// A chain addition a1 + a2 + … + an of two-digit numbers; the difficulty level is the number of operands.
-/// Prompt "Q:23+45+7=", answer-only target "A:75", step-by-step trace "23+45=68;68+7=75;A:75".
+/// A chain addition a1 + a2 + … + an of numbers in [1, max operand]; the difficulty level is the number of operands.
+/// Prompt "Q:3+5+7+2=", answer-only target "A:17", step-by-step trace (a scratchpad that rewrites the remaining
+/// sum after each addition) "8+7+2;15+2;17;A:17".
 /// </summary>
 public sealed record ArithmeticProblem(int[] Operands)
 {
@@ -23,24 +24,24 @@ public sealed record ArithmeticProblem(int[] Operands)
         get
         {
             var text = new StringBuilder();
-            int running = Operands[0];
-            for (int i = 1; i < Operands.Length; i++)
+            var remaining = new List<int>(Operands);
+            while (remaining.Count > 1)
             {
-                int next = running + Operands[i];
-                text.Append(CultureInfo.InvariantCulture, $"{running}+{Operands[i]}={next};");
-                running = next;
+                remaining[1] += remaining[0];
+                remaining.RemoveAt(0);
+                text.Append(string.Join('+', remaining.Select(o => o.ToString(CultureInfo.InvariantCulture)))).Append(';');
             }
             return text.Append(AnswerOnly).ToString();
         }
     }
 
-    public static ArithmeticProblem Random(Random random, int level) =>
-        new(Enumerable.Range(0, level).Select(_ => random.Next(1, 100)).ToArray());
+    public static ArithmeticProblem Random(Random random, int level, int maxOperand) =>
+        new(Enumerable.Range(0, level).Select(_ => random.Next(1, maxOperand + 1)).ToArray());
 
     /// <summary>A fixed, seed-independent test set: the same problems on every run and machine.</summary>
-    public static IReadOnlyList<ArithmeticProblem> TestSet(IReadOnlyList<int> levels, int perLevel)
+    public static IReadOnlyList<ArithmeticProblem> TestSet(IReadOnlyList<int> levels, int perLevel, int maxOperand)
     {
         var random = new Random(20_26_11_27);
-        return levels.SelectMany(level => Enumerable.Range(0, perLevel).Select(_ => Random(random, level))).ToArray();
+        return levels.SelectMany(level => Enumerable.Range(0, perLevel).Select(_ => Random(random, level, maxOperand))).ToArray();
     }
 }

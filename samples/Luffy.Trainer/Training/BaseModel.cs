@@ -11,15 +11,17 @@ using static TorchSharp.torch;
 namespace Luffy.Trainer.Training;
 
 /// <summary>
-/// The zero-RL starting point: the transformer pre-trained on answer-only data ("Q:23+45=" → "A:68") of the easier
-/// levels, so it solves easy problems sometimes and hard ones almost never. Cached by a fingerprint of the settings.
+/// The zero-RL starting point: the transformer pre-trained on answer-only data ("Q:3+5+7=" → "A:15") of the easier
+/// levels, plus a share of worked solutions of the easiest level only ("Q:3+5=" → "8;A:8"), so it knows the format
+/// but has never seen a long chain: it solves easy problems and hard ones almost never. Cached by a fingerprint of
+/// the settings.
 /// </summary>
 public static class BaseModel
 {
     public static ModelConfig Config(TrainerOptions o, CharTokenizer tokenizer) => new(tokenizer.VocabularySize, o.DModel, o.Layers, o.Heads, 64 + o.MaxResponseLength + 8);
 
     public static string Fingerprint(TrainerOptions o) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v1|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}")))[..16].ToLowerInvariant();
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v1|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}")))[..16].ToLowerInvariant();
 
     public static TinyTransformer LoadOrPretrain(TrainerOptions o, TaskData data, Device device, Action<string> log, Action<int, int>? progress = null)
     {
@@ -51,8 +53,12 @@ public static class BaseModel
         for (int step = 1; step <= o.PretrainSteps; step++)
         {
             using var scope = NewDisposeScope();
-            ArithmeticProblem[] problems = TaskData.Sample(random, levels, o.PretrainBatch);
-            PromptInput[] prompts = problems.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.AnswerOnly(p), reward: 1)])).ToArray();
+            ArithmeticProblem[] problems = data.Sample(random, levels, o.PretrainBatch);
+            PromptInput[] prompts = problems.Select((p, i) =>
+            {
+                bool worked = p.Level == levels.Min() && random.NextDouble() < o.PretrainTraceFraction;
+                return new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(worked ? data.Trace(p) : data.AnswerOnly(p), reward: 1)]);
+            }).ToArray();
             using TrainingBatch batch = builder.Build(prompts, device: device);
             double lr = o.PretrainLearningRate * Math.Min(1.0, step / 50.0) * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * step / o.PretrainSteps)));
             foreach (var group in optimizer.ParamGroups)

@@ -30,4 +30,8 @@ public sealed record StepRecord
 }
 
 /// <summary>An evaluation point of a run.</summary>
-public sealed record EvalPoint(int Step, double InDistribution, double OutOfDistribution, Dictionary<int, double> ByLevel);
+public sealed record EvalPoint(int Step, double InDistribution, double OutOfDistribution, Dictionary<int, double> ByLevel)
+{
+    /// <summary>A few greedy answers per level (not written to checkpoints' history when empty).</summary>
+    public List<Example> Examples { get; init; } = [];
+}

@@ -4,8 +4,10 @@ using Luffy.Trainer.Arithmetic;
 namespace Luffy.Trainer.Training;
 
 /// <summary>Turns arithmetic problems into the token sequences the model and the group builder use.</summary>
-public sealed class TaskData(CharTokenizer tokenizer)
+public sealed class TaskData(CharTokenizer tokenizer, int maxOperand = 9)
 {
+    public int MaxOperand { get; } = maxOperand;
+
     public CharTokenizer Tokenizer { get; } = tokenizer;
 
     /// <summary>BOS + "Q:a+b=".</summary>
@@ -19,6 +21,6 @@ public sealed class TaskData(CharTokenizer tokenizer)
 
     public double Reward(ArithmeticProblem problem, IReadOnlyList<int> response) => AnswerVerifier.Reward(Tokenizer.Decode(response), problem.Answer);
 
-    public static ArithmeticProblem[] Sample(Random random, IReadOnlyList<int> levels, int count) =>
-        Enumerable.Range(0, count).Select(_ => ArithmeticProblem.Random(random, levels[random.Next(levels.Count)])).ToArray();
+    public ArithmeticProblem[] Sample(Random random, IReadOnlyList<int> levels, int count) =>
+        Enumerable.Range(0, count).Select(_ => ArithmeticProblem.Random(random, levels[random.Next(levels.Count)], MaxOperand)).ToArray();
 }

@@ -117,7 +117,7 @@ public sealed class TrainingRun : IDisposable
     {
         (SplitAccuracy id, SplitAccuracy ood) = evaluator.Evaluate(Model);
         var byLevel = id.ByLevel.Concat(ood.ByLevel).ToDictionary(p => p.Key, p => p.Value);
-        var point = new EvalPoint(Step, id.Accuracy, ood.Accuracy, byLevel);
+        var point = new EvalPoint(Step, id.Accuracy, ood.Accuracy, byLevel) { Examples = [.. id.Examples, .. ood.Examples] };
         History.RemoveAll(h => h.Step == Step);
         History.Add(point);
         return point;
@@ -138,7 +138,7 @@ public sealed class TrainingRun : IDisposable
         int step = Step + 1;
         using var scope = NewDisposeScope();
         var random = new Random(Seeds.Derive(Seed, step, PromptPurpose));
-        ArithmeticProblem[] problems = TaskData.Sample(random, trainLevels, options.PromptsPerStep);
+        ArithmeticProblem[] problems = data.Sample(random, trainLevels, options.PromptsPerStep);
 
         // Plan, then generate what the plan asks for (prompt + forced prefix, continued by the policy).
         var rollout = Stopwatch.StartNew();

@@ -34,10 +34,31 @@ public sealed class MixedPolicyLoss
     /// <returns>A fresh result with a scalar loss that is differentiable with respect to <see cref="PolicyLossInputs.LogProbs"/> (and <see cref="PolicyLossInputs.Entropy"/>).</returns>
     /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, or a tensor the options need is missing.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="PolicyLossInputs.GlobalNormalizer"/> is not finite and positive.</exception>
+    /// <exception cref="NotSupportedException"><see cref="PolicyLossOptions.Kernel"/> is <see cref="LossKernel.Fused"/> and the inputs are not on the CPU in float32/float64 or the shaping is not built in.</exception>
     public PolicyLossResult Compute(PolicyLossInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         Validate(inputs);
+        switch (Options.Kernel)
+        {
+            case LossKernel.Fused when !FusedPolicyLoss.Supports(inputs, Options, out string reason):
+                throw new NotSupportedException($"Kernel is Fused but {reason}; use LossKernel.Auto or LossKernel.Composed.");
+            case LossKernel.Fused:
+            case LossKernel.Auto when FusedPolicyLoss.Supports(inputs, Options, out _):
+                using (NewDisposeScope())
+                {
+                    PolicyLossResult fused = FusedPolicyLoss.Compute(inputs, Options);
+                    fused.Loss.MoveToOuterDisposeScope();
+                    return fused;
+                }
+            default:
+                return ComputeComposed(inputs);
+        }
+    }
+
+    /// <summary>The composed-ops implementation (every device and dtype; the reference of the fused kernel).</summary>
+    private PolicyLossResult ComputeComposed(PolicyLossInputs inputs)
+    {
         PolicyLossOptions o = Options;
 
         using var scope = NewDisposeScope();

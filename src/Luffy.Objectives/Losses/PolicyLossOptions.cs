@@ -53,6 +53,9 @@ public sealed record PolicyLossOptions
     /// <summary>Tokens the clip fraction and PPO-KL metrics average over. The default is <see cref="MetricScope.OnPolicyTokens"/> (the reference averages over all response tokens).</summary>
     public MetricScope MetricScope { get; init; } = MetricScope.OnPolicyTokens;
 
+    /// <summary>The implementation to run. The default is <see cref="LossKernel.Auto"/>: fused on CPU, composed elsewhere.</summary>
+    public LossKernel Kernel { get; init; } = LossKernel.Auto;
+
     /// <summary>
     /// LUFFY's main run (Qwen2.5-Math-7B): no on-policy clip, regularized shaping with γ = 0.1, Dr.GRPO aggregation
     /// (<see cref="LossAggregation.SequenceMeanTokenSumNorm"/> with C = T; the paper's T is 8192), entropy 0.001,
@@ -116,6 +119,10 @@ public sealed record PolicyLossOptions
         if (!Enum.IsDefined(KlEstimator))
         {
             throw new ArgumentOutOfRangeException(nameof(KlEstimator), KlEstimator, "Unknown KlEstimator value.");
+        }
+        if (!Enum.IsDefined(Kernel))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Kernel), Kernel, "Unknown LossKernel value.");
         }
         if (!Enum.IsDefined(MetricScope))
         {

@@ -11,10 +11,13 @@ public sealed class PolicyLossResult : IDisposable
     private readonly Tensor metricValues;
     private PolicyLossMetrics? metrics;
 
-    internal PolicyLossResult(Tensor loss, Tensor metricValues)
+    private readonly IDisposable? resources;
+
+    internal PolicyLossResult(Tensor loss, Tensor metricValues, IDisposable? resources = null)
     {
         Loss = loss;
         this.metricValues = metricValues;
+        this.resources = resources;
     }
 
     /// <summary>The scalar loss, the log-probs' dtype, differentiable with respect to the log-probs (and entropy).</summary>
@@ -29,10 +32,11 @@ public sealed class PolicyLossResult : IDisposable
         return new PolicyLossMetrics(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], (long)v[14], (long)v[15]);
     }
 
-    /// <summary>Disposes the loss and metric tensors.</summary>
+    /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them.</summary>
     public void Dispose()
     {
         Loss.Dispose();
         metricValues.Dispose();
+        resources?.Dispose();
     }
 }

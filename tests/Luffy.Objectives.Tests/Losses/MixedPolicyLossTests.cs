@@ -23,13 +23,16 @@ public class MixedPolicyLossTests
         new("gamma 0.3, asymmetric clip, seq-mean-token-sum, k3 unweighted metric", new PolicyLossOptions { Shaping = new RegularizedShaping(0.3), ClipLow = 0.1, ClipHigh = 0.3, Aggregation = LossAggregation.SequenceMeanTokenSum }, true, false),
     ];
 
-    public static TheoryData<Variant, string> VariantsByDtype()
+    public static TheoryData<Variant, string, LossKernel> VariantsByDtype()
     {
-        var data = new TheoryData<Variant, string>();
+        var data = new TheoryData<Variant, string, LossKernel>();
         foreach (Variant v in Variants)
         {
-            data.Add(v, "float32");
-            data.Add(v, "float64");
+            foreach (LossKernel kernel in new[] { LossKernel.Fused, LossKernel.Composed })
+            {
+                data.Add(v, "float32", kernel);
+                data.Add(v, "float64", kernel);
+            }
         }
         return data;
     }
@@ -38,11 +41,11 @@ public class MixedPolicyLossTests
 
     [Theory]
     [MemberData(nameof(VariantsByDtype))]
-    public void Loss_and_gradients_match_an_independent_double_computation(Variant variant, string dtype)
+    public void Loss_and_gradients_match_an_independent_double_computation(Variant variant, string dtype, LossKernel kernel)
     {
         ScalarType type = Parse(dtype);
         double rtol = Tensors.Tolerance(type);
-        var loss = new MixedPolicyLoss(variant.Options);
+        var loss = new MixedPolicyLoss(variant.Options with { Kernel = kernel });
         foreach (int seed in new[] { 1, 2, 3 })
         {
             MixedBatch batch = MixedBatch.Random(seed);
@@ -62,14 +65,14 @@ public class MixedPolicyLossTests
 
     [Theory]
     [MemberData(nameof(VariantsByDtype))]
-    public void Metrics_match_an_independent_double_computation(Variant variant, string dtype)
+    public void Metrics_match_an_independent_double_computation(Variant variant, string dtype, LossKernel kernel)
     {
         ScalarType type = Parse(dtype);
         double rtol = Tensors.Tolerance(type) * 10;
         MixedBatch batch = MixedBatch.Random(7);
         ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.WithReference, variant.WithEntropy);
         (PolicyLossInputs inputs, _, _) = batch.ToInputs(type, variant.WithReference, variant.WithEntropy);
-        using PolicyLossResult result = new MixedPolicyLoss(variant.Options).Compute(inputs);
+        using PolicyLossResult result = new MixedPolicyLoss(variant.Options with { Kernel = kernel }).Compute(inputs);
         PolicyLossMetrics m = result.Metrics;
 
         AssertClose.Scalar(expected.Loss, m.Loss, rtol, 1e-3, "loss");
@@ -82,9 +85,10 @@ public class MixedPolicyLossTests
 
     [Property(MaxTest = 40)]
     public Property Masked_positions_get_exactly_zero_gradient() =>
-        Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(0, Variants.Length - 1).ToArbitrary(), (seed, v) =>
+        Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(0, 2 * Variants.Length - 1).ToArbitrary(), (seed, v) =>
         {
-            Variant variant = Variants[v];
+            Variant variant = Variants[v / 2];
+            variant = variant with { Options = variant.Options with { Kernel = v % 2 == 0 ? LossKernel.Fused : LossKernel.Composed } };
             MixedBatch batch = MixedBatch.Random(seed, b: 6, t: 10);
             (PolicyLossInputs inputs, Tensor logp, Tensor entropy) = batch.ToInputs(ScalarType.Float64, variant.WithReference, variant.WithEntropy);
             using PolicyLossResult result = new MixedPolicyLoss(variant.Options).Compute(inputs);
@@ -177,6 +181,77 @@ public class MixedPolicyLossTests
                 AssertClose.Array(Tensors.ToArray(logpA.grad!), Tensors.ToArray(gradPrefix), 1e-12, "dL/dlogp");
                 return true;
             });
+
+    [Property(MaxTest = 60)]
+    public Property Fused_and_composed_kernels_agree_on_value_gradients_and_metrics() =>
+        Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(0, Variants.Length - 1).ToArbitrary(), Gen.Elements(Enum.GetValues<LossAggregation>()).ToArbitrary(), (seed, v, mode) =>
+        {
+            Variant variant = Variants[v];
+            PolicyLossOptions options = variant.Options with { Aggregation = mode, MetricScope = seed % 2 == 0 ? MetricScope.OnPolicyTokens : MetricScope.AllResponseTokens };
+            MixedBatch batch = MixedBatch.Random(seed, b: 7, t: 13);
+            double? normalizer = seed % 3 == 0 ? 11.0 : null;
+            (PolicyLossInputs fi, Tensor fl, Tensor fe) = batch.ToInputs(ScalarType.Float64, variant.WithReference, variant.WithEntropy, normalizer);
+            (PolicyLossInputs ci, Tensor cl, Tensor ce) = batch.ToInputs(ScalarType.Float64, variant.WithReference, variant.WithEntropy, normalizer);
+            using PolicyLossResult fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(fi);
+            using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(ci);
+            fused.Loss.backward();
+            composed.Loss.backward();
+            AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 1e-12, 1e-6, "loss");
+            AssertClose.Array(Tensors.ToArray(cl.grad!), Tensors.ToArray(fl.grad!), 1e-12, "dL/dlogp");
+            if (variant.WithEntropy && options.EntropyCoefficient > 0)
+            {
+                AssertClose.Array(Tensors.ToArray(ce.grad!), Tensors.ToArray(fe.grad!), 1e-12, "dL/dH");
+            }
+            var a = composed.Metrics.ToNamedValues();
+            var b = fused.Metrics.ToNamedValues();
+            for (int k = 0; k < a.Count; k++)
+            {
+                AssertClose.Scalar(a[k].Value, b[k].Value, 1e-12, 1e-6, a[k].Key);
+            }
+            return true;
+        });
+
+    [Fact]
+    public void Auto_uses_the_fused_kernel_on_cpu_and_fused_rejects_bfloat16()
+    {
+        MixedBatch batch = MixedBatch.Random(2);
+        (PolicyLossInputs inputs, _, _) = batch.ToInputs(ScalarType.Float32, false, false);
+        Assert.True(FusedPolicyLoss.Supports(inputs, new PolicyLossOptions(), out _));
+        Assert.False(FusedPolicyLoss.Supports(inputs, new PolicyLossOptions { Shaping = new CustomShaping() }, out string why));
+        Assert.Contains("CustomShaping", why);
+        (PolicyLossInputs bf, _, _) = batch.ToInputs(ScalarType.BFloat16, false, false);
+        Assert.False(FusedPolicyLoss.Supports(bf, new PolicyLossOptions(), out _));
+        var ex = Assert.Throws<NotSupportedException>(() => new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(bf));
+        Assert.Contains("BFloat16", ex.Message);
+        using PolicyLossResult composed = new MixedPolicyLoss().Compute(bf); // Auto falls back to composed ops
+        Assert.True(double.IsFinite(Tensors.Scalar(composed.Loss)));
+    }
+
+    private sealed class CustomShaping : IShapingFunction
+    {
+        public string Name => "custom";
+
+        public Tensor Apply(Tensor logProbs) => logProbs.exp();
+
+        public Tensor DerivativeWithRespectToLogProb(Tensor logProbs) => logProbs.exp();
+
+        public double Evaluate(double logProb) => Math.Exp(logProb);
+    }
+
+    [Fact]
+    public void Backward_after_disposing_a_fused_result_still_gives_the_gradient()
+    {
+        MixedBatch batch = MixedBatch.Random(4);
+        (PolicyLossInputs a, Tensor la, _) = batch.ToInputs(ScalarType.Float64, false, false);
+        (PolicyLossInputs b, Tensor lb, _) = batch.ToInputs(ScalarType.Float64, false, false);
+        PolicyLossResult early = new MixedPolicyLoss().Compute(a);
+        Tensor loss = early.Loss.alias();
+        early.Dispose();
+        loss.backward();
+        using PolicyLossResult normal = new MixedPolicyLoss().Compute(b);
+        normal.Loss.backward();
+        Assert.Equal(Tensors.ToArray(lb.grad!), Tensors.ToArray(la.grad!));
+    }
 
     [Fact]
     public void Without_an_off_policy_mask_the_loss_is_plain_PPO()

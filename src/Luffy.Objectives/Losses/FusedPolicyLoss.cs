@@ -1,0 +1,514 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Luffy.Objectives.Internal;
+using Luffy.Objectives.Shaping;
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Losses;
+
+/// <summary>
+/// The fused CPU kernel of <see cref="MixedPolicyLoss"/>: one pass over the tokens (rows in parallel) computes the
+/// loss, its analytic gradient with respect to the log-probs and every metric, in double precision; the autograd
+/// backward is a single multiply. Row blocks are reduced in a fixed order, so results do not depend on threading.
+/// </summary>
+internal static unsafe class FusedPolicyLoss
+{
+    private const double LogRatioClamp = 20.0;
+    private const int RowsPerBlock = 8;
+
+    private enum ShapeKind
+    {
+        Regularized,
+        Identity,
+        Power,
+        SquareRoot,
+        Log,
+        IdentityPlusLog,
+    }
+
+    /// <summary>Whether the fused kernel can run these inputs; <paramref name="reason"/> says why not.</summary>
+    public static bool Supports(PolicyLossInputs inputs, PolicyLossOptions options, out string reason)
+    {
+        Tensor logp = inputs.LogProbs;
+        if (logp.device_type != TorchSharp.DeviceType.CPU)
+        {
+            reason = $"the fused kernel runs on the CPU; LogProbs is on {logp.device}";
+            return false;
+        }
+        if (logp.dtype is not (ScalarType.Float32 or ScalarType.Float64))
+        {
+            reason = $"the fused kernel supports float32 and float64; LogProbs is {logp.dtype}";
+            return false;
+        }
+        if (Shape(options.Shaping, out _, out _) is null)
+        {
+            reason = $"the fused kernel supports the built-in shaping functions; {options.Shaping.GetType().Name} is not one";
+            return false;
+        }
+        if (logp.numel() > int.MaxValue)
+        {
+            reason = "the fused kernel supports up to 2^31 tokens per call";
+            return false;
+        }
+        reason = "";
+        return true;
+    }
+
+    private static ShapeKind? Shape(IShapingFunction shaping, out double parameter, out double unused)
+    {
+        unused = 0;
+        switch (shaping)
+        {
+            case RegularizedShaping r:
+                parameter = r.Gamma;
+                return ShapeKind.Regularized;
+            case IdentityShaping:
+                parameter = 0;
+                return ShapeKind.Identity;
+            case PowerShaping k:
+                parameter = k.Exponent;
+                return ShapeKind.Power;
+            case SquareRootShaping:
+                parameter = 0;
+                return ShapeKind.SquareRoot;
+            case LogShaping w:
+                parameter = w.Weight;
+                return ShapeKind.Log;
+            case IdentityPlusLogShaping w:
+                parameter = w.Weight;
+                return ShapeKind.IdentityPlusLog;
+            default:
+                parameter = 0;
+                return null;
+        }
+    }
+
+    public static PolicyLossResult Compute(PolicyLossInputs inputs, PolicyLossOptions options)
+    {
+        var state = new State(inputs, options);
+        Tensor? entropy = options.EntropyCoefficient > 0 ? inputs.Entropy : null;
+        Tensor loss = FusedFunction.apply(inputs.LogProbs, entropy!, state);
+        return new PolicyLossResult(loss, state.Metrics!, state);
+    }
+
+    /// <summary>Per-block partial sums, reduced in block order.</summary>
+    private struct Accumulator
+    {
+        public double Policy, Entropy, Kl;
+        public double OnLoss, OffLoss, Clipped, Dual, PpoKl, OffProbability, OnProbability, ShapedSum, MaxClamped, MinClamped;
+        public long OnCount, OffCount, ScopeCount;
+
+        public void Add(in Accumulator o)
+        {
+            Policy += o.Policy;
+            Entropy += o.Entropy;
+            Kl += o.Kl;
+            OnLoss += o.OnLoss;
+            OffLoss += o.OffLoss;
+            Clipped += o.Clipped;
+            Dual += o.Dual;
+            PpoKl += o.PpoKl;
+            OffProbability += o.OffProbability;
+            OnProbability += o.OnProbability;
+            ShapedSum += o.ShapedSum;
+            MaxClamped += o.MaxClamped;
+            MinClamped += o.MinClamped;
+            OnCount += o.OnCount;
+            OffCount += o.OffCount;
+            ScopeCount += o.ScopeCount;
+        }
+    }
+
+    /// <summary>Everything one fused call owns: its inputs (contiguous views), gradients and metrics.</summary>
+    internal sealed class State : IDisposable
+    {
+        private readonly PolicyLossInputs inputs;
+        private readonly PolicyLossOptions o;
+        private readonly List<Tensor> owned = [];
+        private Tensor? rowWeights;
+        private bool disposed, released, backwardRan;
+
+        public State(PolicyLossInputs inputs, PolicyLossOptions options)
+        {
+            this.inputs = inputs;
+            o = options;
+        }
+
+        public Tensor? GradLogProbs { get; private set; }
+
+        public bool HasEntropyGradient => rowWeights is not null;
+
+        public Tensor? Metrics { get; private set; }
+
+        public double Loss { get; private set; }
+
+        private Tensor Own(Tensor t)
+        {
+            owned.Add(t);
+            return t;
+        }
+
+        private Tensor View(Tensor t, ScalarType dtype) =>
+            Own((t.dtype == dtype ? t.detach() : t.detach().to_type(dtype)).contiguous().DetachFromDisposeScope());
+
+        private Tensor BoolView(Tensor t) => Own(TensorGuard.AsBoolMask(t.detach()).contiguous().DetachFromDisposeScope());
+
+        public Tensor Run()
+        {
+            ScalarType dtype = inputs.LogProbs.dtype;
+            Tensor logp = View(inputs.LogProbs, dtype);
+            Tensor old = View(inputs.OldLogProbs, dtype);
+            Tensor advantages = View(inputs.Advantages, dtype);
+            Tensor mask = BoolView(inputs.ResponseMask);
+            Tensor? off = inputs.OffPolicyMask is null ? null : BoolView(inputs.OffPolicyMask);
+            Tensor? reference = inputs.ReferenceLogProbs is null ? null : View(inputs.ReferenceLogProbs, dtype);
+            Tensor? entropy = inputs.Entropy is null ? null : View(inputs.Entropy, dtype);
+            int b = (int)logp.shape[0], t = (int)logp.shape[1];
+
+            // Aggregation weight of each row: ∂aggregate/∂L[b, t] (0 for empty rows).
+            var lengths = new int[b];
+            bool* maskPointer = (bool*)Pointer(mask);
+            for (int i = 0; i < b; i++)
+            {
+                int n = 0;
+                for (int j = 0; j < t; j++)
+                {
+                    n += maskPointer[(long)i * t + j] ? 1 : 0;
+                }
+                lengths[i] = n;
+            }
+            long tokens = lengths.Sum(l => (long)l);
+            long sequences = lengths.Count(l => l > 0);
+            double? g = inputs.GlobalNormalizer;
+            var weights = new double[b];
+            for (int i = 0; i < b; i++)
+            {
+                weights[i] = lengths[i] == 0 ? 0 : o.Aggregation switch
+                {
+                    LossAggregation.TokenMean => 1.0 / (g ?? Math.Max(tokens, 1)),
+                    LossAggregation.SequenceMeanTokenSum => 1.0 / (g ?? Math.Max(sequences, 1)),
+                    LossAggregation.SequenceMeanTokenMean => 1.0 / ((g ?? Math.Max(sequences, 1)) * lengths[i]),
+                    _ => 1.0 / (g ?? o.AggregationConstant ?? t),
+                };
+            }
+
+            Tensor grad = Own(zeros(b, t, dtype: dtype).DetachFromDisposeScope());
+            Accumulator total = dtype == ScalarType.Float32
+                ? Kernel<float>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t)
+                : Kernel<double>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t);
+
+            Loss = total.Policy - o.EntropyCoefficient * total.Entropy + o.KlCoefficient * total.Kl;
+            GradLogProbs = grad;
+            if (o.EntropyCoefficient > 0 && entropy is not null)
+            {
+                rowWeights = Own(tensor(weights, dtype: ScalarType.Float64).to_type(dtype).DetachFromDisposeScope());
+            }
+            double Mean(double sum, long count) => count == 0 ? 0 : sum / count;
+            Metrics = tensor(new[]
+            {
+                Loss,
+                total.Policy,
+                Mean(total.OnLoss, total.OnCount),
+                Mean(total.OffLoss, total.OffCount),
+                Mean(total.Clipped, total.ScopeCount),
+                Mean(total.Dual, total.OnCount),
+                Mean(total.PpoKl, total.ScopeCount),
+                Mean(total.OffProbability, total.OffCount),
+                Mean(total.OnProbability, total.OnCount),
+                Mean(total.ShapedSum, total.OffCount),
+                Mean(total.MaxClamped, total.OffCount),
+                Mean(total.MinClamped, total.OffCount),
+                entropy is null ? 0 : total.Entropy,
+                reference is null ? 0 : total.Kl,
+                total.OnCount,
+                total.OffCount,
+            }, dtype: ScalarType.Float64).DetachFromDisposeScope();
+            return tensor(Loss, dtype: ScalarType.Float64).to_type(dtype);
+        }
+
+        /// <summary>∂L/∂H = −coefficient·(row weight) on response tokens.</summary>
+        public Tensor GradEntropy()
+        {
+            Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
+            return rowWeights!.unsqueeze(1) * mask.to_type(rowWeights.dtype) * -o.EntropyCoefficient;
+        }
+
+        /// <summary>
+        /// Called by backward. Throwing here would cross a native callback and end the process, so a result disposed
+        /// before backward keeps its gradients until the first backward has used them.
+        /// </summary>
+        public void BackwardDone()
+        {
+            backwardRan = true;
+            if (released)
+            {
+                ReleaseTensors();
+            }
+        }
+
+        private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+        private Accumulator Kernel<T>(Tensor logpT, Tensor oldT, Tensor advT, Tensor maskT, Tensor? offT, Tensor? refT, Tensor? entT, Tensor gradT, double[] weights, int b, int t)
+            where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        {
+            T* logp = (T*)Pointer(logpT), old = (T*)Pointer(oldT), adv = (T*)Pointer(advT), grad = (T*)Pointer(gradT);
+            bool* mask = (bool*)Pointer(maskT);
+            bool* off = offT is null ? null : (bool*)Pointer(offT);
+            T* reference = refT is null ? null : (T*)Pointer(refT);
+            T* entropy = entT is null ? null : (T*)Pointer(entT);
+            ShapeKind shape = Shape(o.Shaping, out double parameter, out _)!.Value;
+            bool clip = o.ClipOnPolicyRatio, allScope = o.MetricScope == MetricScope.AllResponseTokens;
+            double lowBound = 1 - o.ClipLow, highBound = 1 + o.ClipHigh;
+            double? dualBound = o.DualClip is { } c ? Math.Max(c, 1 + o.ClipHigh) : null;
+            double? maxClamp = o.OffPolicyMaxClamp, minClamp = o.OffPolicyMinClamp;
+            double klCoefficient = o.KlCoefficient;
+            KlEstimator estimator = o.KlEstimator;
+            int blocks = (b + RowsPerBlock - 1) / RowsPerBlock;
+            var partial = new Accumulator[blocks];
+
+            Parallel.For(0, blocks, block =>
+            {
+                Accumulator acc = default;
+                int end = Math.Min(b, (block + 1) * RowsPerBlock);
+                for (int i = block * RowsPerBlock; i < end; i++)
+                {
+                    double w = weights[i];
+                    for (int j = 0; j < t; j++)
+                    {
+                        long k = (long)i * t + j;
+                        if (!mask[k])
+                        {
+                            continue;
+                        }
+                        double lp = double.CreateTruncating(logp[k]);
+                        double a = double.CreateTruncating(adv[k]);
+                        double value, g;
+                        if (off is not null && off[k])
+                        {
+                            (double f, double df) = Shaped(shape, parameter, lp);
+                            acc.ShapedSum += f;
+                            acc.OffProbability += Math.Exp(lp);
+                            if (maxClamp is { } hi && f > hi)
+                            {
+                                f = hi;
+                                df = 0;
+                                acc.MaxClamped++;
+                            }
+                            if (minClamp is { } lo && f < lo)
+                            {
+                                f = lo;
+                                df = 0;
+                                acc.MinClamped++;
+                            }
+                            value = -a * f;
+                            g = -a * df;
+                            acc.OffLoss += value;
+                            acc.OffCount++;
+                            if (allScope)
+                            {
+                                double oldLp = double.CreateTruncating(old[k]);
+                                OnPolicy(lp, oldLp, a, clip, lowBound, highBound, dualBound, out _, out bool clipped, out _);
+                                acc.Clipped += clipped ? 1 : 0;
+                                acc.PpoKl += oldLp - lp;
+                                acc.ScopeCount++;
+                            }
+                        }
+                        else
+                        {
+                            double oldLp = double.CreateTruncating(old[k]);
+                            value = OnPolicy(lp, oldLp, a, clip, lowBound, highBound, dualBound, out g, out bool clipped, out bool dual);
+                            acc.OnLoss += value;
+                            acc.OnCount++;
+                            acc.Clipped += clipped ? 1 : 0;
+                            acc.Dual += dual ? 1 : 0;
+                            acc.PpoKl += oldLp - lp;
+                            acc.OnProbability += Math.Exp(oldLp);
+                            acc.ScopeCount++;
+                        }
+                        acc.Policy += w * value;
+                        double gradient = w * g;
+                        if (reference is not null)
+                        {
+                            (double kl, double dkl) = Kl(lp, double.CreateTruncating(reference[k]), estimator);
+                            acc.Kl += w * kl;
+                            gradient += klCoefficient * w * dkl;
+                        }
+                        if (entropy is not null)
+                        {
+                            acc.Entropy += w * double.CreateTruncating(entropy[k]);
+                        }
+                        grad[k] = T.CreateTruncating(gradient);
+                    }
+                }
+                partial[block] = acc;
+            });
+
+            Accumulator total = default;
+            foreach (Accumulator p in partial)
+            {
+                total.Add(p);
+            }
+            return total;
+        }
+
+        /// <summary>
+        /// Releases the cached gradients now when no backward can need them (backward already ran, or the log-probs
+        /// do not require grad); otherwise right after the first backward. A graph that is never differentiated
+        /// leaves them to the garbage collector.
+        /// </summary>
+        public void Dispose()
+        {
+            released = true;
+            if (backwardRan || !inputs.LogProbs.requires_grad)
+            {
+                ReleaseTensors();
+            }
+        }
+
+        private void ReleaseTensors()
+        {
+            if (disposed)
+            {
+                return;
+            }
+            disposed = true;
+            foreach (Tensor t in owned)
+            {
+                t.Dispose();
+            }
+            owned.Clear();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double OnPolicy(double lp, double old, double a, bool clip, double low, double high, double? dualBound, out double grad, out bool clipped, out bool dual)
+    {
+        double d = lp - old;
+        double ratio = Math.Exp(Math.Clamp(d, -LogRatioClamp, LogRatioClamp));
+        double dRatio = d >= -LogRatioClamp && d <= LogRatioClamp ? ratio : 0;
+        double l1 = -a * ratio, g1 = -a * dRatio;
+        double value = l1;
+        grad = g1;
+        clipped = false;
+        dual = false;
+        if (clip)
+        {
+            double clippedRatio = Math.Clamp(ratio, low, high);
+            double l2 = -a * clippedRatio;
+            double g2 = ratio >= low && ratio <= high ? g1 : 0;
+            if (l2 > l1)
+            {
+                clipped = true;
+                value = l2;
+                grad = g2;
+            }
+            else if (l2 == l1)
+            {
+                grad = 0.5 * (g1 + g2);
+            }
+        }
+        if (dualBound is { } c && a < 0)
+        {
+            double l3 = -a * c;
+            if (l3 < value)
+            {
+                dual = true;
+                value = l3;
+                grad = 0;
+            }
+            else if (l3 == value)
+            {
+                grad *= 0.5;
+            }
+        }
+        return value;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (double Value, double Derivative) Shaped(ShapeKind shape, double parameter, double lp)
+    {
+        switch (shape)
+        {
+            case ShapeKind.Regularized:
+            {
+                double p = Math.Exp(lp), s = p + parameter;
+                return (p / s, parameter * p / (s * s));
+            }
+            case ShapeKind.Identity:
+            {
+                double p = Math.Exp(lp);
+                return (p, p);
+            }
+            case ShapeKind.Power:
+            {
+                double v = Math.Exp(parameter * lp);
+                return (v, parameter * v);
+            }
+            case ShapeKind.SquareRoot:
+            {
+                double v = Math.Exp(0.5 * lp);
+                return (v, 0.5 * v);
+            }
+            case ShapeKind.Log:
+                return (parameter * lp, parameter);
+            default:
+            {
+                double p = Math.Exp(lp);
+                return (p + parameter * lp, p + parameter);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (double Value, double Derivative) Kl(double lp, double reference, KlEstimator estimator)
+    {
+        double d = lp - reference;
+        switch (estimator)
+        {
+            case KlEstimator.K1:
+                return (d, 1);
+            case KlEstimator.Absolute:
+                return (Math.Abs(d), d > 0 ? 1 : d < 0 ? -1 : 0);
+            case KlEstimator.K2:
+                return (0.5 * d * d, d);
+            default:
+            {
+                double kl = -d, e = Math.Exp(kl);
+                double value = e - kl - 1;
+                if (value > KlDivergence.K3Clamp)
+                {
+                    return (KlDivergence.K3Clamp, 0);
+                }
+                if (value < -KlDivergence.K3Clamp)
+                {
+                    return (-KlDivergence.K3Clamp, 0);
+                }
+                return (value, 1 - e);
+            }
+        }
+    }
+
+    /// <summary>The autograd node: forward runs the kernel, backward scales the cached gradients.</summary>
+    private sealed class FusedFunction : autograd.SingleTensorFunction<FusedFunction>
+    {
+        public override string Name => "LuffyFusedMixedPolicyLoss";
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var state = (State)vars[2];
+            ctx.save_data("state", state);
+            return state.Run();
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
+        {
+            var state = (State)ctx.get_data("state");
+            Tensor scale = grad_output.to_type(state.GradLogProbs!.dtype);
+            Tensor gradLogProbs = state.GradLogProbs * scale;
+            Tensor? gradEntropy = state.HasEntropyGradient ? state.GradEntropy() * scale : null;
+            state.BackwardDone();
+            return [gradLogProbs, gradEntropy!, null!];
+        }
+    }
+}
