@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -126,8 +127,8 @@ internal static unsafe class FusedPolicyLoss
         private readonly PolicyLossInputs inputs;
         private readonly PolicyLossOptions o;
         private readonly List<Tensor> owned = [];
-        private Tensor? rowWeights;
-        private bool disposed, released, backwardRan;
+        private bool disposed, released, backwardRan, hasEntropyGradient;
+        private long tokens, sequences;
 
         public State(PolicyLossInputs inputs, PolicyLossOptions options)
         {
@@ -137,7 +138,7 @@ internal static unsafe class FusedPolicyLoss
 
         public Tensor? GradLogProbs { get; private set; }
 
-        public bool HasEntropyGradient => rowWeights is not null;
+        public bool HasEntropyGradient => hasEntropyGradient;
 
         public Tensor? Metrics { get; private set; }
 
@@ -166,8 +167,9 @@ internal static unsafe class FusedPolicyLoss
             Tensor? entropy = inputs.Entropy is null ? null : View(inputs.Entropy, dtype);
             int b = (int)logp.shape[0], t = (int)logp.shape[1];
 
-            // Aggregation weight of each row: ∂aggregate/∂L[b, t] (0 for empty rows).
-            var lengths = new int[b];
+            // Aggregation weight of each row: ∂aggregate/∂L[b, t] (0 for empty rows). Pooled: no per-step garbage.
+            int[] lengths = ArrayPool<int>.Shared.Rent(b);
+            double[] weights = ArrayPool<double>.Shared.Rent(b);
             bool* maskPointer = (bool*)Pointer(mask);
             for (int i = 0; i < b; i++)
             {
@@ -178,10 +180,13 @@ internal static unsafe class FusedPolicyLoss
                 }
                 lengths[i] = n;
             }
-            long tokens = lengths.Sum(l => (long)l);
-            long sequences = lengths.Count(l => l > 0);
+            long tokens = 0, sequences = 0;
+            for (int i = 0; i < b; i++)
+            {
+                tokens += lengths[i];
+                sequences += lengths[i] > 0 ? 1 : 0;
+            }
             double? g = inputs.GlobalNormalizer;
-            var weights = new double[b];
             for (int i = 0; i < b; i++)
             {
                 weights[i] = lengths[i] == 0 ? 0 : o.Aggregation switch
@@ -198,12 +203,13 @@ internal static unsafe class FusedPolicyLoss
                 ? Kernel<float>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t)
                 : Kernel<double>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t);
 
+            ArrayPool<int>.Shared.Return(lengths);
+            ArrayPool<double>.Shared.Return(weights);
             Loss = total.Policy - o.EntropyCoefficient * total.Entropy + o.KlCoefficient * total.Kl;
             GradLogProbs = grad;
-            if (o.EntropyCoefficient > 0 && entropy is not null)
-            {
-                rowWeights = Own(tensor(weights, dtype: ScalarType.Float64).to_type(dtype).DetachFromDisposeScope());
-            }
+            hasEntropyGradient = o.EntropyCoefficient > 0 && entropy is not null;
+            this.tokens = tokens;
+            this.sequences = sequences;
             double Mean(double sum, long count) => count == 0 ? 0 : sum / count;
             Metrics = tensor(new[]
             {
@@ -227,11 +233,21 @@ internal static unsafe class FusedPolicyLoss
             return tensor(Loss, dtype: ScalarType.Float64).to_type(dtype);
         }
 
-        /// <summary>∂L/∂H = −coefficient·(row weight) on response tokens.</summary>
+        /// <summary>∂L/∂H = −coefficient·(row weight) on response tokens; the row weights are rebuilt from the mask.</summary>
         public Tensor GradEntropy()
         {
-            Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
-            return rowWeights!.unsqueeze(1) * mask.to_type(rowWeights.dtype) * -o.EntropyCoefficient;
+            using var scope = NewDisposeScope();
+            ScalarType dtype = inputs.LogProbs.dtype;
+            Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask).to_type(dtype);
+            double? g = inputs.GlobalNormalizer;
+            Tensor weighted = o.Aggregation switch
+            {
+                LossAggregation.TokenMean => mask / (g ?? Math.Max(tokens, 1)),
+                LossAggregation.SequenceMeanTokenSum => mask / (g ?? Math.Max(sequences, 1)),
+                LossAggregation.SequenceMeanTokenMean => mask / (mask.sum(1, keepdim: true).clamp_min(1) * (g ?? Math.Max(sequences, 1))),
+                _ => mask / (g ?? o.AggregationConstant ?? mask.shape[1]),
+            };
+            return (weighted * -o.EntropyCoefficient).MoveToOuterDisposeScope();
         }
 
         /// <summary>
@@ -265,7 +281,7 @@ internal static unsafe class FusedPolicyLoss
             double klCoefficient = o.KlCoefficient;
             KlEstimator estimator = o.KlEstimator;
             int blocks = (b + RowsPerBlock - 1) / RowsPerBlock;
-            var partial = new Accumulator[blocks];
+            Accumulator[] partial = ArrayPool<Accumulator>.Shared.Rent(blocks);
 
             Parallel.For(0, blocks, block =>
             {
@@ -345,10 +361,11 @@ internal static unsafe class FusedPolicyLoss
             });
 
             Accumulator total = default;
-            foreach (Accumulator p in partial)
+            for (int block = 0; block < blocks; block++)
             {
-                total.Add(p);
+                total.Add(partial[block]);
             }
+            ArrayPool<Accumulator>.Shared.Return(partial);
             return total;
         }
 
