@@ -72,6 +72,51 @@ public static class TokenStatistics
         return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// Log-probs and entropies straight from the last hidden states and the output projection (the LM head),
+    /// without materializing the (B, T, V) logits in the forward or the backward pass: rows are processed
+    /// <paramref name="chunkSize"/> at a time, so the extra memory is O(chunkSize·V) — the path for vocabularies of
+    /// 150k. Differentiable with respect to <paramref name="hidden"/> and <paramref name="outputWeight"/>.
+    /// </summary>
+    /// <param name="hidden">Final hidden states h, (B, T, H), floating point. Not disposed.</param>
+    /// <param name="outputWeight">The output projection W, (V, H), the same dtype and device (logits = h·Wᵀ, no bias). Not disposed.</param>
+    /// <param name="tokenIds">Token ids, (B, T), int64 or int32, each in [0, V).</param>
+    /// <param name="chunkSize">Rows (positions) per chunk, ≥ 1. The default is 1024.</param>
+    /// <param name="temperature">τ &gt; 0 dividing the logits. The default is 1.</param>
+    /// <returns>A fresh result owning (B, T) log-probs and entropies in the hidden states' dtype.</returns>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is &lt; 1 or <paramref name="temperature"/> is not positive.</exception>
+    public static TokenStatisticsResult FromHiddenStates(Tensor hidden, Tensor outputWeight, Tensor tokenIds, int chunkSize = 1024, double temperature = 1.0)
+    {
+        TensorGuard.Floating(hidden, nameof(hidden));
+        TensorGuard.Rank(hidden, nameof(hidden), 3, "(B, T, H)");
+        TensorGuard.Floating(outputWeight, nameof(outputWeight));
+        TensorGuard.Rank(outputWeight, nameof(outputWeight), 2, "(V, H)");
+        if (outputWeight.shape[1] != hidden.shape[2])
+        {
+            throw new ArgumentException(
+                $"outputWeight has shape {TensorGuard.Shape(outputWeight)} but hidden has shape {TensorGuard.Shape(hidden)}; outputWeight must be (V, H) with H = hidden.shape[2].", nameof(outputWeight));
+        }
+        TensorGuard.SameDtype(outputWeight, nameof(outputWeight), hidden, nameof(hidden));
+        TensorGuard.SameDevice(outputWeight, nameof(outputWeight), hidden, nameof(hidden));
+        TensorGuard.Integral(tokenIds, nameof(tokenIds));
+        TensorGuard.Rank(tokenIds, nameof(tokenIds), 2, "(B, T)");
+        if (tokenIds.shape[0] != hidden.shape[0] || tokenIds.shape[1] != hidden.shape[1])
+        {
+            throw new ArgumentException(
+                $"tokenIds has shape {TensorGuard.Shape(tokenIds)} but hidden has shape {TensorGuard.Shape(hidden)}; tokenIds must be (B, T) and hidden (B, T, H).", nameof(tokenIds));
+        }
+        TensorGuard.SameDevice(tokenIds, nameof(tokenIds), hidden, nameof(hidden));
+        TensorGuard.Positive(temperature, nameof(temperature));
+        if (chunkSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be >= 1.");
+        }
+        using var scope = NewDisposeScope();
+        List<Tensor> outputs = ChunkedProjectionStatisticsFunction.apply(hidden, outputWeight, tokenIds.to_type(ScalarType.Int64), (long)chunkSize, temperature);
+        return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+    }
+
     private static Tensor Scaled(Tensor logits, double temperature) => temperature == 1.0 ? logits.alias() : logits / temperature;
 
     private static void Validate(Tensor logits, Tensor tokenIds, double temperature)

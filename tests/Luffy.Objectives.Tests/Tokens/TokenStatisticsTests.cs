@@ -115,6 +115,58 @@ public class TokenStatisticsTests
         AssertClose.Array(expected, Tensors.ToArray(logits.grad!), 1e-10);
     }
 
+    [Property(MaxTest = 25)]
+    public Property Hidden_state_path_equals_logits_path_in_values_and_gradients() =>
+        Prop.ForAll(Gen.Choose(1, 20).ToArbitrary(), Gen.Choose(0, 10_000).ToArbitrary(), (chunk, seed) =>
+        {
+            manual_seed(seed);
+            const int h = 6;
+            double tau = 0.5 + (seed % 3) * 0.4;
+            Tensor hiddenA = randn(B, T, h, dtype: ScalarType.Float64).requires_grad_(true);
+            Tensor weightA = randn(V, h, dtype: ScalarType.Float64).requires_grad_(true);
+            Tensor hiddenB = hiddenA.detach().clone().requires_grad_(true);
+            Tensor weightB = weightA.detach().clone().requires_grad_(true);
+            Tensor ids = randint(V, new long[] { B, T });
+            Tensor gl = randn(B, T, dtype: ScalarType.Float64), gh = randn(B, T, dtype: ScalarType.Float64);
+
+            using TokenStatisticsResult naive = TokenStatistics.Compute(hiddenA.matmul(weightA.t()), ids, temperature: tau);
+            using TokenStatisticsResult chunked = TokenStatistics.FromHiddenStates(hiddenB, weightB, ids, chunk, tau);
+            ((naive.LogProbs * gl).sum() + (naive.Entropy * gh).sum()).backward();
+            ((chunked.LogProbs * gl).sum() + (chunked.Entropy * gh).sum()).backward();
+
+            AssertClose.Array(Tensors.ToArray(naive.LogProbs), Tensors.ToArray(chunked.LogProbs), 1e-12, "log-probs");
+            AssertClose.Array(Tensors.ToArray(naive.Entropy), Tensors.ToArray(chunked.Entropy), 1e-12, "entropy");
+            AssertClose.Array(Tensors.ToArray(hiddenA.grad!), Tensors.ToArray(hiddenB.grad!), 1e-12, "d/dhidden");
+            AssertClose.Array(Tensors.ToArray(weightA.grad!), Tensors.ToArray(weightB.grad!), 1e-12, "d/dweight");
+            return true;
+        });
+
+    [Fact]
+    public void Hidden_state_path_with_only_log_prob_gradients_matches_the_reference()
+    {
+        (_, long[] idValues) = RandomInputs(21);
+        manual_seed(9);
+        // with W = I (H = V) the logits are the hidden states, so the double reference of the logits path applies
+        Tensor h = randn(B, T, V, dtype: ScalarType.Float64).requires_grad_(true);
+        Tensor w = eye(V, dtype: ScalarType.Float64).requires_grad_(true);
+        Tensor ids = tensor(idValues, new long[] { B, T });
+        using TokenStatisticsResult result = TokenStatistics.FromHiddenStates(h, w, ids, chunkSize: 4);
+        result.LogProbs.sum().backward();
+        double[] expected = Reference(Tensors.ToArray(h), idValues, 1.0, Enumerable.Repeat(1.0, B * T).ToArray(), new double[B * T]).Grad;
+        AssertClose.Array(expected, Tensors.ToArray(h.grad!), 1e-10);
+    }
+
+    [Fact]
+    public void Hidden_state_path_rejects_a_projection_of_another_width()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => TokenStatistics.FromHiddenStates(zeros(2, 3, 8), zeros(50, 7), zeros(2, 3, dtype: ScalarType.Int64)));
+        Assert.Contains("outputWeight has shape [50, 7] but hidden has shape [2, 3, 8]", ex.Message);
+    }
+
+    [Fact]
+    public void Hidden_state_path_rejects_a_zero_chunk() =>
+        Assert.Equal("chunkSize", Assert.Throws<ArgumentOutOfRangeException>(() => TokenStatistics.FromHiddenStates(zeros(1, 1, 2), zeros(3, 2), zeros(1, 1, dtype: ScalarType.Int64), 0)).ParamName);
+
     [Fact]
     public void Token_ids_of_another_shape_are_rejected()
     {
