@@ -15,7 +15,34 @@ public static class Program
 {
     public static void Main(string[] args)
     {
+        if (args.Length == 3 && args[0] == "--measure-peak")
+        {
+            PeakMemory.Measure(args[1], int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture));
+            return;
+        }
+        if (args.Length >= 1 && args[0] == "--profile-loss")
+        {
+            var bench = new MixedPolicyLossBenchmark { Shape = (256, 4096) };
+            bench.Setup();
+            foreach ((string name, Func<double> run) in new (string, Func<double>)[] { ("composed", () => bench.Composed()), ("fused", () => bench.Fused()), ("floor", () => bench.MemoryFloor()) })
+            {
+                for (int i = 0; i < 3; i++) run();
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                for (int i = 0; i < 10; i++) run();
+                Console.WriteLine($"{name}: {sw.Elapsed.TotalMilliseconds / 10:F2} ms");
+            }
+            return;
+        }
         bool quick = args.Contains("--quick");
+        if (quick)
+        {
+            Environment.SetEnvironmentVariable("LUFFY_BENCH_QUICK", "1");
+        }
+        if (args.Contains("--peak-memory"))
+        {
+            PeakMemory.Report(Path.Combine("BenchmarkDotNet.Artifacts", "results"));
+            return;
+        }
         string[] rest = args.Where(a => a != "--quick").ToArray();
         Job job = (quick ? Job.Dry.WithWarmupCount(1).WithIterationCount(3) : Job.Default.WithWarmupCount(2).WithIterationCount(8))
             .WithToolchain(InProcessEmitToolchain.Instance)
@@ -25,11 +52,6 @@ public static class Program
             .AddDiagnoser(MemoryDiagnoser.Default)
             .AddExporter(MarkdownExporter.GitHub)
             .WithOptions(ConfigOptions.DisableOptimizationsValidator);
-        if (quick)
-        {
-            config = config.AddColumnProvider(BenchmarkDotNet.Columns.DefaultColumnProviders.Instance);
-            Environment.SetEnvironmentVariable("LUFFY_BENCH_QUICK", "1");
-        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest.Length == 0 ? ["--filter", "*"] : rest, config);
     }
 

@@ -10,12 +10,12 @@ public sealed record TrainerOptions
     public string Device { get; init; } = "cpu";
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
-    public int Steps { get; init; } = 120;
-    public int PromptsPerStep { get; init; } = 16;
+    public int Steps { get; init; } = 250;
+    public int PromptsPerStep { get; init; } = 32;
     public int SamplesPerPrompt { get; init; } = 8;
     public int TracesPerPrompt { get; init; } = 1;
     public string PrefixStrategy { get; init; } = "full";
-    public double LearningRate { get; init; } = 2e-4;
+    public double LearningRate { get; init; } = 3e-4;
     public int WarmupSteps { get; init; } = 10;
     public string LrSchedule { get; init; } = "constant";
     public double WeightDecay { get; init; } = 0.01;
@@ -27,12 +27,12 @@ public sealed record TrainerOptions
     public double Gamma { get; init; } = 0.1;
     public double Entropy { get; init; } = 0.001;
     public bool ClipOnPolicy { get; init; }
-    public bool StdNormalize { get; init; }
+    public bool StdNormalize { get; init; } = true;
     public int MaxOperand { get; init; } = 9;
     public string TrainLevels { get; init; } = "2-4";
     public string OodLevels { get; init; } = "5-6";
     public string PretrainLevels { get; init; } = "2-3";
-    public int EvalEvery { get; init; } = 20;
+    public int EvalEvery { get; init; } = 50;
     public int EvalPerLevel { get; init; } = 100;
     public int PretrainSteps { get; init; } = 1500;
     public double PretrainTraceFraction { get; init; } = 0.25;
@@ -41,7 +41,7 @@ public sealed record TrainerOptions
     public int DModel { get; init; } = 128;
     public int Layers { get; init; } = 3;
     public int Heads { get; init; } = 4;
-    public int CheckpointEvery { get; init; } = 20;
+    public int CheckpointEvery { get; init; } = 50;
     public string Output { get; init; } = "runs";
     public string Cache { get; init; } = "runs/cache";
     public bool Resume { get; init; }

@@ -268,97 +268,34 @@ internal static unsafe class FusedPolicyLoss
         private Accumulator Kernel<T>(Tensor logpT, Tensor oldT, Tensor advT, Tensor maskT, Tensor? offT, Tensor? refT, Tensor? entT, Tensor gradT, double[] weights, int b, int t)
             where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
-            T* logp = (T*)Pointer(logpT), old = (T*)Pointer(oldT), adv = (T*)Pointer(advT), grad = (T*)Pointer(gradT);
-            bool* mask = (bool*)Pointer(maskT);
-            bool* off = offT is null ? null : (bool*)Pointer(offT);
-            T* reference = refT is null ? null : (T*)Pointer(refT);
-            T* entropy = entT is null ? null : (T*)Pointer(entT);
-            ShapeKind shape = Shape(o.Shaping, out double parameter, out _)!.Value;
-            bool clip = o.ClipOnPolicyRatio, allScope = o.MetricScope == MetricScope.AllResponseTokens;
-            double lowBound = 1 - o.ClipLow, highBound = 1 + o.ClipHigh;
-            double? dualBound = o.DualClip is { } c ? Math.Max(c, 1 + o.ClipHigh) : null;
-            double? maxClamp = o.OffPolicyMaxClamp, minClamp = o.OffPolicyMinClamp;
-            double klCoefficient = o.KlCoefficient;
-            KlEstimator estimator = o.KlEstimator;
+            var args = new KernelArguments<T>
+            {
+                LogProbs = (T*)Pointer(logpT),
+                Old = (T*)Pointer(oldT),
+                Advantages = (T*)Pointer(advT),
+                Grad = (T*)Pointer(gradT),
+                Mask = (bool*)Pointer(maskT),
+                Off = offT is null ? null : (bool*)Pointer(offT),
+                Reference = refT is null ? null : (T*)Pointer(refT),
+                Entropy = entT is null ? null : (T*)Pointer(entT),
+                Shape = Shape(o.Shaping, out double parameter, out _)!.Value,
+                Parameter = parameter,
+                Clip = o.ClipOnPolicyRatio,
+                AllScope = o.MetricScope == MetricScope.AllResponseTokens,
+                LowBound = 1 - o.ClipLow,
+                HighBound = 1 + o.ClipHigh,
+                DualBound = o.DualClip is { } c ? Math.Max(c, 1 + o.ClipHigh) : null,
+                MaxClamp = o.OffPolicyMaxClamp,
+                MinClamp = o.OffPolicyMinClamp,
+                KlCoefficient = o.KlCoefficient,
+                Estimator = o.KlEstimator,
+                Weights = weights,
+                Rows = b,
+                Columns = t,
+            };
             int blocks = (b + RowsPerBlock - 1) / RowsPerBlock;
             Accumulator[] partial = ArrayPool<Accumulator>.Shared.Rent(blocks);
-
-            Parallel.For(0, blocks, block =>
-            {
-                Accumulator acc = default;
-                int end = Math.Min(b, (block + 1) * RowsPerBlock);
-                for (int i = block * RowsPerBlock; i < end; i++)
-                {
-                    double w = weights[i];
-                    for (int j = 0; j < t; j++)
-                    {
-                        long k = (long)i * t + j;
-                        if (!mask[k])
-                        {
-                            continue;
-                        }
-                        double lp = double.CreateTruncating(logp[k]);
-                        double a = double.CreateTruncating(adv[k]);
-                        double value, g;
-                        if (off is not null && off[k])
-                        {
-                            (double f, double df) = Shaped(shape, parameter, lp);
-                            acc.ShapedSum += f;
-                            acc.OffProbability += Math.Exp(lp);
-                            if (maxClamp is { } hi && f > hi)
-                            {
-                                f = hi;
-                                df = 0;
-                                acc.MaxClamped++;
-                            }
-                            if (minClamp is { } lo && f < lo)
-                            {
-                                f = lo;
-                                df = 0;
-                                acc.MinClamped++;
-                            }
-                            value = -a * f;
-                            g = -a * df;
-                            acc.OffLoss += value;
-                            acc.OffCount++;
-                            if (allScope)
-                            {
-                                double oldLp = double.CreateTruncating(old[k]);
-                                OnPolicy(lp, oldLp, a, clip, lowBound, highBound, dualBound, out _, out bool clipped, out _);
-                                acc.Clipped += clipped ? 1 : 0;
-                                acc.PpoKl += oldLp - lp;
-                                acc.ScopeCount++;
-                            }
-                        }
-                        else
-                        {
-                            double oldLp = double.CreateTruncating(old[k]);
-                            value = OnPolicy(lp, oldLp, a, clip, lowBound, highBound, dualBound, out g, out bool clipped, out bool dual);
-                            acc.OnLoss += value;
-                            acc.OnCount++;
-                            acc.Clipped += clipped ? 1 : 0;
-                            acc.Dual += dual ? 1 : 0;
-                            acc.PpoKl += oldLp - lp;
-                            acc.OnProbability += Math.Exp(oldLp);
-                            acc.ScopeCount++;
-                        }
-                        acc.Policy += w * value;
-                        double gradient = w * g;
-                        if (reference is not null)
-                        {
-                            (double kl, double dkl) = Kl(lp, double.CreateTruncating(reference[k]), estimator);
-                            acc.Kl += w * kl;
-                            gradient += klCoefficient * w * dkl;
-                        }
-                        if (entropy is not null)
-                        {
-                            acc.Entropy += w * double.CreateTruncating(entropy[k]);
-                        }
-                        grad[k] = T.CreateTruncating(gradient);
-                    }
-                }
-                partial[block] = acc;
-            });
+            Parallel.For(0, blocks, block => partial[block] = ProcessBlock(args, block));
 
             Accumulator total = default;
             for (int block = 0; block < blocks; block++)
@@ -396,6 +333,102 @@ internal static unsafe class FusedPolicyLoss
             }
             owned.Clear();
         }
+    }
+
+    /// <summary>Pointers and settings of one kernel call.</summary>
+    private struct KernelArguments<T>
+        where T : unmanaged
+    {
+        public T* LogProbs, Old, Advantages, Grad, Reference, Entropy;
+        public bool* Mask, Off;
+        public ShapeKind Shape;
+        public double Parameter, LowBound, HighBound, KlCoefficient;
+        public double? DualBound, MaxClamp, MinClamp;
+        public bool Clip, AllScope;
+        public KlEstimator Estimator;
+        public double[] Weights;
+        public int Rows, Columns;
+    }
+
+    /// <summary>The per-token loop over one block of rows; optimized at first call (no tier-0 pass for a kernel called once a step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Accumulator ProcessBlock<T>(KernelArguments<T> a, int block)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Accumulator acc = default;
+        int t = a.Columns;
+        int end = Math.Min(a.Rows, (block + 1) * RowsPerBlock);
+        for (int i = block * RowsPerBlock; i < end; i++)
+        {
+            double w = a.Weights[i];
+            for (int j = 0; j < t; j++)
+            {
+                long k = (long)i * t + j;
+                if (!a.Mask[k])
+                {
+                    continue;
+                }
+                double lp = double.CreateTruncating(a.LogProbs[k]);
+                double adv = double.CreateTruncating(a.Advantages[k]);
+                double value, g;
+                if (a.Off is not null && a.Off[k])
+                {
+                    (double f, double df) = Shaped(a.Shape, a.Parameter, lp);
+                    acc.ShapedSum += f;
+                    acc.OffProbability += Math.Exp(lp);
+                    if (a.MaxClamp is { } hi && f > hi)
+                    {
+                        f = hi;
+                        df = 0;
+                        acc.MaxClamped++;
+                    }
+                    if (a.MinClamp is { } lo && f < lo)
+                    {
+                        f = lo;
+                        df = 0;
+                        acc.MinClamped++;
+                    }
+                    value = -adv * f;
+                    g = -adv * df;
+                    acc.OffLoss += value;
+                    acc.OffCount++;
+                    if (a.AllScope)
+                    {
+                        double oldLp = double.CreateTruncating(a.Old[k]);
+                        OnPolicy(lp, oldLp, adv, a.Clip, a.LowBound, a.HighBound, a.DualBound, out _, out bool clipped, out _);
+                        acc.Clipped += clipped ? 1 : 0;
+                        acc.PpoKl += oldLp - lp;
+                        acc.ScopeCount++;
+                    }
+                }
+                else
+                {
+                    double oldLp = double.CreateTruncating(a.Old[k]);
+                    value = OnPolicy(lp, oldLp, adv, a.Clip, a.LowBound, a.HighBound, a.DualBound, out g, out bool clipped, out bool dual);
+                    acc.OnLoss += value;
+                    acc.OnCount++;
+                    acc.Clipped += clipped ? 1 : 0;
+                    acc.Dual += dual ? 1 : 0;
+                    acc.PpoKl += oldLp - lp;
+                    acc.OnProbability += Math.Exp(oldLp);
+                    acc.ScopeCount++;
+                }
+                acc.Policy += w * value;
+                double gradient = w * g;
+                if (a.Reference is not null)
+                {
+                    (double kl, double dkl) = Kl(lp, double.CreateTruncating(a.Reference[k]), a.Estimator);
+                    acc.Kl += w * kl;
+                    gradient += a.KlCoefficient * w * dkl;
+                }
+                if (a.Entropy is not null)
+                {
+                    acc.Entropy += w * double.CreateTruncating(a.Entropy[k]);
+                }
+                a.Grad[k] = T.CreateTruncating(gradient);
+            }
+        }
+        return acc;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
