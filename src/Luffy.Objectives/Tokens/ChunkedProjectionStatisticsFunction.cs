@@ -33,10 +33,7 @@ internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensor
             {
                 z.div_(temperature);
             }
-            Tensor logSumExp = z.logsumexp(1, keepdim: true);
-            Tensor probabilities = (z - logSumExp).exp();
-            logProbs.narrow(0, start, length).copy_(z.gather(1, ids.narrow(0, start, length).unsqueeze(1)).squeeze(1) - logSumExp.squeeze(1));
-            entropy.narrow(0, start, length).copy_(logSumExp.squeeze(1) - (probabilities * z).sum(1));
+            ChunkMath.Forward(z, ids.narrow(0, start, length), logProbs.narrow(0, start, length), entropy.narrow(0, start, length));
         }
         ctx.set_materialize_grads(false);
         ctx.save_for_backward([hidden, weight, tokenIds]);
@@ -54,8 +51,8 @@ internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensor
         Tensor flat = hidden.reshape(-1, hidden.shape[^1]);
         Tensor ids = tokenIds.reshape(-1);
         long rows = flat.shape[0];
-        Tensor gradLogProbs = Defined(grad_outputs[0]) ? grad_outputs[0].reshape(-1) : zeros(rows, dtype: hidden.dtype, device: hidden.device);
-        Tensor gradEntropy = Defined(grad_outputs[1]) ? grad_outputs[1].reshape(-1) : zeros(rows, dtype: hidden.dtype, device: hidden.device);
+        Tensor gradLogProbs = ChunkMath.Defined(grad_outputs[0], rows, hidden);
+        Tensor gradEntropy = ChunkMath.Defined(grad_outputs[1], rows, hidden);
         Tensor gradHidden = empty_like(flat);
         Tensor gradWeight = zeros_like(weight);
         for (long start = 0; start < rows; start += chunk)
@@ -68,21 +65,10 @@ internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensor
             {
                 z.div_(temperature);
             }
-            Tensor probabilities = (z - z.logsumexp(1, keepdim: true)).exp();
-            Tensor expectedLogit = (probabilities * z).sum(1, keepdim: true);
-            Tensor gLogProbs = gradLogProbs.narrow(0, start, length).unsqueeze(1);
-            Tensor gEntropy = gradEntropy.narrow(0, start, length).unsqueeze(1);
-            Tensor g = z.sub_(expectedLogit).mul_(gEntropy).add_(gLogProbs).mul_(probabilities).neg_();
-            g = g.scatter_add(1, ids.narrow(0, start, length).unsqueeze(1), gLogProbs);
-            if (temperature != 1.0)
-            {
-                g.div_(temperature);
-            }
+            Tensor g = ChunkMath.Gradient(z, ids.narrow(0, start, length), gradLogProbs.narrow(0, start, length), gradEntropy.narrow(0, start, length), temperature);
             gradHidden.narrow(0, start, length).copy_(g.matmul(weight));
             gradWeight.add_(g.t().matmul(h));
         }
         return [gradHidden.reshape(hidden.shape), gradWeight, null!, null!, null!];
     }
-
-    private static bool Defined(Tensor? t) => t is not null && !t.IsInvalid;
 }

@@ -27,11 +27,7 @@ internal sealed class ChunkedTokenStatisticsFunction : autograd.MultiTensorFunct
         {
             long length = Math.Min(chunk, rows - start);
             using var scope = NewDisposeScope();
-            Tensor z = flat.narrow(0, start, length) / temperature;
-            Tensor logSumExp = z.logsumexp(1, keepdim: true);
-            Tensor probabilities = (z - logSumExp).exp();
-            logProbs.narrow(0, start, length).copy_(z.gather(1, ids.narrow(0, start, length).unsqueeze(1)).squeeze(1) - logSumExp.squeeze(1));
-            entropy.narrow(0, start, length).copy_(logSumExp.squeeze(1) - (probabilities * z).sum(1));
+            ChunkMath.Forward(flat.narrow(0, start, length) / temperature, ids.narrow(0, start, length), logProbs.narrow(0, start, length), entropy.narrow(0, start, length));
         }
         // Unused outputs arrive as undefined gradients (handled in backward). Materializing them would make
         // TorchSharp call zeros_like on the cached forward outputs, which the caller's dispose scope may have freed.
@@ -53,27 +49,16 @@ internal sealed class ChunkedTokenStatisticsFunction : autograd.MultiTensorFunct
         Tensor flat = logits.reshape(-1, vocabulary);
         Tensor ids = tokenIds.reshape(-1);
         long rows = flat.shape[0];
-        Tensor gradLogProbs = Materialize(grad_outputs[0], tokenIds, logits).reshape(-1);
-        Tensor gradEntropy = Materialize(grad_outputs[1], tokenIds, logits).reshape(-1);
+        Tensor gradLogProbs = ChunkMath.Defined(grad_outputs[0], rows, logits);
+        Tensor gradEntropy = ChunkMath.Defined(grad_outputs[1], rows, logits);
         Tensor grad = empty_like(flat);
         for (long start = 0; start < rows; start += chunk)
         {
             long length = Math.Min(chunk, rows - start);
             using var scope = NewDisposeScope();
             Tensor z = flat.narrow(0, start, length) / temperature;
-            Tensor probabilities = (z - z.logsumexp(1, keepdim: true)).exp();
-            Tensor expectedLogit = (probabilities * z).sum(1, keepdim: true);
-            Tensor gLogProbs = gradLogProbs.narrow(0, start, length).unsqueeze(1);
-            Tensor gEntropy = gradEntropy.narrow(0, start, length).unsqueeze(1);
-            Tensor g = -probabilities * (gLogProbs + gEntropy * (z - expectedLogit));
-            g = g.scatter_add(1, ids.narrow(0, start, length).unsqueeze(1), gLogProbs);
-            grad.narrow(0, start, length).copy_(temperature == 1.0 ? g : g / temperature);
+            grad.narrow(0, start, length).copy_(ChunkMath.Gradient(z, ids.narrow(0, start, length), gradLogProbs.narrow(0, start, length), gradEntropy.narrow(0, start, length), temperature));
         }
         return [grad.reshape(logits.shape), null!, null!, null!];
     }
-
-    private static Tensor Materialize(Tensor? gradient, Tensor like, Tensor logits) =>
-        gradient is null || gradient.IsInvalid
-            ? zeros(like.shape, dtype: logits.dtype, device: logits.device)
-            : gradient;
 }

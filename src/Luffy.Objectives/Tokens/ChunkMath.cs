@@ -1,0 +1,34 @@
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Tokens;
+
+/// <summary>The per-chunk math shared by the chunked token-statistics functions (from logits or from hidden states).</summary>
+internal static class ChunkMath
+{
+    /// <summary>Writes log softmax(z)[id] and the entropy of softmax(z) of one chunk of scaled logits z (rows, V).</summary>
+    public static void Forward(Tensor z, Tensor ids, Tensor logProbsOut, Tensor entropyOut)
+    {
+        Tensor logSumExp = z.logsumexp(1, keepdim: true);
+        Tensor probabilities = (z - logSumExp).exp();
+        logProbsOut.copy_(z.gather(1, ids.unsqueeze(1)).squeeze(1) - logSumExp.squeeze(1));
+        entropyOut.copy_(logSumExp.squeeze(1) - (probabilities * z).sum(1));
+    }
+
+    /// <summary>
+    /// ∂/∂z of Σ g_lp·logp + g_H·H for one chunk: g_lp·(onehot − s) − g_H·s ⊙ (z − E_s[z]), divided by τ (the chain
+    /// rule through z = logits/τ). <paramref name="z"/> is consumed (overwritten).
+    /// </summary>
+    public static Tensor Gradient(Tensor z, Tensor ids, Tensor gradLogProbs, Tensor gradEntropy, double temperature)
+    {
+        Tensor probabilities = (z - z.logsumexp(1, keepdim: true)).exp();
+        Tensor expectedLogit = (probabilities * z).sum(1, keepdim: true);
+        Tensor gLogProbs = gradLogProbs.unsqueeze(1);
+        Tensor g = z.sub_(expectedLogit).mul_(gradEntropy.unsqueeze(1)).add_(gLogProbs).mul_(probabilities).neg_();
+        g = g.scatter_add(1, ids.unsqueeze(1), gLogProbs);
+        return temperature == 1.0 ? g : g.div_(temperature);
+    }
+
+    /// <summary>An incoming gradient, or zeros where the output was not used (undefined gradient).</summary>
+    public static Tensor Defined(Tensor? gradient, long rows, Tensor like) =>
+        gradient is null || gradient.IsInvalid ? zeros(rows, dtype: like.dtype, device: like.device) : gradient.reshape(-1);
+}
