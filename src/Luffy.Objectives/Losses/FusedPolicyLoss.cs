@@ -200,7 +200,7 @@ internal static unsafe class FusedPolicyLoss
                 };
             }
 
-            Tensor grad = Own(zeros(b, t, dtype: dtype).DetachFromDisposeScope());
+            Tensor grad = Own(empty(b, t, dtype: dtype).DetachFromDisposeScope()); // every element is written by the kernel
             Accumulator total = dtype == ScalarType.Float32
                 ? Kernel<float>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t)
                 : Kernel<double>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t);
@@ -383,6 +383,7 @@ internal static unsafe class FusedPolicyLoss
     {
         if (!a.Mask[k])
         {
+            a.Grad[k] = T.Zero;
             return;
         }
         double lp = double.CreateTruncating(a.LogProbs[k]);
@@ -475,6 +476,7 @@ internal static unsafe class FusedPolicyLoss
             Vector256<float> m = MaskFromBytes(a.Mask + k);
             if (Vector256.ExtractMostSignificantBits(m) == 0)
             {
+                zero.Store(a.Grad + k);
                 continue;
             }
             Vector256<float> off = a.Off is null ? zero : MaskFromBytes(a.Off + k) & m;
