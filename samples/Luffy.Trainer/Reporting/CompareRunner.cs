@@ -61,9 +61,13 @@ public static class CompareRunner
         var hardLevels = basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value < 0.05).Select(p => p.Key).Order().ToArray();
         double Hard(EvalPoint point) => hardLevels.Length == 0 ? double.NaN : hardLevels.Average(l => point.ByLevel.GetValueOrDefault(l));
 
-        var table = new Table().Title("accuracy after training (mean [95% CI] over seeds)")
+        var table = new Table().Title(Markup.Escape("accuracy after training (mean [95% CI] over seeds)"))
             .AddColumns("method", "in-distribution", $"ID levels the base cannot solve ({string.Join(',', hardLevels)})", "out-of-distribution", "rollout tok/s", "train tok/s");
         table.AddRow("base model", TrainerApp.Percent(basePoint.InDistribution), TrainerApp.Percent(Hard(basePoint)), TrainerApp.Percent(basePoint.OutOfDistribution), "", "");
+        var markdown = new System.Text.StringBuilder();
+        markdown.AppendLine("| method | in-distribution | ID levels the base cannot solve | out-of-distribution | rollout tokens/s | training tokens/s |");
+        markdown.AppendLine("|---|---|---|---|---:|---:|");
+        markdown.AppendLine(CultureInfo.InvariantCulture, $"| base model | {TrainerApp.Percent(basePoint.InDistribution)} | {TrainerApp.Percent(Hard(basePoint))} | {TrainerApp.Percent(basePoint.OutOfDistribution)} | | |");
         var rows = new List<object>();
         foreach (string method in Methods)
         {
@@ -75,11 +79,16 @@ public static class CompareRunner
             Interval id = Confidence(runs.Select(r => r.Final.InDistribution).ToArray());
             Interval hard = Confidence(runs.Select(r => Hard(r.Final)).ToArray());
             Interval ood = Confidence(runs.Select(r => r.Final.OutOfDistribution).ToArray());
-            table.AddRow(method, Format(id), Format(hard), Format(ood),
+            table.AddRow(new[]
+            {
+                method, Format(id), Format(hard), Format(ood),
                 method == "sft" ? "-" : runs.Average(r => r.RolloutTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture),
-                runs.Average(r => r.TrainTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture));
+                runs.Average(r => r.TrainTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture),
+            }.Select(Markup.Escape).ToArray());
+            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {method} | {Format(id)} | {Format(hard)} | {Format(ood)} | {(method == "sft" ? "-" : runs.Average(r => r.RolloutTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture))} | {runs.Average(r => r.TrainTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture)} |");
         }
         AnsiConsole.Write(table);
+        File.WriteAllText(Path.Combine(folder, "results.md"), markdown.ToString());
 
         var results = new
         {
@@ -107,14 +116,16 @@ public static class CompareRunner
         LinePlot.Save(Path.Combine(folder, "accuracy.png"),
         [
             new LinePlot.Panel("in-distribution accuracy", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, h.InDistribution)))).ToList()),
+            new LinePlot.Panel($"levels the base cannot solve ({string.Join(',', hardLevels)})", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, Hard(h))))).ToList()),
             new LinePlot.Panel("out-of-distribution accuracy", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, h.OutOfDistribution)))).ToList()),
         ]);
         AnsiConsole.MarkupLineInterpolated($"wrote {resultsPath}, {Path.Combine(folder, "reward.png")}, {Path.Combine(folder, "accuracy.png")}");
     }
 
+    /// <summary>Mean [95% interval], the interval clipped to the possible range [0, 1].</summary>
     private static string Format(Interval i) => double.IsNaN(i.Mean) ? "-" : i.N < 2
         ? TrainerApp.Percent(i.Mean)
-        : $"{TrainerApp.Percent(i.Mean)} [{TrainerApp.Percent(i.Low)}, {TrainerApp.Percent(i.High)}]";
+        : $"{TrainerApp.Percent(i.Mean)} [{TrainerApp.Percent(Math.Max(0, i.Low))}, {TrainerApp.Percent(Math.Min(1, i.High))}]";
 
     private static (double X, double Y)[] Smooth((double X, double Y)[] points, int window) =>
         points.Select((p, i) => (p.X, points.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Where(q => double.IsFinite(q.Y)).Select(q => q.Y).DefaultIfEmpty(0).Average())).ToArray();
