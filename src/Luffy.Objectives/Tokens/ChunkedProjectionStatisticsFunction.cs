@@ -67,7 +67,7 @@ internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensor
             }
             Tensor g = ChunkMath.Gradient(z, ids.narrow(0, start, length), gradLogProbs.narrow(0, start, length), gradEntropy.narrow(0, start, length), temperature);
             gradHidden.narrow(0, start, length).copy_(g.matmul(weight));
-            gradWeight.add_(g.t().matmul(h));
+            gradWeight.addmm_(g.t(), h, 1, 1); // in place: no (V, H) temporary per chunk
         }
         return [gradHidden.reshape(hidden.shape), gradWeight, null!, null!, null!];
     }
