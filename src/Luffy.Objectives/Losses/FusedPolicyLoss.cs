@@ -44,7 +44,7 @@ internal static unsafe class FusedPolicyLoss
             reason = $"the fused kernel supports float32 and float64; LogProbs is {logp.dtype}";
             return false;
         }
-        if (Shape(options.Shaping, out _, out _) is null)
+        if (Shape(options.Shaping, out _) is null)
         {
             reason = $"the fused kernel supports the built-in shaping functions; {options.Shaping.GetType().Name} is not one";
             return false;
@@ -58,9 +58,8 @@ internal static unsafe class FusedPolicyLoss
         return true;
     }
 
-    private static ShapeKind? Shape(IShapingFunction shaping, out double parameter, out double unused)
+    private static ShapeKind? Shape(IShapingFunction shaping, out double parameter)
     {
-        unused = 0;
         switch (shaping)
         {
             case RegularizedShaping r:
@@ -280,7 +279,7 @@ internal static unsafe class FusedPolicyLoss
                 Off = offT is null ? null : (bool*)Pointer(offT),
                 Reference = refT is null ? null : (T*)Pointer(refT),
                 Entropy = entT is null ? null : (T*)Pointer(entT),
-                Shape = Shape(o.Shaping, out double parameter, out _)!.Value,
+                Shape = Shape(o.Shaping, out double parameter)!.Value,
                 Parameter = parameter,
                 Clip = o.ClipOnPolicyRatio,
                 AllScope = o.MetricScope == MetricScope.AllResponseTokens,
