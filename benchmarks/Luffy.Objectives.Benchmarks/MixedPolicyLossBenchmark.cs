@@ -57,6 +57,14 @@ public class MixedPolicyLossBenchmark
     [Benchmark(Description = "fused kernel, float32")]
     public double Fused() => Step(fused, logp, old, advantages, mask, offMask);
 
+    /// <summary>The fused forward pass alone (for profiling with --profile-loss; not a benchmark).</summary>
+    public double FusedForwardOnly()
+    {
+        using var scope = NewDisposeScope();
+        using PolicyLossResult result = fused.Compute(new PolicyLossInputs { LogProbs = logp.detach(), OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = offMask });
+        return result.Loss.item<float>();
+    }
+
     [Benchmark(Description = "composed ops, bfloat16")]
     public double ComposedBFloat16() => Step(composed, logpBf16, oldBf16, advantagesBf16, mask, offMask);
 

@@ -24,7 +24,7 @@ public static class Program
         {
             var bench = new MixedPolicyLossBenchmark { Shape = (256, 4096) };
             bench.Setup();
-            foreach ((string name, Func<double> run) in new (string, Func<double>)[] { ("composed", () => bench.Composed()), ("fused", () => bench.Fused()), ("floor", () => bench.MemoryFloor()) })
+            foreach ((string name, Func<double> run) in new (string, Func<double>)[] { ("composed", () => bench.Composed()), ("fused", () => bench.Fused()), ("fused forward only", () => bench.FusedForwardOnly()), ("floor", () => bench.MemoryFloor()) })
             {
                 for (int i = 0; i < 3; i++) run();
                 var sw = System.Diagnostics.Stopwatch.StartNew();
