@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Batching;
@@ -129,51 +130,59 @@ public sealed class MixedBatchBuilder
         return Assemble(rows, statistics, device);
     }
 
+    /// <summary>Writes the rows straight into the tensors' memory (no intermediate managed arrays of B·(P+T)).</summary>
     private TrainingBatch Assemble(List<Row> rows, BatchStatistics statistics, Device? device)
     {
         int b = rows.Count;
         int promptLength = rows.Max(r => r.Prompt.Length);
         int responseLength = Math.Max(1, rows.Max(r => r.Response.Length));
         int width = promptLength + responseLength;
-        var inputIds = new long[b * width];
-        var attention = new long[b * width];
-        var positions = new long[b * width];
-        var responseMask = new bool[b * responseLength];
-        var offMask = new bool[b * responseLength];
-        var logProbs = new float[b * responseLength];
-        var logProbsMask = new bool[b * responseLength];
+        Tensor inputIdsTensor = full(new long[] { b, width }, Options.PadTokenId, dtype: ScalarType.Int64);
+        Tensor attentionTensor = zeros(new long[] { b, width }, dtype: ScalarType.Int64);
+        Tensor positionsTensor = zeros(new long[] { b, width }, dtype: ScalarType.Int64);
+        Tensor responseMaskTensor = zeros(new long[] { b, responseLength }, dtype: ScalarType.Bool);
+        Tensor offMaskTensor = zeros(new long[] { b, responseLength }, dtype: ScalarType.Bool);
+        Tensor logProbsTensor = zeros(new long[] { b, responseLength }, dtype: ScalarType.Float32);
+        Tensor logProbsMaskTensor = zeros(new long[] { b, responseLength }, dtype: ScalarType.Bool);
+        Span<long> inputIds = MemoryMarshal.Cast<byte, long>(inputIdsTensor.bytes);
+        Span<long> attention = MemoryMarshal.Cast<byte, long>(attentionTensor.bytes);
+        Span<long> positions = MemoryMarshal.Cast<byte, long>(positionsTensor.bytes);
+        Span<bool> responseMask = MemoryMarshal.Cast<byte, bool>(responseMaskTensor.bytes);
+        Span<bool> offMask = MemoryMarshal.Cast<byte, bool>(offMaskTensor.bytes);
+        Span<float> logProbs = MemoryMarshal.Cast<byte, float>(logProbsTensor.bytes);
+        Span<bool> logProbsMask = MemoryMarshal.Cast<byte, bool>(logProbsMaskTensor.bytes);
         var groupIds = new long[b];
         var rewards = new float[b];
         var kinds = new long[b];
         var lengths = new long[b];
         var truncated = new bool[b];
-        Array.Fill(inputIds, Options.PadTokenId);
 
         for (int i = 0; i < b; i++)
         {
             Row row = rows[i];
             int promptOffset = promptLength - row.Prompt.Length;
+            Span<long> idsRow = inputIds.Slice(i * width, width);
+            Span<long> attentionRow = attention.Slice(i * width, width);
             for (int j = 0; j < row.Prompt.Length; j++)
             {
-                inputIds[i * width + promptOffset + j] = row.Prompt[j];
-                attention[i * width + promptOffset + j] = 1;
+                idsRow[promptOffset + j] = row.Prompt[j];
+                attentionRow[promptOffset + j] = 1;
             }
+            int responseOffset = i * responseLength;
             for (int j = 0; j < row.Response.Length; j++)
             {
-                inputIds[i * width + promptLength + j] = row.Response[j];
-                attention[i * width + promptLength + j] = 1;
-                responseMask[i * responseLength + j] = true;
-                offMask[i * responseLength + j] = j < row.OffPolicyLength;
-                if (row.LogProbs[j] is { } lp)
-                {
-                    logProbs[i * responseLength + j] = lp;
-                    logProbsMask[i * responseLength + j] = true;
-                }
+                idsRow[promptLength + j] = row.Response[j];
+                attentionRow[promptLength + j] = 1;
+                responseMask[responseOffset + j] = true;
+                offMask[responseOffset + j] = j < row.OffPolicyLength;
+                logProbs[responseOffset + j] = row.LogProbs[j];
+                logProbsMask[responseOffset + j] = row.HasLogProb[j];
             }
+            Span<long> positionRow = positions.Slice(i * width, width);
             long position = 0;
             for (int j = 0; j < width; j++)
             {
-                positions[i * width + j] = attention[i * width + j] == 1 ? position++ : Math.Max(0, position - 1);
+                positionRow[j] = attentionRow[j] == 1 ? position++ : Math.Max(0, position - 1);
             }
             groupIds[i] = row.GroupId;
             rewards[i] = (float)row.Reward;
@@ -183,13 +192,13 @@ public sealed class MixedBatchBuilder
         }
 
         Device target = device ?? CPU;
-        long[] wide = [b, width], narrow = [b, responseLength], flat = [b];
+        long[] flat = [b];
         return new TrainingBatch(
-            Move(tensor(inputIds, wide), target), Move(tensor(attention, wide), target), Move(tensor(positions, wide), target),
-            Move(tensor(responseMask, narrow), target), Move(tensor(offMask, narrow), target),
+            Move(inputIdsTensor, target), Move(attentionTensor, target), Move(positionsTensor, target),
+            Move(responseMaskTensor, target), Move(offMaskTensor, target),
             Move(tensor(groupIds, flat), target), Move(tensor(rewards, flat), target), Move(tensor(kinds, flat), target),
             Move(tensor(lengths, flat), target), Move(tensor(truncated, flat), target),
-            Move(tensor(logProbs, narrow), target), Move(tensor(logProbsMask, narrow), target),
+            Move(logProbsTensor, target), Move(logProbsMaskTensor, target),
             promptLength, statistics);
     }
 
@@ -206,55 +215,41 @@ public sealed class MixedBatchBuilder
 
     private Row BuildRow(PromptInput prompt, int p, int s, SampleInput sample, int[] promptTokens, Func<PromptInput, SampleInput, IReadOnlyList<int>, double>? rewardFunction)
     {
-        var tokens = new List<int>();
-        var logProbs = new List<float?>();
-        int offPolicyLength = 0;
+        OffPolicyTrace? trace = sample.Trace;
+        bool appendEos = sample.Kind == SampleKind.FullTrace && Options.AppendEosToTraces;
+        int forced = sample.PrefixLength + (appendEos ? 1 : 0);
         bool traceTruncated = false, responseTruncated = sample.Finish == FinishReason.Length;
-
-        if (sample.Trace is { } trace)
+        if (trace is not null)
         {
             if (trace.BehaviourLogProbs is not null && trace.BehaviourLogProbs.Count != trace.Tokens.Count)
             {
                 throw new ArgumentException($"prompt {p} sample {s}: the trace has {trace.Tokens.Count} tokens but {trace.BehaviourLogProbs.Count} behaviour log-probs.", "prompts");
             }
             CheckVocabulary(trace.Tokens, p, $"sample {s} trace");
-            for (int j = 0; j < sample.PrefixLength; j++)
-            {
-                tokens.Add(trace.Tokens[j]);
-                logProbs.Add(trace.BehaviourLogProbs?[j]);
-            }
-            if (sample.Kind == SampleKind.FullTrace && Options.AppendEosToTraces)
-            {
-                tokens.Add(Options.EosTokenIds[0]);
-                logProbs.Add(null);
-            }
-            offPolicyLength = tokens.Count;
-            if (offPolicyLength > Options.MaxResponseLength)
+            if (forced > Options.MaxResponseLength)
             {
                 if (!Options.TruncateTraces)
                 {
-                    throw new ArgumentException($"prompt {p} sample {s}: the forced trace has {offPolicyLength} tokens (EOS included) but MaxResponseLength is {Options.MaxResponseLength} and TruncateTraces is off.", "prompts");
+                    throw new ArgumentException($"prompt {p} sample {s}: the forced trace has {forced} tokens (EOS included) but MaxResponseLength is {Options.MaxResponseLength} and TruncateTraces is off.", "prompts");
                 }
                 traceTruncated = true;
             }
         }
-
         if (sample.GeneratedLogProbs is not null && sample.GeneratedLogProbs.Count != sample.Generated.Count)
         {
             throw new ArgumentException($"prompt {p} sample {s}: {sample.Generated.Count} generated tokens but {sample.GeneratedLogProbs.Count} sampling log-probs.", "prompts");
         }
         CheckVocabulary(sample.Generated, p, $"sample {s}");
-        for (int j = 0; j < sample.Generated.Count; j++)
-        {
-            tokens.Add(sample.Generated[j]);
-            logProbs.Add(sample.GeneratedLogProbs?[j]);
-        }
+
+        // token j of the response: the forced trace prefix (plus EOS for a full trace), then the generated tokens
+        int TokenAt(int j) => j < sample.PrefixLength ? trace!.Tokens[j] : j < forced ? Options.EosTokenIds[0] : sample.Generated[j - forced];
+        int total = forced + sample.Generated.Count;
 
         // The response ends at the first EOS (inclusive); what follows is ignored.
-        int end = tokens.Count;
-        for (int j = 0; j < tokens.Count; j++)
+        int end = total;
+        for (int j = 0; j < total; j++)
         {
-            if (eos.Contains(tokens[j]))
+            if (eos.Contains(TokenAt(j)))
             {
                 end = j + 1;
                 break;
@@ -265,9 +260,20 @@ public sealed class MixedBatchBuilder
             end = Options.MaxResponseLength;
             responseTruncated |= !traceTruncated;
         }
-        int[] response = [.. tokens.Take(end)];
-        float?[] responseLogProbs = [.. logProbs.Take(end)];
-        offPolicyLength = Math.Min(offPolicyLength, end);
+        var response = new int[end];
+        var logProbs = new float[end];
+        var hasLogProb = new bool[end];
+        for (int j = 0; j < end; j++)
+        {
+            response[j] = TokenAt(j);
+            IReadOnlyList<float>? source = j < sample.PrefixLength ? trace!.BehaviourLogProbs : j < forced ? null : sample.GeneratedLogProbs;
+            if (source is not null)
+            {
+                logProbs[j] = source[j < forced ? j : j - forced];
+                hasLogProb[j] = true;
+            }
+        }
+        int offPolicyLength = Math.Min(forced, end);
 
         double reward = sample.Reward ?? prompt.Rewards?[s]
             ?? (rewardFunction is null
@@ -278,8 +284,8 @@ public sealed class MixedBatchBuilder
             throw new ArgumentException($"prompt {p} sample {s} has reward {reward}; rewards must be finite (no NaN or Inf).", "prompts");
         }
 
-        double prefixRatio = sample.Trace is null || sample.Trace.Tokens.Count == 0 ? (sample.Kind == SampleKind.FullTrace ? 1 : 0) : (double)sample.PrefixLength / sample.Trace.Tokens.Count;
-        return new Row(prompt.GroupId, promptTokens, response, responseLogProbs, offPolicyLength, reward, sample, prefixRatio, traceTruncated, responseTruncated);
+        double prefixRatio = trace is null || trace.Tokens.Count == 0 ? (sample.Kind == SampleKind.FullTrace ? 1 : 0) : (double)sample.PrefixLength / trace.Tokens.Count;
+        return new Row(prompt.GroupId, promptTokens, response, logProbs, hasLogProb, offPolicyLength, reward, sample, prefixRatio, traceTruncated, responseTruncated);
     }
 
     private void CheckVocabulary(IReadOnlyList<int> tokens, int prompt, string what)
@@ -295,7 +301,7 @@ public sealed class MixedBatchBuilder
         }
     }
 
-    private sealed record Row(long GroupId, int[] Prompt, int[] Response, float?[] LogProbs, int OffPolicyLength, double Reward, SampleInput Sample, double PrefixRatio, bool TraceTruncated, bool ResponseTruncated)
+    private sealed record Row(long GroupId, int[] Prompt, int[] Response, float[] LogProbs, bool[] HasLogProb, int OffPolicyLength, double Reward, SampleInput Sample, double PrefixRatio, bool TraceTruncated, bool ResponseTruncated)
     {
         public int Length => Response.Length;
     }
