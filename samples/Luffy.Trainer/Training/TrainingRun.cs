@@ -143,12 +143,13 @@ public sealed class TrainingRun : IDisposable
         // Plan, then generate what the plan asks for (prompt + forced prefix, continued by the policy).
         var rollout = Stopwatch.StartNew();
         PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, Mode == "grpo" ? [] : [data.Trace(p)], step)).ToArray();
+        int[][] promptTokens = problems.Select(data.PromptTokens).ToArray();
         var contexts = new List<int[]>();
-        foreach ((PromptPlan plan, ArithmeticProblem problem) in plans.Zip(problems))
+        for (int i = 0; i < plans.Length; i++)
         {
-            foreach (SamplePlan sample in plan.Samples.Where(s => s.NeedsGeneration))
+            foreach (SamplePlan sample in plans[i].Samples.Where(s => s.NeedsGeneration))
             {
-                contexts.Add([.. data.PromptTokens(problem), .. sample.ForcedPrefix]);
+                contexts.Add([.. promptTokens[i], .. sample.ForcedPrefix]);
             }
         }
         GenerationResult? generated = null;
@@ -179,7 +180,7 @@ public sealed class TrainingRun : IDisposable
                     samples.Add(SampleInput.FromPlan(sample, []));
                 }
             }
-            prompts[i] = new PromptInput(plans[i].GroupId, data.PromptTokens(problems[i]), samples);
+            prompts[i] = new PromptInput(plans[i].GroupId, promptTokens[i], samples);
         }
         var problemOf = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
         using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => data.Reward(problemOf[prompt.GroupId], response), device);
