@@ -9,7 +9,7 @@ namespace Luffy.Trainer.Model;
 /// A small pre-norm decoder-only transformer (learned positions, GELU MLP) with an optional KV cache. Padding is
 /// handled with an explicit key mask, so left-padded prompts and right-padded responses batch together.
 /// </summary>
-public sealed class TinyTransformer : Module
+public sealed class TinyTransformer : CausalLanguageModel
 {
     private readonly Embedding tokenEmbedding;
     private readonly Embedding positionEmbedding;
@@ -31,31 +31,33 @@ public sealed class TinyTransformer : Module
 
     public ModelConfig Config { get; }
 
-    /// <summary>
-    /// Logits of the next token at every position, (B, Tn, V). With a cache, <paramref name="ids"/> are the new tokens
-    /// that follow the cached ones and <paramref name="keyMask"/> covers cached + new keys.
-    /// </summary>
-    /// <param name="ids">(B, Tn) int64.</param>
-    /// <param name="positionIds">(B, Tn) int64.</param>
-    /// <param name="keyMask">(B, Tc + Tn), 1 for real tokens, 0 for padding.</param>
-    /// <param name="cache">Updated in place when given.</param>
-    public Tensor Forward(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
+    /// <inheritdoc/>
+    public override int Layers => Config.Layers;
+
+    /// <inheritdoc/>
+    public override Tensor OutputWeight => head.weight!;
+
+    /// <summary>A fresh model with the same configuration and a copy of this one's weights.</summary>
+    public TinyTransformer Copy()
+    {
+        var copy = new TinyTransformer(Config);
+        copy.load_state_dict(state_dict());
+        return copy;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
         long offset = cache?.Length ?? 0;
-        long tn = ids.shape[1];
-        long tk = offset + tn;
-        Tensor queryIndex = arange(offset, tk, device: ids.device).unsqueeze(1);
-        Tensor keyIndex = arange(0, tk, device: ids.device).unsqueeze(0);
-        Tensor allowed = keyIndex.le(queryIndex).unsqueeze(0).unsqueeze(0).logical_and(keyMask.ne(0).unsqueeze(1).unsqueeze(1));
-        Tensor mask = where(allowed, 0.0f, -1e9f).to_type(tokenEmbedding.weight!.dtype);
+        Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
 
         Tensor x = tokenEmbedding.call(ids) + positionEmbedding.call(positionIds.clamp(0, Config.MaxPositions - 1));
         for (int i = 0; i < blocks.Count; i++)
         {
             x = blocks[i].Forward(x, mask, cache, i);
         }
-        return head.call(finalNorm.call(x)).MoveToOuterDisposeScope();
+        return finalNorm.call(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>A transformer block: pre-norm attention and MLP with residuals.</summary>
