@@ -17,10 +17,11 @@ public sealed record RunSummary(string Mode, int Seed, EvalPoint Base, EvalPoint
 /// <summary>Runs one mode and seed with progress, evaluation and checkpoints.</summary>
 public static class SingleRun
 {
-    public static RunSummary Run(TrainerOptions options, string mode, int seed, Training.TaskData data, TinyTransformer baseModel, Device device, CancellationToken cancel, bool progressUi)
+    /// <summary>Trains <paramref name="model"/> (owned by the run, disposed at the end) on <paramref name="task"/>.</summary>
+    public static RunSummary Run(TrainerOptions options, string mode, int seed, ITrainingTask task, CausalLanguageModel model, Device device, CancellationToken cancel, bool progressUi, Action<CausalLanguageModel, string>? export = null)
     {
         var started = DateTime.UtcNow;
-        using var run = new TrainingRun(options, mode, seed, baseModel, data, device);
+        using var run = new TrainingRun(options, mode, seed, model, task, device) { Export = export };
         if (options.Resume && run.TryResume())
         {
             TrainerApp.Log($"{mode} seed {seed}: resumed from {run.Directory}/checkpoint at step {run.Step}");

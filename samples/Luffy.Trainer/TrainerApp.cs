@@ -45,11 +45,12 @@ public static class TrainerApp
             AnsiConsole.MarkupLineInterpolated($"[bold]Luffy.Trainer[/] mode [aqua]{options.Mode}[/] on [aqua]{device}[/], {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
             var data = new TaskData(new CharTokenizer(), options.MaxOperand);
             TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress));
+            var task = new ArithmeticTask(options, data);
             if (options.Mode == "compare")
             {
-                return Task.FromResult(CompareRunner.Run(options, data, baseModel, device, cancellation.Token));
+                return Task.FromResult(CompareRunner.Run(options, task, baseModel, device, cancellation.Token));
             }
-            RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, data, baseModel, device, cancellation.Token, progressUi: true);
+            RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true);
             SingleRun.Print(summary);
             return Task.FromResult(summary.Cancelled ? 130 : 0);
         }

@@ -30,7 +30,7 @@ internal sealed class TinySetup : IDisposable
 
     public TinyTransformer BaseModel { get; }
 
-    public TrainingRun NewRun(string mode, int seed = 1) => new(Options, mode, seed, BaseModel, Data, CPU);
+    public TrainingRun NewRun(string mode, int seed = 1) => new(Options, mode, seed, BaseModel.Copy(), new ArithmeticTask(Options, Data), CPU);
 
     public void Dispose()
     {

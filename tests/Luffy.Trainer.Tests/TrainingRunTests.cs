@@ -6,7 +6,7 @@ namespace Luffy.Trainer.Tests;
 [Collection("torch")]
 public class TrainingRunTests
 {
-    private static double[] Parameters(Luffy.Trainer.Model.TinyTransformer model) =>
+    private static double[] Parameters(Luffy.Trainer.Model.CausalLanguageModel model) =>
         model.parameters().SelectMany(p => p.detach().cpu().to_type(ScalarType.Float64).data<double>().ToArray()).ToArray();
 
     [Theory]

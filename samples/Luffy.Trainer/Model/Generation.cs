@@ -17,8 +17,11 @@ public static class Generation
     /// <param name="topP">Nucleus sampling mass in (0, 1]; 1 = off.</param>
     /// <param name="generator">Seeded generator for sampling (null = global RNG).</param>
     /// <param name="useCache">Use the KV cache (default) or recompute the whole sequence every step.</param>
-    public static GenerationResult Generate(TinyTransformer model, IReadOnlyList<int[]> contexts, int maxNewTokens, double temperature, double topP, Generator? generator, bool useCache = true)
+    /// <param name="eosTokenIds">Tokens that end a sequence (default: the arithmetic task's EOS).</param>
+    /// <param name="padTokenId">Token fed for finished rows (default: the arithmetic task's PAD).</param>
+    public static GenerationResult Generate(CausalLanguageModel model, IReadOnlyList<int[]> contexts, int maxNewTokens, double temperature, double topP, Generator? generator, bool useCache = true, IReadOnlyCollection<int>? eosTokenIds = null, int padTokenId = CharTokenizer.Pad)
     {
+        IReadOnlyCollection<int> eos = eosTokenIds ?? [CharTokenizer.Eos];
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         Device device = model.parameters().First().device;
@@ -43,7 +46,7 @@ public static class Generation
         var tokens = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var logProbs = Enumerable.Range(0, b).Select(_ => new List<float>()).ToArray();
         var finished = new bool[b];
-        using var cache = useCache ? new KvCache(model.Config.Layers) : null;
+        using var cache = useCache ? new KvCache(model.Layers) : null;
         Tensor logits = model.Forward(allIds, positions, keyMask, cache).select(1, -1);
 
         for (int step = 0; step < maxNewTokens && !finished.All(f => f); step++)
@@ -57,13 +60,13 @@ public static class Generation
             {
                 if (finished[i])
                 {
-                    nextIds[i] = CharTokenizer.Pad;
+                    nextIds[i] = padTokenId;
                     continue;
                 }
                 live[i] = 1;
                 tokens[i].Add((int)nextIds[i]);
                 logProbs[i].Add(nextLp[i]);
-                finished[i] = nextIds[i] == CharTokenizer.Eos;
+                finished[i] = eos.Contains((int)nextIds[i]);
             }
             if (step == maxNewTokens - 1 || finished.All(f => f))
             {

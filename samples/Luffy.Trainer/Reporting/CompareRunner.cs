@@ -31,7 +31,7 @@ public static class CompareRunner
         return new Interval(mean, mean - half, mean + half, values.Count);
     }
 
-    public static int Run(TrainerOptions options, TaskData data, TinyTransformer baseModel, Device device, CancellationToken cancel)
+    public static int Run(TrainerOptions options, ITrainingTask task, TinyTransformer baseModel, Device device, CancellationToken cancel)
     {
         string folder = Path.Combine(options.Output, "compare");
         Directory.CreateDirectory(folder);
@@ -41,7 +41,7 @@ public static class CompareRunner
         {
             foreach (string method in Methods)
             {
-                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, data, baseModel, device, cancel, progressUi: true);
+                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true);
                 summaries.Add(summary);
                 AnsiConsole.MarkupLineInterpolated($"{method} seed {summary.Seed}: ID {TrainerApp.Percent(summary.Final.InDistribution)}, OOD {TrainerApp.Percent(summary.Final.OutOfDistribution)} ({summary.Elapsed.TotalMinutes:F1} min)");
                 if (summary.Cancelled)

@@ -47,7 +47,7 @@ public static class BaseModel
         model.to(device);
         IReadOnlyList<int> levels = TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels");
         var optimizer = optim.AdamW(model.parameters(), o.PretrainLearningRate, weight_decay: 0.01);
-        var builder = ObjectiveFactory.Builder(o, data.Tokenizer.VocabularySize);
+        var builder = ObjectiveFactory.Builder(o, new ArithmeticTask(o, data));
         var loss = new MixedPolicyLoss(new PolicyLossOptions { Shaping = new Luffy.Objectives.Shaping.LogShaping(1.0), Aggregation = LossAggregation.TokenMean });
         var random = new Random(4321);
         for (int step = 1; step <= o.PretrainSteps; step++)

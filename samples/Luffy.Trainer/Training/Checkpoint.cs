@@ -17,7 +17,7 @@ public static class Checkpoint
 {
     private const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin", StateFile = "state.json";
 
-    public static void Save(string directory, TinyTransformer model, OptimizerHelper optimizer, CheckpointState state)
+    public static void Save(string directory, CausalLanguageModel model, OptimizerHelper optimizer, CheckpointState state)
     {
         foreach ((string name, Parameter p) in model.named_parameters())
         {
@@ -54,7 +54,7 @@ public static class Checkpoint
     public static bool Exists(string directory) => File.Exists(Path.Combine(directory, StateFile));
 
     /// <summary>Loads a checkpoint into the model and optimizer; a missing or corrupt file gives an error naming it.</summary>
-    public static CheckpointState Load(string directory, TinyTransformer model, OptimizerHelper optimizer, string expectedFingerprint)
+    public static CheckpointState Load(string directory, CausalLanguageModel model, OptimizerHelper optimizer, string expectedFingerprint)
     {
         string statePath = Path.Combine(directory, StateFile);
         string modelPath = Path.Combine(directory, ModelFile);

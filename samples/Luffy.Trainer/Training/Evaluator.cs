@@ -15,7 +15,7 @@ public sealed class Evaluator(TaskData data, IReadOnlyList<int> trainLevels, IRe
     private readonly IReadOnlyList<ArithmeticProblem> inDistribution = ArithmeticProblem.TestSet(trainLevels, perLevel, data.MaxOperand);
     private readonly IReadOnlyList<ArithmeticProblem> outOfDistribution = ArithmeticProblem.TestSet(oodLevels, perLevel, data.MaxOperand);
 
-    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(TinyTransformer model)
+    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model)
     {
         bool training = model.training;
         model.eval();
@@ -29,7 +29,7 @@ public sealed class Evaluator(TaskData data, IReadOnlyList<int> trainLevels, IRe
         }
     }
 
-    private SplitAccuracy Score(string split, TinyTransformer model, IReadOnlyList<ArithmeticProblem> problems)
+    private SplitAccuracy Score(string split, CausalLanguageModel model, IReadOnlyList<ArithmeticProblem> problems)
     {
         var correct = new bool[problems.Count];
         var responses = new string[problems.Count];

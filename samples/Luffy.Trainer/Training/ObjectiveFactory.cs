@@ -2,7 +2,6 @@ using Luffy.Objectives.Advantages;
 using Luffy.Objectives.Batching;
 using Luffy.Objectives.Losses;
 using Luffy.Objectives.Shaping;
-using Luffy.Trainer.Arithmetic;
 
 namespace Luffy.Trainer.Training;
 
@@ -41,13 +40,13 @@ public static class ObjectiveFactory
         Seed = o.Seed,
     });
 
-    public static MixedBatchBuilder Builder(TrainerOptions o, int vocabulary) => new(new BatchBuilderOptions
+    public static MixedBatchBuilder Builder(TrainerOptions o, ITrainingTask task) => new(new BatchBuilderOptions
     {
-        MaxPromptLength = 64,
+        MaxPromptLength = task.MaxPromptLength,
         MaxResponseLength = o.MaxResponseLength,
-        PadTokenId = CharTokenizer.Pad,
-        EosTokenIds = [CharTokenizer.Eos],
-        VocabularySize = vocabulary,
+        PadTokenId = task.PadTokenId,
+        EosTokenIds = task.EosTokenIds,
+        VocabularySize = task.VocabularySize,
         AppendEosToTraces = true,
     });
 }

@@ -6,7 +6,6 @@ using Luffy.Objectives.Advantages;
 using Luffy.Objectives.Batching;
 using Luffy.Objectives.Losses;
 using Luffy.Objectives.Tokens;
-using Luffy.Trainer.Arithmetic;
 using Luffy.Trainer.Model;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -21,43 +20,39 @@ namespace Luffy.Trainer.Training;
 /// </summary>
 public sealed class TrainingRun : IDisposable
 {
-    private const int PromptPurpose = 1, SamplingPurpose = 2;
+    private const int SamplingPurpose = 2;
     private readonly TrainerOptions options;
-    private readonly TaskData data;
+    private readonly ITrainingTask task;
     private readonly Device device;
     private readonly AdamW optimizer;
     private readonly GroupPlanner planner;
     private readonly MixedBatchBuilder builder;
     private readonly MixedPolicyLoss loss;
     private readonly IAdvantageEstimator estimator;
-    private readonly Evaluator evaluator;
-    private readonly IReadOnlyList<int> trainLevels;
     private readonly string fingerprint;
 
-    public TrainingRun(TrainerOptions options, string mode, int seed, TinyTransformer baseModel, TaskData data, Device device)
+    /// <summary>A run that trains <paramref name="model"/> (owned and disposed by the run) on <paramref name="task"/>.</summary>
+    public TrainingRun(TrainerOptions options, string mode, int seed, CausalLanguageModel model, ITrainingTask task, Device device)
     {
         if (mode is not ("luffy" or "grpo" or "sft"))
         {
             throw new OptionException("mode", mode, "luffy, grpo or sft for a single run");
         }
         this.options = options with { Seed = seed, Mode = mode };
-        this.data = data;
+        this.task = task;
         this.device = device;
         Mode = mode;
         Seed = seed;
         Directory = Path.Combine(options.Output, $"{mode}-seed{seed}");
-        Model = new TinyTransformer(baseModel.Config);
-        Model.load_state_dict(baseModel.state_dict());
+        Model = model;
         Model.to(device);
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
         planner = ObjectiveFactory.Planner(this.options, mode);
-        builder = ObjectiveFactory.Builder(options, data.Tokenizer.VocabularySize);
+        builder = ObjectiveFactory.Builder(options, task);
         loss = ObjectiveFactory.Loss(options, mode);
         estimator = ObjectiveFactory.Advantages(options);
-        trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
-        evaluator = new Evaluator(data, trainLevels, TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{BaseModel.Fingerprint(options)}|{mode}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.TrainLevels}")))[..16];
+            $"{task.Fingerprint}|{mode}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}")))[..16];
     }
 
     public string Mode { get; }
@@ -66,7 +61,10 @@ public sealed class TrainingRun : IDisposable
 
     public string Directory { get; }
 
-    public TinyTransformer Model { get; }
+    public CausalLanguageModel Model { get; }
+
+    /// <summary>Called after every checkpoint with the model and the run folder (the Hugging Face export).</summary>
+    public Action<CausalLanguageModel, string>? Export { get; init; }
 
     /// <summary>Completed optimizer steps.</summary>
     public int Step { get; private set; }
@@ -111,11 +109,15 @@ public sealed class TrainingRun : IDisposable
         return true;
     }
 
-    public void SaveCheckpoint() => Checkpoint.Save(CheckpointDirectory, Model, optimizer, new CheckpointState(Step, Mode, Seed, fingerprint, History, Steps));
+    public void SaveCheckpoint()
+    {
+        Checkpoint.Save(CheckpointDirectory, Model, optimizer, new CheckpointState(Step, Mode, Seed, fingerprint, History, Steps));
+        Export?.Invoke(Model, Directory);
+    }
 
     public EvalPoint Evaluate()
     {
-        (SplitAccuracy id, SplitAccuracy ood) = evaluator.Evaluate(Model);
+        (SplitAccuracy id, SplitAccuracy ood) = task.Evaluate(Model);
         var byLevel = id.ByLevel.Concat(ood.ByLevel).ToDictionary(p => p.Key, p => p.Value);
         var point = new EvalPoint(Step, id.Accuracy, ood.Accuracy, byLevel) { Examples = [.. id.Examples, .. ood.Examples] };
         History.RemoveAll(h => h.Step == Step);
@@ -137,13 +139,12 @@ public sealed class TrainingRun : IDisposable
     {
         int step = Step + 1;
         using var scope = NewDisposeScope();
-        var random = new Random(Seeds.Derive(Seed, step, PromptPurpose));
-        ArithmeticProblem[] problems = data.Sample(random, trainLevels, options.PromptsPerStep);
+        IReadOnlyList<TaskPrompt> problems = task.Prompts(Seed, step, options.PromptsPerStep);
 
         // Plan, then generate what the plan asks for (prompt + forced prefix, continued by the policy).
         var rollout = Stopwatch.StartNew();
-        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, Mode == "grpo" ? [] : [data.Trace(p)], step)).ToArray();
-        int[][] promptTokens = problems.Select(data.PromptTokens).ToArray();
+        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, Mode == "grpo" || p.Trace is null ? [] : [p.Trace], step)).ToArray();
+        int[][] promptTokens = problems.Select(p => p.Tokens).ToArray();
         var contexts = new List<int[]>();
         for (int i = 0; i < plans.Length; i++)
         {
@@ -157,7 +158,7 @@ public sealed class TrainingRun : IDisposable
         {
             using var generator = new Generator((ulong)Seeds.Derive(Seed, step, SamplingPurpose), device);
             Model.eval();
-            generated = Generation.Generate(Model, contexts, options.MaxResponseLength, options.Temperature, options.TopP, generator);
+            generated = Generation.Generate(Model, contexts, options.MaxResponseLength, options.Temperature, options.TopP, generator, eosTokenIds: task.EosTokenIds, padTokenId: task.PadTokenId);
             Model.train();
         }
         rollout.Stop();
@@ -183,7 +184,7 @@ public sealed class TrainingRun : IDisposable
             prompts[i] = new PromptInput(plans[i].GroupId, promptTokens[i], samples);
         }
         var problemOf = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
-        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => data.Reward(problemOf[prompt.GroupId], response), device);
+        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => task.Reward(problemOf[prompt.GroupId], response), device);
 
         // Old log-probs under the rollout policy (recomputed, detached), then advantages.
         var train = Stopwatch.StartNew();

@@ -1,0 +1,34 @@
+using Luffy.Trainer.Model;
+
+namespace Luffy.Trainer.Training;
+
+/// <summary>
+/// What the training loop needs from a task: prompts with their off-policy traces, the rule-based reward, the token
+/// conventions, and an evaluation. The embedded arithmetic task and JSONL math data both implement it.
+/// </summary>
+public interface ITrainingTask
+{
+    /// <summary>Size of the model's vocabulary (ids are checked against it).</summary>
+    int VocabularySize { get; }
+
+    /// <summary>Padding token id.</summary>
+    int PadTokenId { get; }
+
+    /// <summary>Tokens that end a response.</summary>
+    IReadOnlyList<int> EosTokenIds { get; }
+
+    /// <summary>Longest prompt in tokens.</summary>
+    int MaxPromptLength { get; }
+
+    /// <summary>Identifies the task's settings in checkpoints (resuming with other settings is refused).</summary>
+    string Fingerprint { get; }
+
+    /// <summary>The <paramref name="count"/> prompts of optimizer step <paramref name="step"/> (1-based); deterministic in (seed, step).</summary>
+    IReadOnlyList<TaskPrompt> Prompts(int seed, int step, int count);
+
+    /// <summary>Rule-based reward of a response (tokens after the prompt and any forced prefix are included).</summary>
+    double Reward(TaskPrompt prompt, IReadOnlyList<int> response);
+
+    /// <summary>Greedy accuracy on the task's test splits (NaN where a split does not exist).</summary>
+    (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model);
+}
