@@ -15,20 +15,22 @@ namespace Luffy.Trainer.HuggingFace;
 /// </summary>
 public sealed class DecoderLanguageModel : CausalLanguageModel
 {
-    private readonly Backbone backbone;
-    private readonly Linear? lmHead;
+    // Field names are the checkpoint's module names: RegisterComponents registers fields by name.
+#pragma warning disable IDE1006
+    private readonly Backbone model;
+    private readonly Linear? lm_head;
+#pragma warning restore IDE1006
 
     /// <summary>Builds a randomly initialized model of <paramref name="config"/> in <paramref name="dtype"/> on the CPU.</summary>
     public DecoderLanguageModel(TransformerConfig config, ScalarType dtype = ScalarType.Float32) : base("decoder_language_model")
     {
         Config = config;
-        backbone = new Backbone(config, dtype);
-        register_module("model", backbone);
+        model = new Backbone(config, dtype);
         if (!config.TieWordEmbeddings)
         {
-            lmHead = Linear(config.HiddenSize, config.VocabularySize, hasBias: false, dtype: dtype);
-            register_module("lm_head", lmHead);
+            lm_head = Linear(config.HiddenSize, config.VocabularySize, hasBias: false, dtype: dtype);
         }
+        RegisterComponents();
     }
 
     /// <summary>The architecture.</summary>
@@ -38,22 +40,22 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
     public override int Layers => Config.Layers;
 
     /// <inheritdoc/>
-    public override Tensor OutputWeight => lmHead?.weight ?? backbone.EmbedTokens.weight!;
+    public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
 
     /// <inheritdoc/>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
-        ScalarType dtype = backbone.EmbedTokens.weight!.dtype;
+        ScalarType dtype = model.embed_tokens.weight!.dtype;
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], dtype);
         (Tensor cos, Tensor sin) = Rotary(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
-        Tensor x = backbone.EmbedTokens.call(ids);
-        for (int i = 0; i < backbone.Layers.Count; i++)
+        Tensor x = model.embed_tokens.call(ids);
+        for (int i = 0; i < model.layers.Count; i++)
         {
-            x = backbone.Layers[i].Forward(x, cos, sin, mask, cache, i);
+            x = model.layers[i].Forward(x, cos, sin, mask, cache, i);
         }
-        return backbone.Norm.Forward(x).MoveToOuterDisposeScope();
+        return model.norm.Forward(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>cos and sin of the rotary angles, (B, 1, T, D) each in <paramref name="dtype"/>; angles are computed in float32.</summary>
@@ -71,53 +73,47 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         return cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
     }
 
+#pragma warning disable IDE1006, SA1307 // field names = checkpoint names
     private sealed class Backbone : nn.Module
     {
+        public readonly Embedding embed_tokens;
+        public readonly ModuleList<DecoderLayer> layers;
+        public readonly RmsNorm norm;
+
         public Backbone(TransformerConfig config, ScalarType dtype) : base("model")
         {
-            EmbedTokens = Embedding(config.VocabularySize, config.HiddenSize, dtype: dtype);
-            Layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, config.Layers).Select(_ => new DecoderLayer(config, dtype)).ToArray());
-            Norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
-            register_module("embed_tokens", EmbedTokens);
-            register_module("layers", Layers);
-            register_module("norm", Norm);
+            embed_tokens = Embedding(config.VocabularySize, config.HiddenSize, dtype: dtype);
+            layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, config.Layers).Select(_ => new DecoderLayer(config, dtype)).ToArray());
+            norm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+            RegisterComponents();
         }
-
-        public Embedding EmbedTokens { get; }
-
-        public ModuleList<DecoderLayer> Layers { get; }
-
-        public RmsNorm Norm { get; }
     }
 
     private sealed class DecoderLayer : nn.Module
     {
-        private readonly Attention attention;
+        private readonly Attention self_attn;
         private readonly Mlp mlp;
-        private readonly RmsNorm inputNorm, postAttentionNorm;
+        private readonly RmsNorm input_layernorm, post_attention_layernorm;
 
         public DecoderLayer(TransformerConfig config, ScalarType dtype) : base("layer")
         {
-            attention = new Attention(config, dtype);
+            self_attn = new Attention(config, dtype);
             mlp = new Mlp(config, dtype);
-            inputNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
-            postAttentionNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
-            register_module("self_attn", attention);
-            register_module("mlp", mlp);
-            register_module("input_layernorm", inputNorm);
-            register_module("post_attention_layernorm", postAttentionNorm);
+            input_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+            post_attention_layernorm = new RmsNorm(config.HiddenSize, config.RmsNormEps, dtype);
+            RegisterComponents();
         }
 
         public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
         {
-            x = x + attention.Forward(inputNorm.Forward(x), cos, sin, mask, cache, layer);
-            return x + mlp.Forward(postAttentionNorm.Forward(x));
+            x = x + self_attn.Forward(input_layernorm.Forward(x), cos, sin, mask, cache, layer);
+            return x + mlp.Forward(post_attention_layernorm.Forward(x));
         }
     }
 
     private sealed class Attention : nn.Module
     {
-        private readonly Linear q, k, v, o;
+        private readonly Linear q_proj, k_proj, v_proj, o_proj;
         private readonly int heads, kvHeads, headDim;
 
         public Attention(TransformerConfig c, ScalarType dtype) : base("self_attn")
@@ -125,22 +121,19 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             heads = c.AttentionHeads;
             kvHeads = c.KeyValueHeads;
             headDim = c.HeadDim;
-            q = Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias, dtype: dtype);
-            k = Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype: dtype);
-            v = Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype: dtype);
-            o = Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
-            register_module("q_proj", q);
-            register_module("k_proj", k);
-            register_module("v_proj", v);
-            register_module("o_proj", o);
+            q_proj = Linear(c.HiddenSize, heads * headDim, hasBias: c.QkvBias, dtype: dtype);
+            k_proj = Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype: dtype);
+            v_proj = Linear(c.HiddenSize, kvHeads * headDim, hasBias: c.QkvBias, dtype: dtype);
+            o_proj = Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
+            RegisterComponents();
         }
 
         public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
         {
             long b = x.shape[0], t = x.shape[1];
-            Tensor query = q.call(x).view(b, t, heads, headDim).transpose(1, 2);
-            Tensor key = k.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-            Tensor value = v.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+            Tensor query = q_proj.call(x).view(b, t, heads, headDim).transpose(1, 2);
+            Tensor key = k_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+            Tensor value = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
             query = query * cos + RotateHalf(query) * sin;
             key = key * cos + RotateHalf(key) * sin;
             if (cache is not null)
@@ -153,25 +146,23 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
                 value = value.repeat_interleave(heads / kvHeads, 1);
             }
             Tensor attended = functional.scaled_dot_product_attention(query, key, value, mask, 0.0, false);
-            return o.call(attended.transpose(1, 2).reshape(b, t, heads * headDim));
+            return o_proj.call(attended.transpose(1, 2).reshape(b, t, heads * headDim));
         }
     }
 
     private sealed class Mlp : nn.Module
     {
-        private readonly Linear gate, up, down;
+        private readonly Linear gate_proj, up_proj, down_proj;
 
         public Mlp(TransformerConfig c, ScalarType dtype) : base("mlp")
         {
-            gate = Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
-            up = Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
-            down = Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
-            register_module("gate_proj", gate);
-            register_module("up_proj", up);
-            register_module("down_proj", down);
+            gate_proj = Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
+            up_proj = Linear(c.HiddenSize, c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
+            down_proj = Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
+            RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x) => down.call(functional.silu(gate.call(x)) * up.call(x));
+        public Tensor Forward(Tensor x) => down_proj.call(functional.silu(gate_proj.call(x)) * up_proj.call(x));
     }
 
     /// <summary>RMSNorm as the reference: normalize in float32, cast back, then scale by the weight.</summary>
@@ -184,7 +175,7 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         {
             this.eps = eps;
             weight = new Parameter(ones(size, dtype: dtype));
-            register_parameter("weight", weight);
+            RegisterComponents();
         }
 
         public Tensor Forward(Tensor x)
@@ -195,4 +186,5 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             return (weight * normalized.to_type(x.dtype)).MoveToOuterDisposeScope();
         }
     }
+#pragma warning restore IDE1006, SA1307
 }

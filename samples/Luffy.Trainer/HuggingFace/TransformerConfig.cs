@@ -61,6 +61,7 @@ public sealed record TransformerConfig
     /// <summary>Builds the configuration from a parsed config.json; <paramref name="path"/> names it in errors.</summary>
     public static TransformerConfig FromJson(JsonObject json, string path)
     {
+        json = JsonNode.Parse(json.ToJsonString())!.AsObject(); // a private copy whose numbers read as any numeric type
         string type = Text(json, "model_type", path);
         if (type is not ("qwen2" or "llama"))
         {
