@@ -156,7 +156,7 @@ public static class HuggingFaceCheckpoint
         var names = new List<string>();
         using (var stream = File.OpenRead(path))
         {
-            foreach (DictionaryEntry e in PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: false, skipTensorRead: true))
+            foreach (DictionaryEntry e in PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: true))
             {
                 names.Add((string)e.Key);
             }
