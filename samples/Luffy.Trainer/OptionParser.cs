@@ -11,6 +11,14 @@ public static class OptionParser
     private static readonly Dictionary<string, string> Descriptions = new()
     {
         ["mode"] = "luffy (on-policy rollouts + off-policy traces), grpo (on-policy only), sft (supervised on the traces) or compare (all three over several seeds)",
+        ["model"] = "Hugging Face model folder (config.json + model.safetensors or index + tokenizer.json): train it instead of the embedded task",
+        ["data"] = "JSONL training data (prompt messages, reward_model.ground_truth, target trace) for --model",
+        ["eval-data"] = "JSONL evaluation data for --model (greedy accuracy on the first eval-per-level records)",
+        ["dtype"] = "parameter dtype of --model: float32 or bfloat16",
+        ["max-prompt-length"] = "longest prompt in tokens for --model (longer records are skipped)",
+        ["system-prompt"] = "for --model records without a system turn: luffy (the reference <think> prompt), qwen or none",
+        ["open-think"] = "for --model: the generation prompt opens <think> (traces starting with it are not doubled)",
+        ["allow-pickle"] = "for --model: load pytorch_model.bin when there are no safetensors (unpickling can run code)",
         ["device"] = "cpu, cuda or cuda:N (cuda needs a build with -p:TorchBackend=cuda)",
         ["seed"] = "seed of the run (compare uses seeds seed..seed+seeds-1)",
         ["seeds"] = "number of seeds in compare mode",

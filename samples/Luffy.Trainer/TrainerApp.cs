@@ -1,6 +1,8 @@
 using System.Globalization;
 using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.HuggingFace;
 using Luffy.Trainer.Model;
+using Luffy.Trainer.Reasoning;
 using Luffy.Trainer.Reporting;
 using Luffy.Trainer.Training;
 using Spectre.Console;
@@ -43,6 +45,10 @@ public static class TrainerApp
         {
             Device device = ResolveDevice(options.Device);
             AnsiConsole.MarkupLineInterpolated($"[bold]Luffy.Trainer[/] mode [aqua]{options.Mode}[/] on [aqua]{device}[/], {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
+            if (options.Model is not null)
+            {
+                return Task.FromResult(RunHuggingFace(options, device, cancellation.Token));
+            }
             var data = new TaskData(new CharTokenizer(), options.MaxOperand);
             TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress));
             var task = new ArithmeticTask(options, data);
@@ -54,7 +60,7 @@ public static class TrainerApp
             SingleRun.Print(summary);
             return Task.FromResult(summary.Cancelled ? 130 : 0);
         }
-        catch (Exception ex) when (ex is OptionException or CheckpointException)
+        catch (Exception ex) when (ex is OptionException or CheckpointException or SafetensorsException or DataFormatException or FileNotFoundException)
         {
             AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
             return Task.FromResult(2);
@@ -63,6 +69,32 @@ public static class TrainerApp
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>
+    /// <c>--model DIR --data FILE</c>: LUFFY (or GRPO / SFT) on a Hugging Face checkpoint; the fine-tuned weights are
+    /// exported next to every checkpoint as <c>&lt;run&gt;/hf-model</c> in the same layout.
+    /// </summary>
+    public static int RunHuggingFace(TrainerOptions options, Device device, CancellationToken cancel)
+    {
+        string dir = options.Model!;
+        ScalarType dtype = options.Dtype == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.Load(Path.Combine(dir, "tokenizer.json"));
+        DecoderLanguageModel model = HuggingFaceCheckpoint.Load(dir, dtype, options.AllowPickle);
+        long parameters = model.parameters().Sum(p => p.numel());
+        Log(string.Create(CultureInfo.InvariantCulture, $"model: {model.Config.ModelType}, {parameters / 1e6:F1}M parameters in {options.Dtype}, {model.Config.Layers} layers, vocabulary {model.Config.VocabularySize}; loaded from {dir} in {clock.Elapsed.TotalSeconds:F1} s"));
+        var task = new ReasoningTask(tokenizer, model.Config, options.Data!, options.EvalData, options);
+        void Export(CausalLanguageModel trained, string runDirectory) =>
+            HuggingFaceCheckpoint.Save((DecoderLanguageModel)trained, Path.Combine(runDirectory, "hf-model"), dir);
+        RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, task, model, device, cancel, progressUi: true, Export);
+        SingleRun.Print(summary);
+        Log($"fine-tuned weights: {Path.Combine(options.Output, $"{options.Mode}-seed{options.Seed}", "hf-model")} (config.json, tokenizer, safetensors)");
+        if (task.SkippedRecords > 0)
+        {
+            Log($"{task.SkippedRecords} training records were skipped: prompt longer than max-prompt-length = {options.MaxPromptLength}");
+        }
+        return summary.Cancelled ? 130 : 0;
     }
 
     public static void Log(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");

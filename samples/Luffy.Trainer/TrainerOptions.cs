@@ -7,6 +7,14 @@ namespace Luffy.Trainer;
 public sealed record TrainerOptions
 {
     public string Mode { get; init; } = "luffy";
+    public string? Model { get; init; }
+    public string? Data { get; init; }
+    public string? EvalData { get; init; }
+    public string Dtype { get; init; } = "float32";
+    public int MaxPromptLength { get; init; } = 1024;
+    public string SystemPrompt { get; init; } = "luffy";
+    public bool OpenThink { get; init; } = true;
+    public bool AllowPickle { get; init; }
     public string Device { get; init; } = "cpu";
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
@@ -78,6 +86,42 @@ public sealed record TrainerOptions
         {
             throw new OptionException("mode", Mode, string.Join(", ", modes));
         }
+        if (Model is not null || Data is not null)
+        {
+            if (Model is null)
+            {
+                throw new OptionException("model", "(none)", "a Hugging Face model folder (config.json, safetensors, tokenizer.json) when --data is given");
+            }
+            if (Data is null)
+            {
+                throw new OptionException("data", "(none)", "a JSONL training file when --model is given");
+            }
+            if (Mode == "compare")
+            {
+                throw new OptionException("mode", Mode, "luffy, grpo or sft with --model (compare runs the embedded task)");
+            }
+            if (!Directory.Exists(Model))
+            {
+                throw new OptionException("model", Model, "an existing folder with config.json, model.safetensors (or an index) and tokenizer.json");
+            }
+            if (!File.Exists(Data))
+            {
+                throw new OptionException("data", Data, "an existing JSONL file");
+            }
+            if (EvalData is not null && !File.Exists(EvalData))
+            {
+                throw new OptionException("eval-data", EvalData, "an existing JSONL file");
+            }
+        }
+        if (Dtype is not ("float32" or "bfloat16"))
+        {
+            throw new OptionException("dtype", Dtype, "float32 or bfloat16");
+        }
+        if (SystemPrompt is not ("luffy" or "qwen" or "none"))
+        {
+            throw new OptionException("system-prompt", SystemPrompt, "luffy (the reference run's <think> prompt), qwen (\"You are a helpful assistant.\") or none");
+        }
+        Positive(MaxPromptLength, "max-prompt-length");
         if (Device is not ("cpu" or "cuda") && !Device.StartsWith("cuda:", StringComparison.Ordinal))
         {
             throw new OptionException("device", Device, "cpu, cuda or cuda:N");
