@@ -36,6 +36,7 @@ public static class OptionParser
         ["top-p"] = "rollout nucleus mass (1 = off)",
         ["max-response-length"] = "longest response in tokens",
         ["micro-batch"] = "sequences per micro-batch (gradient accumulation)",
+        ["rollout-batch"] = "sequences generated together (bounds the KV cache: lower it for long responses on a GPU)",
         ["gamma"] = "policy-shaping gamma of f(p) = p/(p+gamma)",
         ["entropy"] = "entropy bonus coefficient",
         ["clip-on-policy"] = "clip the on-policy ratio (LUFFY's main run: off)",

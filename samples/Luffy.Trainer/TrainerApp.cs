@@ -84,6 +84,10 @@ public static class TrainerApp
         DecoderLanguageModel model = HuggingFaceCheckpoint.Load(dir, dtype, options.AllowPickle);
         long parameters = model.parameters().Sum(p => p.numel());
         Log(string.Create(CultureInfo.InvariantCulture, $"model: {model.Config.ModelType}, {parameters / 1e6:F1}M parameters in {options.Dtype}, {model.Config.Layers} layers, vocabulary {model.Config.VocabularySize}; loaded from {dir} in {clock.Elapsed.TotalSeconds:F1} s"));
+        if (options.MaxPromptLength + options.MaxResponseLength > model.Config.MaxPositions)
+        {
+            Log($"warning: max-prompt-length + max-response-length = {options.MaxPromptLength + options.MaxResponseLength} exceeds the model's max_position_embeddings = {model.Config.MaxPositions}");
+        }
         var task = new ReasoningTask(tokenizer, model.Config, options.Data!, options.EvalData, options);
         void Export(CausalLanguageModel trained, string runDirectory) =>
             HuggingFaceCheckpoint.Save((DecoderLanguageModel)trained, Path.Combine(runDirectory, "hf-model"), dir);

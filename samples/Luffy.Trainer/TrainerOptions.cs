@@ -32,6 +32,7 @@ public sealed record TrainerOptions
     public double TopP { get; init; } = 1.0;
     public int MaxResponseLength { get; init; } = 48;
     public int MicroBatch { get; init; } = 64;
+    public int RolloutBatch { get; init; } = 256;
     public double Gamma { get; init; } = 0.1;
     public double Entropy { get; init; } = 0.001;
     public bool ClipOnPolicy { get; init; }
@@ -164,6 +165,7 @@ public sealed record TrainerOptions
             throw new OptionException("max-operand", MaxOperand.ToString(CultureInfo.InvariantCulture), "an integer in [1, 999]");
         }
         Positive(MicroBatch, "micro-batch");
+        Positive(RolloutBatch, "rollout-batch");
         Positive(EvalEvery, "eval-every");
         Positive(EvalPerLevel, "eval-per-level");
         Positive(PretrainBatch, "pretrain-batch");

@@ -71,6 +71,14 @@ public sealed record TransformerConfig
         {
             throw new SafetensorsException(path, null, $"rope_scaling {scaling.ToJsonString()} is not supported (plain rotary embeddings with rope_theta only)");
         }
+        if (json["use_sliding_window"] is JsonValue sliding && sliding.TryGetValue(out bool useSliding) && useSliding)
+        {
+            throw new SafetensorsException(path, null, "use_sliding_window is true; sliding-window attention is not supported (full attention only)");
+        }
+        if (json["hidden_act"] is JsonValue act && act.TryGetValue(out string? activation) && activation != "silu")
+        {
+            throw new SafetensorsException(path, null, $"hidden_act is \"{activation}\"; supported: silu (SwiGLU)");
+        }
         int hidden = Integer(json, "hidden_size", path, 1);
         int heads = Integer(json, "num_attention_heads", path, 1);
         int kvHeads = json["num_key_value_heads"] is null ? heads : Integer(json, "num_key_value_heads", path, 1);

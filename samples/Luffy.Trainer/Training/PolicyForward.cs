@@ -8,16 +8,30 @@ namespace Luffy.Trainer.Training;
 /// <summary>Log-probs and entropies of a batch's response tokens under the model.</summary>
 public static class PolicyForward
 {
+    /// <summary>Vocabularies at least this large never materialize (B, T, V) logits.</summary>
+    public const int ChunkedVocabulary = 32_768;
+
     /// <summary>
-    /// Response log-probs and entropies, (B, T) each, computed from the hidden states and the output projection in
-    /// chunks of <paramref name="chunkSize"/> positions, so the (B, T, V) logits never exist (V = 152k for Qwen2).
+    /// Response log-probs and entropies, (B, T) each. For a large vocabulary (Qwen2: 152k) they are computed from the
+    /// hidden states and the output projection in chunks of <paramref name="chunkSize"/> positions, so the
+    /// (B, T, V) logits never exist; a small vocabulary takes the plain logits path.
     /// </summary>
     public static TokenStatisticsResult ResponseStatistics(CausalLanguageModel model, TrainingBatch batch, int chunkSize = 1024)
     {
         using var scope = NewDisposeScope();
-        Tensor hidden = model.HiddenStates(batch.InputIds, batch.PositionIds, batch.AttentionMask);
-        Tensor responseHidden = hidden.narrow(1, batch.PromptLength - 1, batch.ResponseLength);
-        TokenStatisticsResult stats = TokenStatistics.FromHiddenStates(responseHidden, model.OutputWeight, batch.ResponseIds(), chunkSize);
+        TokenStatisticsResult stats;
+        if (model.OutputWeight.shape[0] >= ChunkedVocabulary)
+        {
+            Tensor hidden = model.HiddenStates(batch.InputIds, batch.PositionIds, batch.AttentionMask);
+            Tensor responseHidden = hidden.narrow(1, batch.PromptLength - 1, batch.ResponseLength);
+            stats = TokenStatistics.FromHiddenStates(responseHidden, model.OutputWeight, batch.ResponseIds(), chunkSize);
+        }
+        else
+        {
+            Tensor logits = model.Forward(batch.InputIds, batch.PositionIds, batch.AttentionMask);
+            Tensor responseLogits = logits.narrow(1, batch.PromptLength - 1, batch.ResponseLength);
+            stats = TokenStatistics.Compute(responseLogits, batch.ResponseIds());
+        }
         stats.LogProbs.MoveToOuterDisposeScope();
         stats.Entropy.MoveToOuterDisposeScope();
         return stats;

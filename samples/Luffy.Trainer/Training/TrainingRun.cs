@@ -158,7 +158,12 @@ public sealed class TrainingRun : IDisposable
         {
             using var generator = new Generator((ulong)Seeds.Derive(Seed, step, SamplingPurpose), device);
             Model.eval();
-            generated = Generation.Generate(Model, contexts, options.MaxResponseLength, options.Temperature, options.TopP, generator, eosTokenIds: task.EosTokenIds, padTokenId: task.PadTokenId);
+            var parts = new List<GenerationResult>();
+            foreach (int[][] chunk in contexts.Chunk(options.RolloutBatch))
+            {
+                parts.Add(Generation.Generate(Model, chunk, options.MaxResponseLength, options.Temperature, options.TopP, generator, eosTokenIds: task.EosTokenIds, padTokenId: task.PadTokenId));
+            }
+            generated = parts.Count == 1 ? parts[0] : new GenerationResult([.. parts.SelectMany(p => p.Tokens)], [.. parts.SelectMany(p => p.LogProbs)], [.. parts.SelectMany(p => p.Finish)]);
             Model.train();
         }
         rollout.Stop();

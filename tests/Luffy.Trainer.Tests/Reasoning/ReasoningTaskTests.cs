@@ -84,7 +84,7 @@ public sealed class ReasoningTaskTests : IDisposable
         [
             "--mode", mode, "--model", model, "--data", data, "--eval-data", data, "--system-prompt", "none", "--max-prompt-length", "40",
             "--max-response-length", "24", "--steps", "2", "--prompts-per-step", "2", "--samples-per-prompt", "3", "--micro-batch", "4",
-            "--eval-per-level", "3", "--eval-every", "1", "--checkpoint-every", "2", "--learning-rate", "0.01", "--warmup-steps", "0",
+            "--eval-per-level", "3", "--eval-every", "1", "--checkpoint-every", "2", "--learning-rate", "0.01", "--warmup-steps", "0", "--rollout-batch", "2",
             "--output", options.Output,
         ]);
         Assert.Equal(0, exit);
