@@ -13,8 +13,9 @@ namespace Luffy.Objectives.Losses;
 /// <summary>
 /// The fused CPU kernel of <see cref="MixedPolicyLoss"/>: one pass over the tokens (rows in parallel) computes the
 /// loss, its analytic gradient with respect to the log-probs and every metric — eight float32 tokens at a time with
-/// AVX2, otherwise token by token in double precision; sums are reduced in double. The autograd backward is a single
-/// multiply. Row blocks are reduced in a fixed order, so results do not depend on threading.
+/// AVX2, otherwise token by token in double precision; sums are reduced in double. The autograd backward hands the
+/// cached gradient over (a single multiply when the output gradient is not 1). Row blocks are reduced in a fixed
+/// order, so results do not depend on threading.
 /// </summary>
 internal static unsafe class FusedPolicyLoss
 {
@@ -129,7 +130,7 @@ internal static unsafe class FusedPolicyLoss
         private readonly PolicyLossInputs inputs;
         private readonly PolicyLossOptions o;
         private readonly List<Tensor> owned = [];
-        private bool disposed, released, backwardRan, hasEntropyGradient;
+        private bool disposed, released, backwardRan, hasEntropyGradient, handedOver;
         private long tokens, sequences;
 
         public State(PolicyLossInputs inputs, PolicyLossOptions options)
@@ -139,6 +140,28 @@ internal static unsafe class FusedPolicyLoss
         }
 
         public Tensor? GradLogProbs { get; private set; }
+
+        /// <summary>
+        /// The gradient of a plain <c>loss.backward()</c> (d loss / d loss = 1 on the CPU): the cached buffer itself,
+        /// handed over to autograd instead of a scaled copy — no second (B, T) allocation, whose fresh pages cost as
+        /// much as the kernel. The buffer then belongs to the caller (it typically becomes <c>LogProbs.grad</c>, and
+        /// optimizers and clipping may change it in place), so a later backward through the same graph
+        /// (retain_graph) recomputes the gradient instead of reusing it.
+        /// </summary>
+        public Tensor GradientFor(Tensor gradOutput)
+        {
+            if (handedOver)
+            {
+                Run().Dispose();
+            }
+            Tensor cached = GradLogProbs!;
+            if (gradOutput.numel() == 1 && gradOutput.device_type == TorchSharp.DeviceType.CPU && gradOutput.to_type(ScalarType.Float64).item<double>() == 1.0)
+            {
+                handedOver = true;
+                return cached.alias();
+            }
+            return cached * gradOutput.to_type(cached.dtype);
+        }
 
         public bool HasEntropyGradient => hasEntropyGradient;
 
@@ -157,6 +180,11 @@ internal static unsafe class FusedPolicyLoss
 
         private Tensor BoolView(Tensor t) => Own(TensorGuard.AsBoolMask(t.detach()).contiguous().DetachFromDisposeScope());
 
+        /// <summary>
+        /// Runs the kernel. Optimized at first call: a method called once per training step would otherwise run as
+        /// unoptimized tier-0 code for its first 30 calls, and its per-row loops cost more than the kernel itself.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public Tensor Run()
         {
             ScalarType dtype = inputs.LogProbs.dtype;
@@ -176,11 +204,7 @@ internal static unsafe class FusedPolicyLoss
             long tokens = 0, sequences = 0;
             for (int i = 0; i < b; i++)
             {
-                int n = 0;
-                for (int j = 0; j < t; j++)
-                {
-                    n += maskPointer[(long)i * t + j] ? 1 : 0;
-                }
+                int n = CountTrue(maskPointer + (long)i * t, t);
                 lengths[i] = n;
                 tokens += n;
                 sequences += n > 0 ? 1 : 0;
@@ -203,7 +227,7 @@ internal static unsafe class FusedPolicyLoss
             GradLogProbs = grad;
             hasEntropyGradient = o.EntropyCoefficient > 0 && entropy is not null;
             double Mean(double sum, long count) => count == 0 ? 0 : sum / count;
-            Metrics = tensor(new[]
+            Metrics ??= tensor(new[]
             {
                 Loss,
                 total.Policy,
@@ -441,6 +465,23 @@ internal static unsafe class FusedPolicyLoss
             acc.Entropy += w * double.CreateTruncating(a.Entropy[k]);
         }
         a.Grad[k] = T.CreateTruncating(gradient);
+    }
+
+    /// <summary>Number of true values among <paramref name="count"/> bools, 32 at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int CountTrue(bool* values, int count)
+    {
+        int n = 0, j = 0;
+        var bytes = (byte*)values;
+        for (; j + 32 <= count; j += 32)
+        {
+            n += BitOperations.PopCount(Vector256.ExtractMostSignificantBits(Vector256.GreaterThan(Vector256.Load(bytes + j), Vector256<byte>.Zero)));
+        }
+        for (; j < count; j++)
+        {
+            n += values[j] ? 1 : 0;
+        }
+        return n;
     }
 
     /// <summary>
@@ -777,9 +818,8 @@ internal static unsafe class FusedPolicyLoss
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
         {
             var state = (State)ctx.get_data("state");
-            Tensor scale = grad_output.to_type(state.GradLogProbs!.dtype);
-            Tensor gradLogProbs = state.GradLogProbs * scale;
-            Tensor? gradEntropy = state.HasEntropyGradient ? state.GradEntropy() * scale : null;
+            Tensor gradLogProbs = state.GradientFor(grad_output);
+            Tensor? gradEntropy = state.HasEntropyGradient ? state.GradEntropy() * grad_output.to_type(gradLogProbs.dtype) : null;
             state.BackwardDone();
             return [gradLogProbs, gradEntropy!, null!];
         }

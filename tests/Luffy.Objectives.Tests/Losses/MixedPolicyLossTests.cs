@@ -274,6 +274,37 @@ public class MixedPolicyLossTests
         Assert.Equal(Tensors.ToArray(lb.grad!), Tensors.ToArray(la.grad!));
     }
 
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Repeated_backward_through_a_retained_graph_accumulates_the_true_gradient(LossKernel kernel)
+    {
+        // The fused backward hands its gradient buffer to autograd; clipping or an optimizer may then change .grad in
+        // place, and a second backward through the same graph must still add the true gradient.
+        MixedBatch batch = MixedBatch.Random(5);
+        (PolicyLossInputs inputs, Tensor logProbs, _) = batch.ToInputs(ScalarType.Float64, false, false);
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel }).Compute(inputs);
+        result.Loss.backward(retain_graph: true);
+        double[] once = Tensors.ToArray(logProbs.grad!);
+        Assert.Contains(once, g => g != 0);
+        using (no_grad())
+        {
+            logProbs.grad!.mul_(10); // in place, as clip_grad_norm_ does
+        }
+        result.Loss.backward(retain_graph: true);
+        double[] after = Tensors.ToArray(logProbs.grad!);
+        for (int i = 0; i < once.Length; i++)
+        {
+            Assert.Equal(11 * once[i], after[i], 12);
+        }
+        (result.Loss * 2).backward();
+        double[] third = Tensors.ToArray(logProbs.grad!);
+        for (int i = 0; i < once.Length; i++)
+        {
+            Assert.Equal(13 * once[i], third[i], 12);
+        }
+    }
+
     [Fact]
     public void Without_an_off_policy_mask_the_loss_is_plain_PPO()
     {
