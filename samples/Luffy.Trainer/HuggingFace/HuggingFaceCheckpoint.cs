@@ -257,19 +257,6 @@ public static class HuggingFaceCheckpoint
             File.WriteAllText(Path.Combine(temporary, IndexFile), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
 
-        string previous = full + ".old";
-        if (Directory.Exists(previous))
-        {
-            Directory.Delete(previous, recursive: true);
-        }
-        if (Directory.Exists(full))
-        {
-            Directory.Move(full, previous);
-        }
-        Directory.Move(temporary, full);
-        if (Directory.Exists(previous))
-        {
-            Directory.Delete(previous, recursive: true);
-        }
+        Training.AtomicDirectory.Replace(temporary, full);
     }
 }

@@ -44,19 +44,7 @@ public sealed class HuggingFaceTokenizer
     /// <exception cref="SafetensorsException">The file is missing, not JSON, or not a byte-level BPE tokenizer (the reason is named).</exception>
     public static HuggingFaceTokenizer Load(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new SafetensorsException(path, null, "does not exist (the model folder needs the Hugging Face tokenizer.json)");
-        }
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new SafetensorsException(path, null, "is empty");
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            throw new SafetensorsException(path, null, $"is not a JSON object ({ex.Message})");
-        }
+        JsonObject root = JsonFile.ReadObject(path, "the model folder needs the Hugging Face tokenizer.json");
         try
         {
             return FromJson(root, path);

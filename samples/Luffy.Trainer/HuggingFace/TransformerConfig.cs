@@ -42,20 +42,7 @@ public sealed record TransformerConfig
     /// <exception cref="SafetensorsException">The file is missing, not JSON, lacks a field, or has an unsupported or inconsistent value (named).</exception>
     public static TransformerConfig Load(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new SafetensorsException(path, null, "does not exist (a Hugging Face model folder has config.json next to the weights)");
-        }
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new SafetensorsException(path, null, "is empty");
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-        {
-            throw new SafetensorsException(path, null, $"is not a JSON object ({ex.Message})");
-        }
-        return FromJson(json, path);
+        return FromJson(JsonFile.ReadObject(path, "a Hugging Face model folder has config.json next to the weights"), path);
     }
 
     /// <summary>Builds the configuration from a parsed config.json; <paramref name="path"/> names it in errors.</summary>

@@ -27,7 +27,6 @@ public static class Checkpoint
             }
         }
         string temporary = directory + ".tmp";
-        string previous = directory + ".old";
         if (Directory.Exists(temporary))
         {
             Directory.Delete(temporary, recursive: true);
@@ -36,19 +35,7 @@ public static class Checkpoint
         model.save(Path.Combine(temporary, ModelFile));
         optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
         File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, TrainerOptions.JsonOptions));
-        if (Directory.Exists(previous))
-        {
-            Directory.Delete(previous, recursive: true);
-        }
-        if (Directory.Exists(directory))
-        {
-            Directory.Move(directory, previous);
-        }
-        Directory.Move(temporary, directory);
-        if (Directory.Exists(previous))
-        {
-            Directory.Delete(previous, recursive: true);
-        }
+        AtomicDirectory.Replace(temporary, directory);
     }
 
     public static bool Exists(string directory) => File.Exists(Path.Combine(directory, StateFile));

@@ -1,0 +1,27 @@
+namespace Luffy.Trainer.Training;
+
+/// <summary>Replaces a folder with a freshly written one so that an interruption never leaves a half-written folder in its place.</summary>
+public static class AtomicDirectory
+{
+    /// <summary>
+    /// Moves <paramref name="written"/> to <paramref name="target"/>: the old target is first renamed to
+    /// <c>target.old</c>, then deleted once the new one is in place.
+    /// </summary>
+    public static void Replace(string written, string target)
+    {
+        string previous = target + ".old";
+        if (Directory.Exists(previous))
+        {
+            Directory.Delete(previous, recursive: true);
+        }
+        if (Directory.Exists(target))
+        {
+            Directory.Move(target, previous);
+        }
+        Directory.Move(written, target);
+        if (Directory.Exists(previous))
+        {
+            Directory.Delete(previous, recursive: true);
+        }
+    }
+}
