@@ -75,9 +75,10 @@ public sealed class ReasoningTaskTests : IDisposable
     }
 
     [Theory]
-    [InlineData("luffy")]
-    [InlineData("grpo")]
-    public async Task The_trainer_runs_luffy_on_a_hugging_face_checkpoint_and_exports_it(string mode)
+    [InlineData("luffy", "float32")]
+    [InlineData("grpo", "float32")]
+    [InlineData("luffy", "bfloat16")]
+    public async Task The_trainer_runs_luffy_on_a_hugging_face_checkpoint_and_exports_it(string mode, string dtype)
     {
         TrainerOptions options = Options(mode);
         int exit = await TrainerApp.RunAsync(
@@ -85,7 +86,7 @@ public sealed class ReasoningTaskTests : IDisposable
             "--mode", mode, "--model", model, "--data", data, "--eval-data", data, "--system-prompt", "none", "--max-prompt-length", "40",
             "--max-response-length", "24", "--steps", "2", "--prompts-per-step", "2", "--samples-per-prompt", "3", "--micro-batch", "4",
             "--eval-per-level", "3", "--eval-every", "1", "--checkpoint-every", "2", "--learning-rate", "0.01", "--warmup-steps", "0", "--rollout-batch", "2",
-            "--output", options.Output,
+            "--output", options.Output, "--dtype", dtype,
         ]);
         Assert.Equal(0, exit);
         string run = Path.Combine(options.Output, $"{mode}-seed1");
@@ -95,6 +96,7 @@ public sealed class ReasoningTaskTests : IDisposable
         Assert.True(File.Exists(Path.Combine(exported, "tokenizer.json")));
         using DecoderLanguageModel original = HuggingFaceCheckpoint.Load(model);
         using DecoderLanguageModel trained = HuggingFaceCheckpoint.Load(exported);
+        Assert.Equal(dtype, JsonNode.Parse(File.ReadAllText(Path.Combine(exported, "config.json")))!["torch_dtype"]!.GetValue<string>());
         Tensor before = original.state_dict()["model.embed_tokens.weight"], after = trained.state_dict()["model.embed_tokens.weight"];
         Assert.True((before - after).abs().max().item<float>() > 0, "the exported weights are the trained ones");
     }
