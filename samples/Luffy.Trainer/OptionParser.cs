@@ -69,7 +69,8 @@ public static class OptionParser
     {
         var defaults = new TrainerOptions();
         var text = new StringBuilder();
-        text.AppendLine("Luffy.Trainer: fine-tunes a small transformer with LUFFY (mixed-policy GRPO) on an embedded arithmetic task.");
+        text.AppendLine("Luffy.Trainer: fine-tunes a small transformer with LUFFY (mixed-policy GRPO) on an embedded arithmetic task,");
+        text.AppendLine("or a Hugging Face Qwen2/Llama checkpoint on JSONL math data (--model DIR --data FILE).");
         text.AppendLine();
         text.AppendLine("usage: dotnet run --project samples/Luffy.Trainer -c Release -- [options]");
         text.AppendLine();
