@@ -5,13 +5,16 @@ namespace Luffy.Objectives.Tokens;
 /// <summary>The per-chunk math shared by the chunked token-statistics functions (from logits or from hidden states).</summary>
 internal static class ChunkMath
 {
-    /// <summary>Writes log softmax(z)[id] and the entropy of softmax(z) of one chunk of scaled logits z (rows, V).</summary>
+    /// <summary>
+    /// Writes log softmax(z)[id] and the entropy of softmax(z) of one chunk of scaled logits z (rows, V). The entropy
+    /// logsumexp(z) − Σ s·z is evaluated as −Σ s·log s (the same value), which does not cancel two large terms when
+    /// the logits are large and the distribution peaked.
+    /// </summary>
     public static void Forward(Tensor z, Tensor ids, Tensor logProbsOut, Tensor entropyOut)
     {
-        Tensor logSumExp = z.logsumexp(1, keepdim: true);
-        Tensor probabilities = (z - logSumExp).exp();
-        logProbsOut.copy_(z.gather(1, ids.unsqueeze(1)).squeeze(1) - logSumExp.squeeze(1));
-        entropyOut.copy_(logSumExp.squeeze(1) - (probabilities * z).sum(1));
+        Tensor logSoftmax = z - z.logsumexp(1, keepdim: true);
+        logProbsOut.copy_(logSoftmax.gather(1, ids.unsqueeze(1)).squeeze(1));
+        entropyOut.copy_((logSoftmax.exp() * logSoftmax).sum(1).neg_());
     }
 
     /// <summary>
@@ -20,7 +23,8 @@ internal static class ChunkMath
     /// </summary>
     public static Tensor Gradient(Tensor z, Tensor ids, Tensor gradLogProbs, Tensor gradEntropy, double temperature)
     {
-        Tensor probabilities = (z - z.logsumexp(1, keepdim: true)).exp();
+        z.sub_(z.logsumexp(1, keepdim: true)); // z − E_s[z] is shift-invariant: work with log s, whose values are small
+        Tensor probabilities = z.exp();
         Tensor expectedLogit = (probabilities * z).sum(1, keepdim: true);
         Tensor gLogProbs = gradLogProbs.unsqueeze(1);
         Tensor g = z.sub_(expectedLogit).mul_(gradEntropy.unsqueeze(1)).add_(gLogProbs).mul_(probabilities).neg_();

@@ -24,7 +24,7 @@ public static class TokenStatistics
         return z.log_softmax(-1).gather(-1, ids).squeeze(-1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Entropy H = logsumexp(z) − Σ softmax(z)·z of the next-token distribution, z = logits / τ.</summary>
+    /// <summary>Entropy H = logsumexp(z) − Σ softmax(z)·z of the next-token distribution, z = logits / τ, evaluated as −Σ s·log s (no cancellation for large logits).</summary>
     /// <param name="logits">Logits, (B, T, V), floating point. Not disposed.</param>
     /// <param name="temperature">τ &gt; 0. The default is 1.</param>
     /// <returns>A fresh (B, T) tensor in the logits' dtype.</returns>
@@ -36,7 +36,8 @@ public static class TokenStatistics
         TensorGuard.Positive(temperature, nameof(temperature));
         using var scope = NewDisposeScope();
         Tensor z = Scaled(logits, temperature);
-        return (z.logsumexp(-1, keepdim: false) - (z.softmax(-1) * z).sum(-1)).MoveToOuterDisposeScope();
+        Tensor logSoftmax = z.log_softmax(-1); // −Σ s·log s: no cancellation of large terms for peaked distributions
+        return (logSoftmax.exp() * logSoftmax).sum(-1).neg().MoveToOuterDisposeScope();
     }
 
     /// <summary>

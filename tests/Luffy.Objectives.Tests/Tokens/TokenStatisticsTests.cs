@@ -76,6 +76,27 @@ public class TokenStatisticsTests
         AssertClose.Array(grad, Tensors.ToArray(logits.grad!), rtol, "d/dlogits");
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public void Entropies_of_peaked_distributions_with_large_logits_stay_accurate_in_float32(int chunkSize)
+    {
+        // logits of size ~100 make softmax nearly one-hot: logsumexp(z) and Σ s·z are both ~100 and agree to ~1e-5,
+        // so computing H as their difference would lose everything float32 has; −Σ s·log s keeps it.
+        (double[] logitValues, long[] idValues) = RandomInputs(41);
+        logitValues = logitValues.Select(x => (double)(float)(25 * x)).ToArray();
+        double[] zeros = new double[B * T];
+        (_, double[] h, _) = Reference(logitValues, idValues, 1.0, zeros, zeros);
+        Assert.Contains(h, v => v < 1e-3 && v > 0);
+        Tensor logits = tensor(logitValues, new long[] { B, T, V }).to_type(ScalarType.Float32);
+        using TokenStatisticsResult result = TokenStatistics.Compute(logits, tensor(idValues, new long[] { B, T }), chunkSize);
+        double[] actual = Tensors.ToArray(result.Entropy);
+        for (int i = 0; i < h.Length; i++)
+        {
+            Assert.True(Math.Abs(actual[i] - h[i]) <= 1e-6 + 1e-4 * h[i], $"position {i}: {actual[i]} vs {h[i]}");
+        }
+    }
+
     [Fact]
     public void Single_purpose_helpers_agree_with_compute()
     {
