@@ -13,17 +13,27 @@ public sealed record TransformerConfig
 {
     /// <summary>"qwen2" or "llama".</summary>
     public required string ModelType { get; init; }
+    /// <summary>vocab_size: rows of the embedding and the LM head (may exceed the tokenizer's ids).</summary>
     public required int VocabularySize { get; init; }
+    /// <summary>hidden_size: the residual width H.</summary>
     public required int HiddenSize { get; init; }
+    /// <summary>intermediate_size: the SwiGLU MLP's inner width.</summary>
     public required int IntermediateSize { get; init; }
+    /// <summary>num_hidden_layers.</summary>
     public required int Layers { get; init; }
+    /// <summary>num_attention_heads (query heads).</summary>
     public required int AttentionHeads { get; init; }
+    /// <summary>num_key_value_heads (grouped-query attention; = AttentionHeads when absent).</summary>
     public required int KeyValueHeads { get; init; }
     /// <summary>Per-head dimension: head_dim when given, else hidden_size / num_attention_heads.</summary>
     public required int HeadDim { get; init; }
+    /// <summary>rms_norm_eps (default 1e-6).</summary>
     public double RmsNormEps { get; init; } = 1e-6;
+    /// <summary>rope_theta, the rotary base (default 10000).</summary>
     public double RopeTheta { get; init; } = 10000;
+    /// <summary>max_position_embeddings (default 32768); informational, RoPE itself has no limit.</summary>
     public int MaxPositions { get; init; } = 32768;
+    /// <summary>tie_word_embeddings: the LM head is the token embedding (no lm_head.weight in the files).</summary>
     public bool TieWordEmbeddings { get; init; }
     /// <summary>Biases on the q/k/v projections (always for Qwen2; Llama's attention_bias also puts one on o_proj).</summary>
     public bool QkvBias { get; init; }
@@ -31,7 +41,9 @@ public sealed record TransformerConfig
     public bool OutputBias { get; init; }
     /// <summary>Biases on the MLP projections (Llama's mlp_bias).</summary>
     public bool MlpBias { get; init; }
+    /// <summary>bos_token_id, when given.</summary>
     public int? BosTokenId { get; init; }
+    /// <summary>eos_token_id (a number or a list).</summary>
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     /// <summary>torch_dtype of the file ("bfloat16", "float32", ...), informational.</summary>
     public string? TorchDtype { get; init; }

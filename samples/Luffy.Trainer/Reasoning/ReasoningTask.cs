@@ -63,15 +63,19 @@ public sealed class ReasoningTask : ITrainingTask
         Fingerprint = string.Join('|', Path.GetFullPath(dataPath), options.Model, options.SystemPrompt, options.OpenThink, options.MaxPromptLength);
     }
 
+    /// <inheritdoc/>
     public int VocabularySize { get; }
 
+    /// <inheritdoc/>
     public int PadTokenId { get; }
 
     /// <summary><c>&lt;|im_end|&gt;</c> first (appended to traces), then the config's EOS ids and <c>&lt;|endoftext|&gt;</c>.</summary>
     public IReadOnlyList<int> EosTokenIds { get; }
 
+    /// <inheritdoc/>
     public int MaxPromptLength => options.MaxPromptLength;
 
+    /// <inheritdoc/>
     public string Fingerprint { get; }
 
     /// <summary>Training records skipped so far because their prompt was too long.</summary>
@@ -81,6 +85,7 @@ public sealed class ReasoningTask : ITrainingTask
     public int[] PromptTokens(ReasoningRecord record) =>
         tokenizer.Encode(QwenChatTemplate.Render(record.Prompt, addGenerationPrompt: true, openThink: options.OpenThink, defaultSystemPrompt: systemPrompt));
 
+    /// <inheritdoc/>
     public IReadOnlyList<TaskPrompt> Prompts(int seed, int step, int count)
     {
         long start = (long)(step - 1) * count;
@@ -136,9 +141,11 @@ public sealed class ReasoningTask : ITrainingTask
         }
     }
 
+    /// <inheritdoc/>
     public double Reward(TaskPrompt prompt, IReadOnlyList<int> response) =>
         MathAnswerVerifier.Reward(tokenizer.Decode(response, skipSpecialTokens: true), ((ReasoningRecord)prompt.Problem).GroundTruth);
 
+    /// <inheritdoc/>
     public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model)
     {
         var none = new SplitAccuracy("none", double.NaN, new Dictionary<int, double>(), []);

@@ -10,25 +10,34 @@ public sealed class ArithmeticTask(TrainerOptions options, TaskData data) : ITra
     private readonly IReadOnlyList<int> trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
     private readonly Evaluator evaluator = new(data, TrainerOptions.ParseLevels(options.TrainLevels, "train-levels"), TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
 
+    /// <summary>The task's tokenizer and problem generator.</summary>
     public TaskData Data { get; } = data;
 
+    /// <inheritdoc/>
     public int VocabularySize => Data.Tokenizer.VocabularySize;
 
+    /// <inheritdoc/>
     public int PadTokenId => CharTokenizer.Pad;
 
+    /// <inheritdoc/>
     public IReadOnlyList<int> EosTokenIds { get; } = [CharTokenizer.Eos];
 
+    /// <inheritdoc/>
     public int MaxPromptLength => 64;
 
+    /// <inheritdoc/>
     public string Fingerprint => $"{BaseModel.Fingerprint(options)}|{options.TrainLevels}";
 
+    /// <inheritdoc/>
     public IReadOnlyList<TaskPrompt> Prompts(int seed, int step, int count)
     {
         var random = new Random(Seeds.Derive(seed, step, PromptPurpose));
         return Data.Sample(random, trainLevels, count).Select(p => new TaskPrompt(Data.PromptTokens(p), Data.Trace(p), p)).ToArray();
     }
 
+    /// <inheritdoc/>
     public double Reward(TaskPrompt prompt, IReadOnlyList<int> response) => Data.Reward((ArithmeticProblem)prompt.Problem, response);
 
+    /// <inheritdoc/>
     public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model) => evaluator.Evaluate(model);
 }
