@@ -208,19 +208,11 @@ public static class HuggingFaceCheckpoint
         var config = (JsonObject)model.Config.Json.DeepClone();
         config["torch_dtype"] = dtype switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
         File.WriteAllText(Path.Combine(temporary, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        if (sourceDirectory is not null && Path.GetFullPath(sourceDirectory) != full)
+        // the tokenizer files come from the source folder, or stay those of the export being replaced
+        string companions = sourceDirectory is not null && Path.GetFullPath(sourceDirectory) != full ? sourceDirectory : full;
+        foreach (string name in CompanionFiles.Where(n => File.Exists(Path.Combine(companions, n))))
         {
-            foreach (string name in CompanionFiles.Where(n => File.Exists(Path.Combine(sourceDirectory, n))))
-            {
-                File.Copy(Path.Combine(sourceDirectory, name), Path.Combine(temporary, name));
-            }
-        }
-        else if (Directory.Exists(full))
-        {
-            foreach (string name in CompanionFiles.Where(n => File.Exists(Path.Combine(full, n))))
-            {
-                File.Copy(Path.Combine(full, name), Path.Combine(temporary, name));
-            }
+            File.Copy(Path.Combine(companions, name), Path.Combine(temporary, name));
         }
 
         var shards = new List<List<KeyValuePair<string, Tensor>>> { new() };

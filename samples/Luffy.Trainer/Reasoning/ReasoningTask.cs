@@ -107,9 +107,15 @@ public sealed class ReasoningTask : ITrainingTask
 
     private void Restart()
     {
+        Reopen();
+        position = 0;
+    }
+
+    /// <summary>Starts reading the data file from its first line again.</summary>
+    private void Reopen()
+    {
         stream?.Dispose();
         stream = JsonlReasoningReader.Read(dataPath).GetEnumerator();
-        position = 0;
     }
 
     private TaskPrompt NextUsable()
@@ -123,8 +129,7 @@ public sealed class ReasoningTask : ITrainingTask
                 {
                     throw new OptionException("data", dataPath, $"a JSONL file with at least one record whose prompt fits max-prompt-length = {options.MaxPromptLength} tokens ({SkippedRecords} skipped as too long)");
                 }
-                stream.Dispose();
-                stream = JsonlReasoningReader.Read(dataPath).GetEnumerator();
+                Reopen();
                 wrapped = true;
                 continue;
             }

@@ -4,14 +4,24 @@ using Luffy.Trainer.Model;
 namespace Luffy.Trainer.Training;
 
 /// <summary>The embedded chain-addition task as an <see cref="ITrainingTask"/>.</summary>
-public sealed class ArithmeticTask(TrainerOptions options, TaskData data) : ITrainingTask
+public sealed class ArithmeticTask : ITrainingTask
 {
     private const int PromptPurpose = 1;
-    private readonly IReadOnlyList<int> trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
-    private readonly Evaluator evaluator = new(data, TrainerOptions.ParseLevels(options.TrainLevels, "train-levels"), TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
+    private readonly TrainerOptions options;
+    private readonly IReadOnlyList<int> trainLevels;
+    private readonly Evaluator evaluator;
+
+    /// <summary>The task with the levels, operand range and evaluation size of <paramref name="options"/>.</summary>
+    public ArithmeticTask(TrainerOptions options, TaskData data)
+    {
+        this.options = options;
+        Data = data;
+        trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
+        evaluator = new Evaluator(data, trainLevels, TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
+    }
 
     /// <summary>The task's tokenizer and problem generator.</summary>
-    public TaskData Data { get; } = data;
+    public TaskData Data { get; }
 
     /// <inheritdoc/>
     public int VocabularySize => Data.Tokenizer.VocabularySize;
