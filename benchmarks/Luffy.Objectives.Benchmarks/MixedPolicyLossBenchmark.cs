@@ -57,6 +57,21 @@ public class MixedPolicyLossBenchmark
     [Benchmark(Description = "fused kernel, float32")]
     public double Fused() => Step(fused, logp, old, advantages, mask, offMask);
 
+    /// <summary>
+    /// One fused step timed in parts (for --profile-loss; not a benchmark): forward (the kernel and everything around
+    /// it) and backward (autograd handing the gradient to the leaf's .grad), in milliseconds.
+    /// </summary>
+    public (double Forward, double Backward) FusedInParts()
+    {
+        using var scope = NewDisposeScope();
+        logp.grad = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using PolicyLossResult result = fused.Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = offMask });
+        double forward = clock.Elapsed.TotalMilliseconds;
+        result.Loss.backward();
+        return (forward, clock.Elapsed.TotalMilliseconds - forward);
+    }
+
     /// <summary>The fused forward pass alone (for profiling with --profile-loss; not a benchmark).</summary>
     public double FusedForwardOnly()
     {

@@ -22,15 +22,7 @@ public static class Program
         }
         if (args.Length >= 1 && args[0] == "--profile-loss")
         {
-            var bench = new MixedPolicyLossBenchmark { Shape = (256, 4096) };
-            bench.Setup();
-            foreach ((string name, Func<double> run) in new (string, Func<double>)[] { ("composed", () => bench.Composed()), ("fused", () => bench.Fused()), ("fused forward only", () => bench.FusedForwardOnly()), ("floor", () => bench.MemoryFloor()) })
-            {
-                for (int i = 0; i < 3; i++) run();
-                var sw = System.Diagnostics.Stopwatch.StartNew();
-                for (int i = 0; i < 10; i++) run();
-                Console.WriteLine($"{name}: {sw.Elapsed.TotalMilliseconds / 10:F2} ms");
-            }
+            LossProfile.Run();
             return;
         }
         bool quick = args.Contains("--quick");

@@ -12,8 +12,9 @@ namespace Luffy.Objectives.Losses;
 
 /// <summary>
 /// The fused CPU kernel of <see cref="MixedPolicyLoss"/>: one pass over the tokens (rows in parallel) computes the
-/// loss, its analytic gradient with respect to the log-probs and every metric — eight float32 tokens at a time with
-/// AVX2, otherwise token by token in double precision; sums are reduced in double. The autograd backward hands the
+/// loss, its analytic gradient with respect to the log-probs and every metric — sixteen float32 tokens at a time with
+/// AVX-512, eight with AVX2 + FMA (one generic body, <see cref="IFloatLanes{TSelf}"/>), otherwise token by token in
+/// double precision; sums are reduced in double. The autograd backward hands the
 /// cached gradient over (a single multiply when the output gradient is not 1). Row blocks are reduced in a fixed
 /// order, so results do not depend on threading.
 /// </summary>
@@ -21,6 +22,20 @@ internal static unsafe class FusedPolicyLoss
 {
     private const double LogRatioClamp = 20.0;
     private const int RowsPerBlock = 8;
+
+    /// <summary>
+    /// Caps the SIMD width on the calling thread (16 = AVX-512, 8 = AVX2, 1 = scalar); null picks the widest the
+    /// hardware runs. For tests, so that every path is checked on any machine.
+    /// </summary>
+    [ThreadStatic]
+    internal static int? MaxLanesOverride;
+
+    /// <summary>The widest float32 SIMD path the hardware runs, capped by <see cref="MaxLanesOverride"/>.</summary>
+    internal static int MaxLanes()
+    {
+        int cap = MaxLanesOverride ?? int.MaxValue;
+        return FloatLanes512.IsAccelerated && cap >= 16 ? 16 : FloatLanes256.IsAccelerated && cap >= 8 ? 8 : 1;
+    }
 
     private enum ShapeKind
     {
@@ -91,8 +106,13 @@ internal static unsafe class FusedPolicyLoss
     public static PolicyLossResult Compute(PolicyLossInputs inputs, PolicyLossOptions options)
     {
         var state = new State(inputs, options);
-        Tensor? entropy = options.EntropyCoefficient > 0 ? inputs.Entropy : null;
-        Tensor loss = FusedFunction.apply(inputs.LogProbs, entropy!, state);
+        // The differentiable inputs enter through same-shape views. Autograd copies a gradient that anything else
+        // still references, and TorchSharp keeps a handle on every tensor a custom backward returns; the views'
+        // backward hands autograd a fresh reference instead, so a leaf's .grad takes the kernel's gradient buffer
+        // without a copy (measured: the copy cost as much as the rest of backward).
+        using Tensor logProbs = inputs.LogProbs.view(inputs.LogProbs.shape);
+        using Tensor? entropy = options.EntropyCoefficient > 0 ? inputs.Entropy?.view(inputs.Entropy.shape) : null;
+        Tensor loss = FusedFunction.apply(logProbs, entropy!, state);
         return new PolicyLossResult(loss, state.Metrics!, state);
     }
 
@@ -200,7 +220,8 @@ internal static unsafe class FusedPolicyLoss
             // Aggregation weight of each row: ∂aggregate/∂L[b, t] (0 for empty rows). Pooled: no per-step garbage.
             int[] lengths = ArrayPool<int>.Shared.Rent(b);
             double[] weights = ArrayPool<double>.Shared.Rent(b);
-            bool* maskPointer = (bool*)Pointer(mask);
+            bool[] offRows = ArrayPool<bool>.Shared.Rent(b); // rows with any off-policy token (the others skip the off-policy lanes)
+            bool* maskPointer = (bool*)Pointer(mask), offPointer = off is null ? null : (bool*)Pointer(off);
             long tokens = 0, sequences = 0;
             for (int i = 0; i < b; i++)
             {
@@ -208,6 +229,7 @@ internal static unsafe class FusedPolicyLoss
                 lengths[i] = n;
                 tokens += n;
                 sequences += n > 0 ? 1 : 0;
+                offRows[i] = offPointer is not null && CountTrue(offPointer + (long)i * t, t) > 0;
             }
             this.tokens = tokens;
             this.sequences = sequences;
@@ -218,9 +240,10 @@ internal static unsafe class FusedPolicyLoss
 
             Tensor grad = Own(empty(b, t, dtype: dtype).DetachFromDisposeScope()); // every element is written by the kernel
             Accumulator total = dtype == ScalarType.Float32
-                ? Kernel<float>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t)
-                : Kernel<double>(logp, old, advantages, mask, off, reference, entropy, grad, weights, b, t);
+                ? Kernel<float>(logp, old, advantages, mask, off, reference, entropy, grad, weights, offRows, b, t)
+                : Kernel<double>(logp, old, advantages, mask, off, reference, entropy, grad, weights, offRows, b, t);
 
+            ArrayPool<bool>.Shared.Return(offRows);
             ArrayPool<int>.Shared.Return(lengths);
             ArrayPool<double>.Shared.Return(weights);
             Loss = total.Policy - o.EntropyCoefficient * total.Entropy + o.KlCoefficient * total.Kl;
@@ -288,7 +311,7 @@ internal static unsafe class FusedPolicyLoss
 
         private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
-        private Accumulator Kernel<T>(Tensor logpT, Tensor oldT, Tensor advT, Tensor maskT, Tensor? offT, Tensor? refT, Tensor? entT, Tensor gradT, double[] weights, int b, int t)
+        private Accumulator Kernel<T>(Tensor logpT, Tensor oldT, Tensor advT, Tensor maskT, Tensor? offT, Tensor? refT, Tensor? entT, Tensor gradT, double[] weights, bool[] offRows, int b, int t)
             where T : unmanaged, IBinaryFloatingPointIeee754<T>
         {
             var args = new KernelArguments<T>
@@ -313,6 +336,8 @@ internal static unsafe class FusedPolicyLoss
                 KlCoefficient = o.KlCoefficient,
                 Estimator = o.KlEstimator,
                 Weights = weights,
+                OffRows = offRows,
+                Lanes = MaxLanes(),
                 Rows = b,
                 Columns = t,
             };
@@ -370,7 +395,8 @@ internal static unsafe class FusedPolicyLoss
         public bool Clip, AllScope;
         public KlEstimator Estimator;
         public double[] Weights;
-        public int Rows, Columns;
+        public bool[] OffRows;
+        public int Lanes, Rows, Columns;
     }
 
     /// <summary>The per-token loop over one block of rows; optimized at first call (no tier-0 pass for a kernel called once a step).</summary>
@@ -385,9 +411,17 @@ internal static unsafe class FusedPolicyLoss
         {
             double w = a.Weights[i];
             int j = 0;
-            if (typeof(T) == typeof(float) && Avx2.IsSupported)
+            if (typeof(T) == typeof(float))
             {
-                j = SimdRow(Unsafe.As<KernelArguments<T>, KernelArguments<float>>(ref a), i, w, ref acc);
+                ref KernelArguments<float> floats = ref Unsafe.As<KernelArguments<T>, KernelArguments<float>>(ref a);
+                if (a.Lanes >= 16)
+                {
+                    j = SimdRow<FloatLanes512>(floats, i, j, w, ref acc);
+                }
+                if (a.Lanes >= 8)
+                {
+                    j = SimdRow<FloatLanes256>(floats, i, j, w, ref acc);
+                }
             }
             for (; j < t; j++)
             {
@@ -485,110 +519,121 @@ internal static unsafe class FusedPolicyLoss
     }
 
     /// <summary>
-    /// exp for eight floats: Cody–Waite range reduction x = n·ln2 + r and a degree-6 polynomial for e^r (Cephes
-    /// expf; relative error below 2e-7 on [−87, 88]), then 2^n through the exponent bits. Inputs below −87.3 give 0
-    /// (float's normal range ends there; denormals are flushed), inputs are clamped above 88.
+    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r and a degree-6 polynomial for e^r (Cephes expf;
+    /// relative error below 2e-7 on [−87, 88]), then 2^n through the exponent bits. Inputs are clamped to
+    /// [−87.9, 88.4]: below about −87.5 the rounded n is −127, whose 2^n bits are 0, so the result is 0 (float's
+    /// normal range ends at −87.3; denormals are flushed); NaN stays NaN.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> FastExp(Vector256<float> x)
+    private static TV Exp<TV>(TV x)
+        where TV : unmanaged, IFloatLanes<TV>
+        => ExpInRange(TV.Min(TV.Create(88.3762626647949f), TV.Max(TV.Create(-87.9f), x)));
+
+    /// <summary><see cref="Exp{TV}"/> for inputs already inside [−87.9, 88.4] (or NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpInRange<TV>(TV x)
+        where TV : unmanaged, IFloatLanes<TV>
     {
-        Vector256<float> underflow = Vector256.LessThan(x, Vector256.Create(-87.33654f));
-        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.33654f)), Vector256.Create(88.3762626647949f));
-        Vector256<float> n = Avx.RoundToNearestInteger(x * Vector256.Create(1.44269504088896341f));
-        Vector256<float> r = x - n * Vector256.Create(0.693359375f) - n * Vector256.Create(-2.12194440e-4f);
-        Vector256<float> p = Vector256.Create(1.9875691500E-4f);
-        p = p * r + Vector256.Create(1.3981999507E-3f);
-        p = p * r + Vector256.Create(8.3334519073E-3f);
-        p = p * r + Vector256.Create(4.1665795894E-2f);
-        p = p * r + Vector256.Create(1.6666665459E-1f);
-        p = p * r + Vector256.Create(5.0000001201E-1f);
-        p = p * r * r + r + Vector256<float>.One;
-        Vector256<int> exponent = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
-        return Vector256.AndNot(p * exponent.AsSingle(), underflow);
+        TV n = TV.Round(x * TV.Create(1.44269504088896341f));
+        TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
+        r = TV.FusedMultiplyAdd(n, TV.Create(2.12194440e-4f), r);
+        TV p = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(8.3334519073E-3f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(4.1665795894E-2f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(1.6666665459E-1f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(5.0000001201E-1f));
+        p = TV.FusedMultiplyAdd(p, r * r, r) + TV.Create(1f);
+        return p * TV.Pow2(n);
     }
 
-    private static Vector256<float> MaskFromBytes(bool* bytes) =>
-        Vector256.GreaterThan(Avx2.ConvertToVector256Int32((byte*)bytes), Vector256<int>.Zero).AsSingle();
-
-    private static Vector256<float> Select(Vector256<float> mask, Vector256<float> whenTrue, Vector256<float> whenFalse) =>
-        Vector256.ConditionalSelect(mask, whenTrue, whenFalse);
-
     /// <summary>
-    /// Eight float32 tokens at a time (AVX2): the same math as <see cref="ScalarToken"/>, with row sums kept in float
-    /// lanes and added to the double accumulators per row. Masked lanes are cleared with bitwise ANDs, so garbage
-    /// (even NaN) in padding never leaks into sums or gradients. Returns the columns done (a multiple of 8).
+    /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
+    /// <see cref="ScalarToken"/>, with row sums kept in float lanes (counts in int lanes) and added to the double
+    /// accumulators per row. Masked lanes are cleared with bitwise ANDs, so garbage (even NaN) in padding never leaks
+    /// into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow(in KernelArguments<float> a, int i, double w, ref Accumulator acc)
+    private static int SimdRow<TV>(in KernelArguments<float> a, int i, int start, double w, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
     {
         int t = a.Columns;
         long row = (long)i * t;
-        Vector256<float> one = Vector256<float>.One, zero = Vector256<float>.Zero, half = Vector256.Create(0.5f);
-        Vector256<float> low = Vector256.Create((float)a.LowBound), high = Vector256.Create((float)a.HighBound);
-        Vector256<float> minLog = Vector256.Create((float)-LogRatioClamp), maxLog = Vector256.Create((float)LogRatioClamp);
-        Vector256<float> weight = Vector256.Create((float)w), klWeight = Vector256.Create((float)(a.KlCoefficient * w));
-        Vector256<float> parameter = Vector256.Create((float)a.Parameter);
-        Vector256<float> sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sClipped = zero, sDual = zero, sPpoKl = zero, sScope = zero;
-        Vector256<float> sOffP = zero, sOnP = zero, sShaped = zero, sMax = zero, sMin = zero, sKl = zero, sEntropy = zero, sOn = zero, sOff = zero;
-        int j = 0;
-        for (; j + 8 <= t; j += 8)
+        float* logProbs = a.LogProbs + row, oldLogProbs = a.Old + row, advantages = a.Advantages + row, gradients = a.Grad + row;
+        float* references = a.Reference is null ? null : a.Reference + row, entropies = a.Entropy is null ? null : a.Entropy + row;
+        bool* mask = a.Mask + row, offMask = a.OffRows[i] ? a.Off + row : null;
+
+        // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
+        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f);
+        TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
+        TV minLog = TV.Create((float)-LogRatioClamp), maxLog = TV.Create((float)LogRatioClamp);
+        TV weight = TV.Create((float)w), klWeight = TV.Create((float)(a.KlCoefficient * w)), parameter = TV.Create((float)a.Parameter);
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue;
+        TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
+        TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault()), k3Clamp = TV.Create((float)KlDivergence.K3Clamp);
+        ShapeKind shape = a.Shape;
+        KlEstimator estimator = a.Estimator;
+
+        TV sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sShaped = zero, sKl = zero, sEntropy = zero;
+        TV nOn = zero, nOff = zero, nClipped = zero, nDual = zero, nMax = zero, nMin = zero;
+        int j = start;
+        for (; j + TV.Count <= t; j += TV.Count)
         {
-            long k = row + j;
-            Vector256<float> m = MaskFromBytes(a.Mask + k);
-            if (Vector256.ExtractMostSignificantBits(m) == 0)
+            TV m = TV.LoadMask(mask + j);
+            if (!TV.Any(m))
             {
-                zero.Store(a.Grad + k);
+                TV.Store(zero, gradients + j);
                 continue;
             }
-            Vector256<float> off = a.Off is null ? zero : MaskFromBytes(a.Off + k) & m;
-            Vector256<float> on = Vector256.AndNot(m, off);
-            Vector256<float> lp = Vector256.Load(a.LogProbs + k);
-            Vector256<float> negA = -Vector256.Load(a.Advantages + k);
-            Vector256<float> old = Vector256.Load(a.Old + k);
+            TV off = offMask is null ? zero : TV.LoadMask(offMask + j) & m;
+            bool anyOff = offMask is not null && TV.Any(off);
+            TV on = anyOff ? TV.AndNot(m, off) : m;
+            TV lp = TV.Load(logProbs + j), old = TV.Load(oldLogProbs + j);
+            TV negA = -TV.Load(advantages + j);
 
             // on-policy PPO surrogate (also needed on off-policy lanes for the all-token metric scope)
-            Vector256<float> d = lp - old;
-            Vector256<float> ratio = FastExp(Vector256.Min(Vector256.Max(d, minLog), maxLog));
-            Vector256<float> g1 = negA * (ratio & Vector256.GreaterThanOrEqual(d, minLog) & Vector256.LessThanOrEqual(d, maxLog));
-            Vector256<float> l1 = negA * ratio;
-            Vector256<float> value = l1, grad = g1, clipped = zero, dual = zero;
-            if (a.Clip)
+            TV d = lp - old;
+            TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
+            TV ratio = ExpInRange(clamped);
+            TV g1 = negA * (ratio & TV.Equal(clamped, d)); // no gradient where the log-ratio was clamped
+            TV l1 = negA * ratio;
+            TV value = l1, grad = g1, clipped = zero, dual = zero;
+            if (clip)
             {
-                Vector256<float> l2 = negA * Vector256.Min(Vector256.Max(ratio, low), high);
-                Vector256<float> g2 = g1 & Vector256.GreaterThanOrEqual(ratio, low) & Vector256.LessThanOrEqual(ratio, high);
-                clipped = Vector256.GreaterThan(l2, l1);
-                value = Select(clipped, l2, l1);
-                grad = Select(clipped, g2, Select(Vector256.Equals(l2, l1), half * (g1 + g2), g1));
+                TV clippedRatio = TV.Min(high, TV.Max(low, ratio));
+                TV l2 = negA * clippedRatio;
+                TV g2 = g1 & TV.Equal(clippedRatio, ratio); // the clipped ratio has no gradient outside [low, high]
+                clipped = TV.GreaterThan(l2, l1);
+                value = TV.Max(l2, l1); // NaN in l1 stays
+                grad = TV.Select(clipped, g2, TV.Select(TV.Equal(l2, l1), half * (g1 + g2), g1));
             }
-            if (a.DualBound is { } c)
+            if (hasDual)
             {
-                Vector256<float> negative = Vector256.GreaterThan(negA, zero);
-                Vector256<float> l3 = negA * Vector256.Create((float)c);
-                dual = negative & Vector256.LessThan(l3, value);
-                Vector256<float> tie = negative & Vector256.Equals(l3, value);
-                value = Select(dual, l3, value);
-                grad = Select(dual, zero, Select(tie, half * grad, grad));
+                TV negative = TV.GreaterThan(negA, zero);
+                TV l3 = negA * dualBound;
+                dual = negative & TV.LessThan(l3, value);
+                TV tie = negative & TV.Equal(l3, value);
+                value = TV.Select(dual, l3, value);
+                grad = TV.AndNot(TV.Select(tie, half * grad, grad), dual);
             }
-            Vector256<float> scope = a.AllScope ? m : on;
+            TV scope = allScope ? m : on;
             sOnLoss += value & on;
-            sOn += one & on;
-            sClipped += one & clipped & scope;
-            sDual += one & dual & on;
-            sPpoKl += (old - lp) & scope;
-            sScope += one & scope;
-            sOnP += FastExp(old) & on;
+            nOn = TV.CountWhere(nOn, on);
+            nClipped = TV.CountWhere(nClipped, clipped & scope);
+            nDual = TV.CountWhere(nDual, dual & on);
+            sPpoKl -= d & scope;
+            sOnP += Exp(old) & on;
 
-            if (Vector256.ExtractMostSignificantBits(off) != 0)
+            if (anyOff)
             {
-                Vector256<float> p = FastExp(lp);
-                Vector256<float> f, df;
-                switch (a.Shape)
+                TV p = Exp(lp);
+                TV f, df;
+                switch (shape)
                 {
                     case ShapeKind.Regularized:
                     {
-                        Vector256<float> sum = p + parameter;
+                        TV sum = p + parameter;
                         f = p / sum;
-                        df = parameter * p / (sum * sum);
+                        df = parameter * f / sum;
                         break;
                     }
                     case ShapeKind.Identity:
@@ -596,11 +641,11 @@ internal static unsafe class FusedPolicyLoss
                         df = p;
                         break;
                     case ShapeKind.Power:
-                        f = FastExp(parameter * lp);
+                        f = Exp(parameter * lp);
                         df = parameter * f;
                         break;
                     case ShapeKind.SquareRoot:
-                        f = FastExp(half * lp);
+                        f = Exp(half * lp);
                         df = half * f;
                         break;
                     case ShapeKind.Log:
@@ -614,43 +659,37 @@ internal static unsafe class FusedPolicyLoss
                 }
                 sShaped += f & off;
                 sOffP += p & off;
-                if (a.MaxClamp is { } hi)
+                if (hasMax)
                 {
-                    Vector256<float> bound = Vector256.Create((float)hi);
-                    Vector256<float> over = Vector256.GreaterThan(f, bound);
-                    sMax += one & over & off;
-                    f = Select(over, bound, f);
-                    df = Select(over, zero, df);
+                    TV over = TV.GreaterThan(f, maxBound);
+                    nMax = TV.CountWhere(nMax, over & off);
+                    f = TV.Select(over, maxBound, f);
+                    df = TV.AndNot(df, over);
                 }
-                if (a.MinClamp is { } lo)
+                if (hasMin)
                 {
-                    Vector256<float> bound = Vector256.Create((float)lo);
-                    Vector256<float> under = Vector256.LessThan(f, bound);
-                    sMin += one & under & off;
-                    f = Select(under, bound, f);
-                    df = Select(under, zero, df);
+                    TV under = TV.LessThan(f, minBound);
+                    nMin = TV.CountWhere(nMin, under & off);
+                    f = TV.Select(under, minBound, f);
+                    df = TV.AndNot(df, under);
                 }
-                Vector256<float> offValue = negA * f;
-                sOffLoss += offValue & off;
-                sOff += one & off;
-                value = Select(off, offValue, value);
-                grad = Select(off, negA * df, grad);
+                sOffLoss += (negA * f) & off;
+                nOff = TV.CountWhere(nOff, off);
+                grad = TV.Select(off, negA * df, grad);
             }
-            sPolicy += value & m;
-            Vector256<float> gradient = grad * weight;
-            if (a.Reference is not null)
+            TV gradient = grad * weight;
+            if (references is not null)
             {
-                Vector256<float> reference = Vector256.Load(a.Reference + k);
-                Vector256<float> kd = lp - reference, kl, dkl;
-                switch (a.Estimator)
+                TV kd = lp - TV.Load(references + j), kl, dkl;
+                switch (estimator)
                 {
                     case KlEstimator.K1:
                         kl = kd;
                         dkl = one;
                         break;
                     case KlEstimator.Absolute:
-                        kl = Vector256.Abs(kd);
-                        dkl = (one & Vector256.GreaterThan(kd, zero)) - (one & Vector256.LessThan(kd, zero));
+                        kl = TV.Abs(kd);
+                        dkl = (one & TV.GreaterThan(kd, zero)) - (one & TV.LessThan(kd, zero));
                         break;
                     case KlEstimator.K2:
                         kl = half * kd * kd;
@@ -658,40 +697,42 @@ internal static unsafe class FusedPolicyLoss
                         break;
                     default:
                     {
-                        Vector256<float> e = FastExp(-kd);
-                        Vector256<float> k3 = e + kd - one;
-                        Vector256<float> clamped = Vector256.GreaterThan(k3, Vector256.Create((float)KlDivergence.K3Clamp));
-                        kl = Select(clamped, Vector256.Create((float)KlDivergence.K3Clamp), k3);
-                        dkl = Select(clamped, zero, one - e);
+                        TV e = Exp(-kd);
+                        TV k3 = e + kd - one;
+                        TV over = TV.GreaterThan(k3, k3Clamp);
+                        kl = TV.Select(over, k3Clamp, k3);
+                        dkl = TV.AndNot(one - e, over);
                         break;
                     }
                 }
                 sKl += kl & m;
-                gradient += klWeight * dkl;
+                gradient = TV.FusedMultiplyAdd(klWeight, dkl, gradient);
             }
-            if (a.Entropy is not null)
+            if (entropies is not null)
             {
-                sEntropy += Vector256.Load(a.Entropy + k) & m;
+                sEntropy += TV.Load(entropies + j) & m;
             }
-            (gradient & m).Store(a.Grad + k);
+            TV.Store(gradient & m, gradients + j);
         }
 
-        acc.Policy += w * Vector256.Sum(sPolicy);
-        acc.Kl += w * Vector256.Sum(sKl);
-        acc.Entropy += w * Vector256.Sum(sEntropy);
-        acc.OnLoss += Vector256.Sum(sOnLoss);
-        acc.OffLoss += Vector256.Sum(sOffLoss);
-        acc.Clipped += Vector256.Sum(sClipped);
-        acc.Dual += Vector256.Sum(sDual);
-        acc.PpoKl += Vector256.Sum(sPpoKl);
-        acc.OffProbability += Vector256.Sum(sOffP);
-        acc.OnProbability += Vector256.Sum(sOnP);
-        acc.ShapedSum += Vector256.Sum(sShaped);
-        acc.MaxClamped += Vector256.Sum(sMax);
-        acc.MinClamped += Vector256.Sum(sMin);
-        acc.OnCount += (long)Vector256.Sum(sOn);
-        acc.OffCount += (long)Vector256.Sum(sOff);
-        acc.ScopeCount += (long)Vector256.Sum(sScope);
+        double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss);
+        long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff);
+        acc.Policy += w * (onLoss + offLoss); // every response lane is either on- or off-policy
+        acc.Kl += w * TV.Sum(sKl);
+        acc.Entropy += w * TV.Sum(sEntropy);
+        acc.OnLoss += onLoss;
+        acc.OffLoss += offLoss;
+        acc.Clipped += TV.SumCounts(nClipped);
+        acc.Dual += TV.SumCounts(nDual);
+        acc.PpoKl += TV.Sum(sPpoKl);
+        acc.OffProbability += TV.Sum(sOffP);
+        acc.OnProbability += TV.Sum(sOnP);
+        acc.ShapedSum += TV.Sum(sShaped);
+        acc.MaxClamped += TV.SumCounts(nMax);
+        acc.MinClamped += TV.SumCounts(nMin);
+        acc.OnCount += onCount;
+        acc.OffCount += offCount;
+        acc.ScopeCount += allScope ? onCount + offCount : onCount;
         return j;
     }
 

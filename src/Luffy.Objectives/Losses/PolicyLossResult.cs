@@ -20,6 +20,9 @@ public sealed class PolicyLossResult : IDisposable
         this.resources = resources;
     }
 
+    /// <summary>What the kernel keeps for backward (the fused kernel's state); for tests.</summary>
+    internal IDisposable? Resources => resources;
+
     /// <summary>The scalar loss, the log-probs' dtype, differentiable with respect to the log-probs (and entropy).</summary>
     public Tensor Loss { get; }
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace Luffy.Objectives.Tests.Losses;
@@ -54,6 +56,29 @@ public class LossMemoryTests
         long after = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         Assert.True(after - before <= 0, $"{after - before} tensors were left alive by 200 loss steps ({kernel})");
     }
+
+    [Fact]
+    public void A_leaf_takes_the_fused_gradient_buffer_as_its_grad_without_a_copy()
+    {
+        // Autograd copies a returned gradient that something else still references (TorchSharp keeps a handle on
+        // what a custom backward returns); the kernel's inputs enter through views so that the leaf steals it.
+        (Tensor logp, Tensor old, Tensor adv, Tensor mask, Tensor off, _, _) = Inputs(8, 40);
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused })
+            .Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = adv, ResponseMask = mask, OffPolicyMask = off });
+        var state = Assert.IsType<FusedPolicyLoss.State>(result.Resources);
+        Tensor buffer = state.GradLogProbs!;
+        result.Loss.backward();
+        Assert.True(SameData(buffer, logp.grad!), "the leaf's .grad is a copy of the kernel's gradient");
+        // and it is the gradient: the composed reference agrees
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Composed })
+            .Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = adv, ResponseMask = mask, OffPolicyMask = off });
+        composed.Loss.backward();
+        Assert.True(fusedGrad.allclose(logp.grad!, rtol: 1e-5, atol: 1e-7));
+    }
+
+    private static bool SameData(Tensor a, Tensor b) => Unsafe.AreSame(ref MemoryMarshal.GetReference(a.bytes), ref MemoryMarshal.GetReference(b.bytes));
 
     [Fact]
     public void Managed_allocations_per_fused_step_do_not_grow_with_the_batch()
