@@ -15,7 +15,7 @@ internal static class LossProfile
 
     public static void Run()
     {
-        var bench = new MixedPolicyLossBenchmark { Shape = (256, 4096) };
+        var bench = new MixedPolicyLossBenchmark { Shape = Environment.GetEnvironmentVariable("LUFFY_SHAPE") == "small" ? (8, 64) : Environment.GetEnvironmentVariable("LUFFY_SHAPE") == "mid" ? (64, 1024) : (256, 4096) };
         bench.Setup();
         var variants = new (string Name, Func<double> Run)[]
         {

@@ -31,6 +31,9 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static bool Any(FloatLanes256 mask) => Vector256.ExtractMostSignificantBits(mask.value) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnyTrue(bool* source) => *(ulong*)source != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(FloatLanes256 value) => Vector256.Sum(value.value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -41,6 +44,9 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 AndNot(FloatLanes256 left, FloatLanes256 right) => new(Vector256.AndNot(left.value, right.value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes256 Where(FloatLanes256 mask, FloatLanes256 value) => new(mask.value & value.value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 Select(FloatLanes256 mask, FloatLanes256 whenTrue, FloatLanes256 whenFalse) => new(Vector256.ConditionalSelect(mask.value, whenTrue.value, whenFalse.value));
@@ -61,7 +67,8 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static FloatLanes256 Round(FloatLanes256 value) => new(Vector256.Round(value.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes256 Pow2(FloatLanes256 n) => new(((Vector256.ConvertToInt32Native(n.value) + Vector256.Create(127)) << 23).AsSingle());
+    public static FloatLanes256 ScaleByPowerOfTwo(FloatLanes256 value, FloatLanes256 n) =>
+        new(value.value * ((Vector256.ConvertToInt32Native(n.value) + Vector256.Create(127)) << 23).AsSingle()); // 2^n from its exponent bits
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 Equal(FloatLanes256 left, FloatLanes256 right) => new(Vector256.Equals(left.value, right.value));
@@ -95,4 +102,7 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 operator &(FloatLanes256 left, FloatLanes256 right) => new(left.value & right.value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes256 operator |(FloatLanes256 left, FloatLanes256 right) => new(left.value | right.value);
 }

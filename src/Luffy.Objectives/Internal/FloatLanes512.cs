@@ -31,6 +31,9 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static bool Any(FloatLanes512 mask) => Vector512.ExtractMostSignificantBits(mask.value) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnyTrue(bool* source) => (((ulong*)source)[0] | ((ulong*)source)[1]) != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(FloatLanes512 value) => Vector512.Sum(value.value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -41,6 +44,9 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 AndNot(FloatLanes512 left, FloatLanes512 right) => new(Vector512.AndNot(left.value, right.value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes512 Where(FloatLanes512 mask, FloatLanes512 value) => new(Vector512.ConditionalSelect(mask.value, value.value, Vector512<float>.Zero));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 Select(FloatLanes512 mask, FloatLanes512 whenTrue, FloatLanes512 whenFalse) => new(Vector512.ConditionalSelect(mask.value, whenTrue.value, whenFalse.value));
@@ -61,7 +67,7 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static FloatLanes512 Round(FloatLanes512 value) => new(Vector512.Round(value.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 Pow2(FloatLanes512 n) => new(((Vector512.ConvertToInt32Native(n.value) + Vector512.Create(127)) << 23).AsSingle());
+    public static FloatLanes512 ScaleByPowerOfTwo(FloatLanes512 value, FloatLanes512 n) => new(Avx512F.Scale(value.value, n.value)); // vscalefps
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 Equal(FloatLanes512 left, FloatLanes512 right) => new(Vector512.Equals(left.value, right.value));
@@ -95,4 +101,7 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 operator &(FloatLanes512 left, FloatLanes512 right) => new(left.value & right.value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes512 operator |(FloatLanes512 left, FloatLanes512 right) => new(left.value | right.value);
 }

@@ -31,6 +31,9 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Whether any lane of a mask is true.</summary>
     static abstract bool Any(TSelf mask);
 
+    /// <summary>Whether any of <see cref="Count"/> bools is true (scalar loads: no vector port).</summary>
+    static abstract bool AnyTrue(bool* source);
+
     /// <summary>Sum of the lanes.</summary>
     static abstract float Sum(TSelf value);
 
@@ -42,6 +45,12 @@ internal unsafe interface IFloatLanes<TSelf>
 
     /// <summary><paramref name="left"/> AND NOT <paramref name="right"/>.</summary>
     static abstract TSelf AndNot(TSelf left, TSelf right);
+
+    /// <summary>
+    /// Per lane: <paramref name="value"/> where <paramref name="mask"/> is true, else 0 (an AND for AVX2; zero-masking
+    /// for AVX-512, which keeps comparison results in mask registers).
+    /// </summary>
+    static abstract TSelf Where(TSelf mask, TSelf value);
 
     /// <summary>Per lane: <paramref name="whenTrue"/> where <paramref name="mask"/> is true, else <paramref name="whenFalse"/>.</summary>
     static abstract TSelf Select(TSelf mask, TSelf whenTrue, TSelf whenFalse);
@@ -61,8 +70,10 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Rounds to the nearest integer, ties to even.</summary>
     static abstract TSelf Round(TSelf value);
 
-    /// <summary>2^n for integral <paramref name="n"/> in [−126, 127], built from the exponent bits.</summary>
-    static abstract TSelf Pow2(TSelf n);
+    /// <summary>
+    /// value · 2^n for integral <paramref name="n"/> in [−127, 128] (−127 gives 0, 128 gives ∞ for value ≥ 1).
+    /// </summary>
+    static abstract TSelf ScaleByPowerOfTwo(TSelf value, TSelf n);
 
     /// <summary>Mask of left = right.</summary>
     static abstract TSelf Equal(TSelf left, TSelf right);
@@ -96,4 +107,7 @@ internal unsafe interface IFloatLanes<TSelf>
 
     /// <summary>Bitwise AND (masks: both).</summary>
     static abstract TSelf operator &(TSelf left, TSelf right);
+
+    /// <summary>Bitwise OR (masks: either).</summary>
+    static abstract TSelf operator |(TSelf left, TSelf right);
 }

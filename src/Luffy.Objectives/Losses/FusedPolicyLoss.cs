@@ -543,7 +543,7 @@ internal static unsafe class FusedPolicyLoss
         p = TV.FusedMultiplyAdd(p, r, TV.Create(1.6666665459E-1f));
         p = TV.FusedMultiplyAdd(p, r, TV.Create(5.0000001201E-1f));
         p = TV.FusedMultiplyAdd(p, r * r, r) + TV.Create(1f);
-        return p * TV.Pow2(n);
+        return TV.ScaleByPowerOfTwo(p, n);
     }
 
     /// <summary>
@@ -570,6 +570,8 @@ internal static unsafe class FusedPolicyLoss
         bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault()), k3Clamp = TV.Create((float)KlDivergence.K3Clamp);
+        TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
+        TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
         ShapeKind shape = a.Shape;
         KlEstimator estimator = a.Estimator;
 
@@ -578,12 +580,12 @@ internal static unsafe class FusedPolicyLoss
         int j = start;
         for (; j + TV.Count <= t; j += TV.Count)
         {
-            TV m = TV.LoadMask(mask + j);
-            if (!TV.Any(m))
+            if (!TV.AnyTrue(mask + j))
             {
                 TV.Store(zero, gradients + j);
                 continue;
             }
+            TV m = TV.LoadMask(mask + j);
             TV off = offMask is null ? zero : TV.LoadMask(offMask + j) & m;
             bool anyOff = offMask is not null && TV.Any(off);
             TV on = anyOff ? TV.AndNot(m, off) : m;
@@ -594,34 +596,33 @@ internal static unsafe class FusedPolicyLoss
             TV d = lp - old;
             TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
             TV ratio = ExpInRange(clamped);
-            TV g1 = negA * (ratio & TV.Equal(clamped, d)); // no gradient where the log-ratio was clamped
-            TV l1 = negA * ratio;
-            TV value = l1, grad = g1, clipped = zero, dual = zero;
+            // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
+            // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
+            // gradient is −A·r where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
+            // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
+            // products, which can differ only for a ratio within an ulp of a bound.
+            TV negative = TV.GreaterThan(negA, zero), positive = TV.LessThan(negA, zero);
+            TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+            TV q = TV.Min(hi, TV.Max(lo, ratio)); // NaN stays NaN
+            TV value = negA * q;
+            TV grad = TV.Where(TV.Equal(q, ratio) & TV.Equal(clamped, d), negA * ratio); // none where the log-ratio was clamped
+            TV clipped = zero, dual = zero;
             if (clip)
             {
-                TV clippedRatio = TV.Min(high, TV.Max(low, ratio));
-                TV l2 = negA * clippedRatio;
-                TV g2 = g1 & TV.Equal(clippedRatio, ratio); // the clipped ratio has no gradient outside [low, high]
-                clipped = TV.GreaterThan(l2, l1);
-                value = TV.Max(l2, l1); // NaN in l1 stays
-                grad = TV.Select(clipped, g2, TV.Select(TV.Equal(l2, l1), half * (g1 + g2), g1));
+                clipped = (negative & TV.LessThan(ratio, low)) | (positive & TV.GreaterThan(ratio, high));
             }
             if (hasDual)
             {
-                TV negative = TV.GreaterThan(negA, zero);
-                TV l3 = negA * dualBound;
-                dual = negative & TV.LessThan(l3, value);
-                TV tie = negative & TV.Equal(l3, value);
-                value = TV.Select(dual, l3, value);
-                grad = TV.AndNot(TV.Select(tie, half * grad, grad), dual);
+                dual = negative & TV.GreaterThan(ratio, dualBound);
+                grad = TV.Select(negative & TV.Equal(ratio, dualBound), half * grad, grad);
             }
             TV scope = allScope ? m : on;
-            sOnLoss += value & on;
+            sOnLoss += TV.Where(on, value);
             nOn = TV.CountWhere(nOn, on);
             nClipped = TV.CountWhere(nClipped, clipped & scope);
             nDual = TV.CountWhere(nDual, dual & on);
-            sPpoKl -= d & scope;
-            sOnP += Exp(old) & on;
+            sPpoKl -= TV.Where(scope, d);
+            sOnP += TV.Where(on, Exp(old));
 
             if (anyOff)
             {
@@ -657,8 +658,8 @@ internal static unsafe class FusedPolicyLoss
                         df = p + parameter;
                         break;
                 }
-                sShaped += f & off;
-                sOffP += p & off;
+                sShaped += TV.Where(off, f);
+                sOffP += TV.Where(off, p);
                 if (hasMax)
                 {
                     TV over = TV.GreaterThan(f, maxBound);
@@ -673,7 +674,7 @@ internal static unsafe class FusedPolicyLoss
                     f = TV.Select(under, minBound, f);
                     df = TV.AndNot(df, under);
                 }
-                sOffLoss += (negA * f) & off;
+                sOffLoss += TV.Where(off, negA * f);
                 nOff = TV.CountWhere(nOff, off);
                 grad = TV.Select(off, negA * df, grad);
             }
@@ -689,7 +690,7 @@ internal static unsafe class FusedPolicyLoss
                         break;
                     case KlEstimator.Absolute:
                         kl = TV.Abs(kd);
-                        dkl = (one & TV.GreaterThan(kd, zero)) - (one & TV.LessThan(kd, zero));
+                        dkl = TV.Where(TV.GreaterThan(kd, zero), one) - TV.Where(TV.LessThan(kd, zero), one);
                         break;
                     case KlEstimator.K2:
                         kl = half * kd * kd;
@@ -705,14 +706,14 @@ internal static unsafe class FusedPolicyLoss
                         break;
                     }
                 }
-                sKl += kl & m;
+                sKl += TV.Where(m, kl);
                 gradient = TV.FusedMultiplyAdd(klWeight, dkl, gradient);
             }
             if (entropies is not null)
             {
-                sEntropy += TV.Load(entropies + j) & m;
+                sEntropy += TV.Where(m, TV.Load(entropies + j));
             }
-            TV.Store(gradient & m, gradients + j);
+            TV.Store(TV.Where(m, gradient), gradients + j);
         }
 
         double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss);

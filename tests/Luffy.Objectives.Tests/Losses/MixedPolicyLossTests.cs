@@ -244,6 +244,47 @@ public class MixedPolicyLossTests
             return true;
         });
 
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    [InlineData(1)]
+    public void A_ratio_exactly_on_the_clip_bounds_gets_the_composed_ops_tie_gradient(int lanes)
+    {
+        // ClipLow = ClipHigh = 0 puts both bounds at 1, which every token with logp = old hits exactly (in every exp
+        // implementation); torch's max splits the tie and clamp passes its boundary, so the gradient is the full −A.
+        // Half of the tokens move off the bound so that clipped lanes sit next to tied ones.
+        manual_seed(11);
+        Tensor logp = (-rand(6, 37) * 2).requires_grad_(true);
+        Tensor old = logp.detach().clone();
+        old.narrow(1, 0, 18).add_(0.05 * randn(6, 18));
+        Tensor advantages = randn(6, 37);
+        Tensor mask = rand(6, 37).lt(0.9);
+        var options = new PolicyLossOptions { ClipLow = 0, ClipHigh = 0, DualClip = 1.5 };
+        FusedPolicyLoss.MaxLanesOverride = lanes;
+        PolicyLossResult fused;
+        try
+        {
+            fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
+        }
+        finally
+        {
+            FusedPolicyLoss.MaxLanesOverride = null;
+        }
+        using PolicyLossResult disposeFused = fused;
+        fused.Loss.backward();
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
+        composed.Loss.backward();
+        float[] expected = logp.grad!.data<float>().ToArray(), actual = fusedGrad.data<float>().ToArray();
+        Assert.Contains(expected.Skip(18).Take(19), g => g != 0); // tied tokens keep their gradient
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Abs(expected[i]) + 1e-9, $"token {i}: composed {expected[i]}, fused {actual[i]}");
+        }
+        Assert.Equal(composed.Metrics.OnPolicyClipFraction, fused.Metrics.OnPolicyClipFraction, 6);
+    }
+
     [Fact]
     public void Auto_uses_the_fused_kernel_on_cpu_and_fused_rejects_bfloat16()
     {
