@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Luffy.Objectives.Benchmarks;
 
 /// <summary>
-/// `--profile-loss`: where the time of one mixed-policy loss step goes at (B, T) = (256, 4096). The fused variants
+/// `--profile-loss [B T]`: where the time of one mixed-policy loss step goes (default (B, T) = (256, 4096)). The fused variants
 /// and the memory floor run round-robin (one of each per round), so that the noise of a shared machine hits them
 /// alike; medians and minimums over the rounds, and the fused step against the floor measured in the same rounds.
 /// The composed ops run before, on their own (each of their steps sweeps the caches with ~100 MB of temporaries,
@@ -13,9 +13,9 @@ internal static class LossProfile
 {
     private const int Rounds = 40;
 
-    public static void Run()
+    public static void Run(int b, int t)
     {
-        var bench = new MixedPolicyLossBenchmark { Shape = Environment.GetEnvironmentVariable("LUFFY_SHAPE") == "small" ? (8, 64) : Environment.GetEnvironmentVariable("LUFFY_SHAPE") == "mid" ? (64, 1024) : (256, 4096) };
+        var bench = new MixedPolicyLossBenchmark { Shape = (b, t) };
         bench.Setup();
         var variants = new (string Name, Func<double> Run)[]
         {
@@ -47,7 +47,7 @@ internal static class LossProfile
                 }
             }
         }
-        Console.WriteLine($"(B, T) = (256, 4096), float32, {Environment.ProcessorCount} cores, {Rounds} rounds");
+        Console.WriteLine($"(B, T) = ({b}, {t}), float32, {Environment.ProcessorCount} cores, {Rounds} rounds");
         Console.WriteLine($"{"composed ops, forward + backward",-40} median {Median(composed),8:F3} ms   min {composed[0],8:F3} ms   (10 runs, alone)");
         for (int v = 0; v < variants.Length; v++)
         {

@@ -22,7 +22,9 @@ public static class Program
         }
         if (args.Length >= 1 && args[0] == "--profile-loss")
         {
-            LossProfile.Run();
+            LossProfile.Run(
+                args.Length >= 3 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 256,
+                args.Length >= 3 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 4096);
             return;
         }
         bool quick = args.Contains("--quick");
