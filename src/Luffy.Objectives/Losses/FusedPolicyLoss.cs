@@ -109,7 +109,7 @@ internal static unsafe class FusedPolicyLoss
         // The differentiable inputs enter through same-shape views. Autograd copies a gradient that anything else
         // still references, and TorchSharp keeps a handle on every tensor a custom backward returns; the views'
         // backward hands autograd a fresh reference instead, so a leaf's .grad takes the kernel's gradient buffer
-        // without a copy (measured: the copy cost as much as the rest of backward).
+        // without a copy (measured at (256, 4096): backward 0.5 ms with the copy, 0.07 ms without).
         using Tensor logProbs = inputs.LogProbs.view(inputs.LogProbs.shape);
         using Tensor? entropy = options.EntropyCoefficient > 0 ? inputs.Entropy?.view(inputs.Entropy.shape) : null;
         Tensor loss = FusedFunction.apply(logProbs, entropy!, state);
@@ -519,10 +519,11 @@ internal static unsafe class FusedPolicyLoss
     }
 
     /// <summary>
-    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r and a degree-6 polynomial for e^r (Cephes expf;
-    /// relative error below 2e-7 on [−87, 88]), then 2^n through the exponent bits. Inputs are clamped to
-    /// [−87.9, 88.4]: below about −87.5 the rounded n is −127, whose 2^n bits are 0, so the result is 0 (float's
-    /// normal range ends at −87.3; denormals are flushed); NaN stays NaN.
+    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf;
+    /// relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
+    /// [−87.9, 88.4]; NaN stays NaN. Below float's normal range (x &lt; −87.3) the result is under 1e-38 rather than
+    /// e^x (0 with AVX2, whose 2^−127 has zero exponent bits; a denormal with AVX-512's vscalefps), which no sum or
+    /// gradient here can tell apart.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Exp<TV>(TV x)
@@ -549,8 +550,8 @@ internal static unsafe class FusedPolicyLoss
     /// <summary>
     /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
     /// <see cref="ScalarToken"/>, with row sums kept in float lanes (counts in int lanes) and added to the double
-    /// accumulators per row. Masked lanes are cleared with bitwise ANDs, so garbage (even NaN) in padding never leaks
-    /// into sums or gradients. Returns the first column not done.
+    /// accumulators per row. Masked lanes are cleared (<see cref="IFloatLanes{TSelf}.Where"/>), so garbage (even NaN)
+    /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int SimdRow<TV>(in KernelArguments<float> a, int i, int start, double w, ref Accumulator acc)
