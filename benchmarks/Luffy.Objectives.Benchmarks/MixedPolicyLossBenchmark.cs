@@ -45,7 +45,7 @@ public class MixedPolicyLossBenchmark
     private static double Step(MixedPolicyLoss loss, Tensor lp, Tensor o, Tensor a, Tensor m, Tensor off)
     {
         using var scope = NewDisposeScope();
-        lp.grad = null; // set-to-none, as optimizers do (autograd copies the returned gradient into a fresh .grad: TorchSharp still holds a handle to it)
+        lp.grad = null; // set-to-none, as optimizers do: backward then creates .grad (the fused kernel hands over its buffer)
         using PolicyLossResult result = loss.Compute(new PolicyLossInputs { LogProbs = lp, OldLogProbs = o, Advantages = a, ResponseMask = m, OffPolicyMask = off });
         result.Loss.backward();
         return result.Loss.to_type(ScalarType.Float64).item<double>();
