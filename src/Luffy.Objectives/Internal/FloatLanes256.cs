@@ -77,13 +77,7 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static FloatLanes256 LessThan(FloatLanes256 left, FloatLanes256 right) => new(Vector256.LessThan(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes256 LessThanOrEqual(FloatLanes256 left, FloatLanes256 right) => new(Vector256.LessThanOrEqual(left.value, right.value));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 GreaterThan(FloatLanes256 left, FloatLanes256 right) => new(Vector256.GreaterThan(left.value, right.value));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes256 GreaterThanOrEqual(FloatLanes256 left, FloatLanes256 right) => new(Vector256.GreaterThanOrEqual(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 operator +(FloatLanes256 left, FloatLanes256 right) => new(left.value + right.value);

@@ -76,13 +76,7 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static FloatLanes512 LessThan(FloatLanes512 left, FloatLanes512 right) => new(Vector512.LessThan(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 LessThanOrEqual(FloatLanes512 left, FloatLanes512 right) => new(Vector512.LessThanOrEqual(left.value, right.value));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 GreaterThan(FloatLanes512 left, FloatLanes512 right) => new(Vector512.GreaterThan(left.value, right.value));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 GreaterThanOrEqual(FloatLanes512 left, FloatLanes512 right) => new(Vector512.GreaterThanOrEqual(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 operator +(FloatLanes512 left, FloatLanes512 right) => new(left.value + right.value);

@@ -81,14 +81,8 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Mask of left &lt; right.</summary>
     static abstract TSelf LessThan(TSelf left, TSelf right);
 
-    /// <summary>Mask of left ≤ right.</summary>
-    static abstract TSelf LessThanOrEqual(TSelf left, TSelf right);
-
     /// <summary>Mask of left &gt; right.</summary>
     static abstract TSelf GreaterThan(TSelf left, TSelf right);
-
-    /// <summary>Mask of left ≥ right.</summary>
-    static abstract TSelf GreaterThanOrEqual(TSelf left, TSelf right);
 
     /// <summary>Lane-wise sum.</summary>
     static abstract TSelf operator +(TSelf left, TSelf right);
