@@ -66,7 +66,7 @@ public class MixedPolicyLossBenchmark
         using var scope = NewDisposeScope();
         logp.grad = null;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using PolicyLossResult result = fused.Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = offMask });
+        using PolicyLossResult result = fused.Compute(Float32Inputs(logp));
         double forward = clock.Elapsed.TotalMilliseconds;
         result.Loss.backward();
         return (forward, clock.Elapsed.TotalMilliseconds - forward);
@@ -76,9 +76,12 @@ public class MixedPolicyLossBenchmark
     public double FusedForwardOnly()
     {
         using var scope = NewDisposeScope();
-        using PolicyLossResult result = fused.Compute(new PolicyLossInputs { LogProbs = logp.detach(), OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = offMask });
+        using PolicyLossResult result = fused.Compute(Float32Inputs(logp.detach()));
         return result.Loss.item<float>();
     }
+
+    private PolicyLossInputs Float32Inputs(Tensor logProbs) =>
+        new() { LogProbs = logProbs, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = offMask };
 
     [Benchmark(Description = "composed ops, bfloat16")]
     public double ComposedBFloat16() => Step(composed, logpBf16, oldBf16, advantagesBf16, mask, offMask);
