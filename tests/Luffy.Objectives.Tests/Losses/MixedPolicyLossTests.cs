@@ -196,7 +196,10 @@ public class MixedPolicyLossTests
             using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(ci);
             fused.Loss.backward();
             composed.Loss.backward();
-            AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 1e-12, 1e-6, "loss");
+            // The loss and the metrics are means of O(1) token terms that can cancel to near zero (on_pg_loss of
+            // -1e-5 from terms of size 1 with seed 860462); the two kernels sum in different orders, so the
+            // tolerance floor is the terms' scale (1), not the mean's.
+            AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 1e-12, 1.0, "loss");
             AssertClose.Array(Tensors.ToArray(cl.grad!), Tensors.ToArray(fl.grad!), 1e-12, "dL/dlogp");
             if (variant.WithEntropy && options.EntropyCoefficient > 0)
             {
@@ -206,7 +209,7 @@ public class MixedPolicyLossTests
             var b = fused.Metrics.ToNamedValues();
             for (int k = 0; k < a.Count; k++)
             {
-                AssertClose.Scalar(a[k].Value, b[k].Value, 1e-12, 1e-6, a[k].Key);
+                AssertClose.Scalar(a[k].Value, b[k].Value, 1e-12, 1.0, a[k].Key);
             }
             return true;
         });
