@@ -26,7 +26,7 @@ internal sealed class GroupIndex
         Tensor sortedRewards = rewards.index_select(0, Order);
         GroupMax = sortedRewards.index_select(0, Starts);
         GroupMin = sortedRewards.index_select(0, Starts + CountsLong - 1);
-        Uniform = GroupMax.eq(GroupMin);
+        Uniform = GroupMax.eq(GroupMin).logical_and(CountsLong.ge(2));
     }
 
     public Tensor Rewards { get; }
@@ -54,7 +54,10 @@ internal sealed class GroupIndex
 
     public Tensor GroupMin { get; }
 
-    /// <summary>Groups whose members all have the same reward, (K) bool.</summary>
+    /// <summary>
+    /// Groups of two or more members that all have the same reward, (K) bool. A group of one is not uniform: it follows
+    /// its estimator's rule (mean 0 and std 1 for GRPO, A = r for RLOO and OPO), as the reference implementations do.
+    /// </summary>
     public Tensor Uniform { get; }
 
     /// <summary>Σ over each group's members, (K).</summary>
@@ -81,7 +84,21 @@ internal sealed class GroupIndex
         return (where(small, zero, mean), where(small, one, variance.sqrt()));
     }
 
-    /// <summary>Sets the advantage of every member of a uniform-reward group to exactly 0.</summary>
+    /// <summary>
+    /// The largest and the smallest of <paramref name="values"/> over each group's members selected by
+    /// <paramref name="members"/>, (K) each; a group with no selected member gets −∞ and +∞.
+    /// </summary>
+    public (Tensor Max, Tensor Min) Extremes(Tensor values, Tensor members)
+    {
+        // a (B, K) membership matrix: TorchSharp has no scatter_reduce, and B·K stays small for reward batches
+        Tensor belongs = Inverse.unsqueeze(1).eq(arange(GroupCount, dtype: ScalarType.Int64, device: values.device).unsqueeze(0)).logical_and(members.unsqueeze(1));
+        Tensor column = values.unsqueeze(1);
+        Tensor max = where(belongs, column, full(1, double.NegativeInfinity, dtype: values.dtype, device: values.device)).amax([0]);
+        Tensor min = where(belongs, column, full(1, double.PositiveInfinity, dtype: values.dtype, device: values.device)).amin([0]);
+        return (max, min);
+    }
+
+    /// <summary>Sets the advantage of every member of a uniform-reward group (two or more members) to exactly 0.</summary>
     public Tensor ZeroUniformGroups(Tensor advantages) =>
         where(Expand(Uniform), zeros(1, dtype: advantages.dtype, device: advantages.device), advantages);
 

@@ -7,9 +7,10 @@ namespace Luffy.Objectives.Advantages;
 /// GRPO with group statistics from the on-policy members only (LUFFY's "split" estimator): mean_g and the
 /// unbiased std_g are taken over the group's on-policy samples and applied to all members, off-policy traces
 /// included, so a correct trace in a group the policy never solves gets a large positive advantage.
-/// A std of 0 is replaced by 1. A group with fewer than two on-policy samples uses mean 0 and std 1 (a group
-/// with none is an error in the reference implementation; here it is treated like a group of one).
-/// A group whose rewards are all equal gets exactly 0.
+/// A std of 0 is replaced by 1 (when the on-policy rewards are all equal, their mean is taken exactly, so an all-equal
+/// group gets exactly 0 and a trace that differs gets (r − mean)/(1 + ε)). A group with one on-policy sample uses mean 0
+/// and std 1, for all its members (the reference implementation's rule). A group with no on-policy sample is an error
+/// in the reference; here it is treated like a group of one (mean 0, std 1).
 /// </summary>
 public sealed class OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
 {
@@ -38,9 +39,12 @@ public sealed class OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
     {
         Tensor onPolicy = TensorGuard.AsBoolMask(batch.IsOffPolicy!).logical_not();
         (Tensor mean, Tensor std) = index.Moments(index.Rewards, onPolicy);
-        std = where(std.eq(0), ones_like(std), std);
+        // equal on-policy rewards: their mean exactly (a float mean of equal values can miss by an ulp) and std 0 -> 1
+        (Tensor max, Tensor min) = index.Extremes(index.Rewards, onPolicy);
+        Tensor equal = max.eq(min).logical_and(index.Sum(onPolicy.to_type(index.DType)).ge(2));
+        mean = where(equal, max, mean);
+        std = where(equal.logical_or(std.eq(0)), ones_like(std), std);
         Tensor centered = index.Rewards - index.Expand(mean);
-        Tensor advantages = NormalizeByStd ? centered / (index.Expand(std) + Epsilon) : centered;
-        return index.ZeroUniformGroups(advantages);
+        return NormalizeByStd ? centered / (index.Expand(std) + Epsilon) : centered;
     }, requiresOffPolicyFlags: true);
 }

@@ -14,7 +14,7 @@ namespace Luffy.Objectives.Advantages;
 public sealed class RewardBatch
 {
     /// <summary>Creates a reward batch.</summary>
-    /// <param name="rewards">Outcome rewards, shape (B), float32 or float64, finite.</param>
+    /// <param name="rewards">Outcome rewards, shape (B), float32 or float64, finite (checked when an estimator runs).</param>
     /// <param name="groupIds">Group (prompt) id of each sequence, shape (B), int64 or int32; any values, not necessarily contiguous.</param>
     /// <exception cref="ArgumentException">A tensor has the wrong rank, dtype, length or device.</exception>
     public RewardBatch(Tensor rewards, Tensor groupIds)
@@ -36,23 +36,29 @@ public sealed class RewardBatch
     public Tensor GroupIds { get; }
 
     /// <summary>
-    /// Response mask, shape (B, T), bool or 0/1 of any dtype (non-zero = a real response token). Needed by the
-    /// estimators that use response lengths (<see cref="LengthWeightedBaselineAdvantage"/>,
-    /// <see cref="ReinforcePlusPlusBaselineAdvantage"/>). The default is <see langword="null"/>.
+    /// Response mask, shape (B, T), bool or an integer dtype (non-zero = a real response token). Needed by the
+    /// estimators that use response lengths or positions (<see cref="LengthWeightedBaselineAdvantage"/>,
+    /// <see cref="ReinforcePlusPlusBaselineAdvantage"/>, <see cref="ReinforcePlusPlusAdvantage"/>). The default is <see langword="null"/>.
     /// </summary>
     public Tensor? ResponseMask { get; init; }
 
     /// <summary>
-    /// Per-sequence off-policy flag, shape (B), bool or 0/1 (non-zero = the sequence carries an off-policy trace).
+    /// Per-sequence off-policy flag, shape (B), bool or an integer dtype (non-zero = the sequence carries an off-policy trace).
     /// Needed by <see cref="OnPolicyGroupNormalizedAdvantage"/>. The default is <see langword="null"/> (all on-policy).
     /// </summary>
     public Tensor? IsOffPolicy { get; init; }
+
+    /// <summary>
+    /// Per-sequence baseline rewards, shape (B), the rewards' dtype, finite: ReMax's reward of the greedy response to the
+    /// same prompt. Needed by <see cref="ReMaxAdvantage"/>. The default is <see langword="null"/>.
+    /// </summary>
+    public Tensor? BaselineRewards { get; init; }
 
     /// <summary>The number of sequences B.</summary>
     public long Count => Rewards.shape[0];
 
     /// <summary>Validates the optional tensors and rejects NaN/Inf rewards (this reads one flag from the device).</summary>
-    internal void Validate(bool requiresResponseMask, bool requiresOffPolicyFlags, string estimator)
+    internal void Validate(bool requiresResponseMask, bool requiresOffPolicyFlags, bool requiresBaselineRewards, string estimator)
     {
         if (Count == 0)
         {
@@ -61,6 +67,7 @@ public sealed class RewardBatch
         if (ResponseMask is not null)
         {
             TensorGuard.Rank(ResponseMask, nameof(ResponseMask), 2, "(B, T)");
+            TensorGuard.MaskDtype(ResponseMask, nameof(ResponseMask));
             TensorGuard.SameLeadingDimension(ResponseMask, nameof(ResponseMask), Rewards, nameof(Rewards), "the response mask must be (B, T) with B = rewards.shape[0]");
             TensorGuard.SameDevice(ResponseMask, nameof(ResponseMask), Rewards, nameof(Rewards));
         }
@@ -71,6 +78,7 @@ public sealed class RewardBatch
         if (IsOffPolicy is not null)
         {
             TensorGuard.Rank(IsOffPolicy, nameof(IsOffPolicy), 1, "(B)");
+            TensorGuard.MaskDtype(IsOffPolicy, nameof(IsOffPolicy));
             TensorGuard.SameShape(IsOffPolicy, nameof(IsOffPolicy), Rewards, nameof(Rewards), "(B)");
             TensorGuard.SameDevice(IsOffPolicy, nameof(IsOffPolicy), Rewards, nameof(Rewards));
         }
@@ -79,12 +87,31 @@ public sealed class RewardBatch
             throw new ArgumentException($"{estimator} needs to know which sequences are off-policy: set RewardBatch.IsOffPolicy to a (B) flag tensor.", nameof(IsOffPolicy));
         }
 
-        using var scope = NewDisposeScope();
-        if (!Rewards.isfinite().all().item<bool>())
+        if (BaselineRewards is not null)
         {
-            Tensor bad = Rewards.isfinite().logical_not().nonzero().flatten();
+            TensorGuard.Companion(BaselineRewards, nameof(BaselineRewards), Rewards, nameof(Rewards), "(B)");
+        }
+        else if (requiresBaselineRewards)
+        {
+            throw new ArgumentException($"{estimator} needs a baseline reward per sequence: set RewardBatch.BaselineRewards to a (B) tensor (ReMax: the greedy response's reward).", nameof(BaselineRewards));
+        }
+
+        RejectNonFinite(Rewards, "rewards");
+        if (BaselineRewards is not null)
+        {
+            RejectNonFinite(BaselineRewards, "baselineRewards");
+        }
+    }
+
+    /// <summary>Throws for the first NaN/Inf element; reads one flag from the device (two more numbers when it throws).</summary>
+    private static void RejectNonFinite(Tensor values, string name)
+    {
+        using var scope = NewDisposeScope();
+        if (!values.isfinite().all().item<bool>())
+        {
+            Tensor bad = values.isfinite().logical_not().nonzero().flatten();
             long index = bad[0].item<long>();
-            throw new ArgumentException($"rewards[{index}] is {Rewards[index].to_type(ScalarType.Float64).item<double>()}; every reward must be finite (no NaN or Inf).", "rewards");
+            throw new ArgumentException($"{name}[{index}] is {values[index].to_type(ScalarType.Float64).item<double>()}; every value must be finite (no NaN or Inf).", name);
         }
     }
 

@@ -8,7 +8,7 @@ public static class TokenAdvantages
 {
     /// <summary>A[b, t] = advantages[b] where responseMask[b, t] is set, 0 elsewhere.</summary>
     /// <param name="advantages">Sequence advantages, shape (B), floating point. Not disposed.</param>
-    /// <param name="responseMask">Response mask, shape (B, T), bool or 0/1 of any dtype (non-zero = response token). Not disposed.</param>
+    /// <param name="responseMask">Response mask, shape (B, T), bool or an integer dtype (non-zero = response token). Not disposed.</param>
     /// <returns>A fresh (B, T) tensor in the advantages' dtype, on their device, detached.</returns>
     /// <exception cref="ArgumentException">Shapes or devices disagree.</exception>
     public static Tensor Broadcast(Tensor advantages, Tensor responseMask)
@@ -16,6 +16,7 @@ public static class TokenAdvantages
         TensorGuard.Floating(advantages, nameof(advantages));
         TensorGuard.Rank(advantages, nameof(advantages), 1, "(B)");
         TensorGuard.Rank(responseMask, nameof(responseMask), 2, "(B, T)");
+        TensorGuard.MaskDtype(responseMask, nameof(responseMask));
         TensorGuard.SameLeadingDimension(responseMask, nameof(responseMask), advantages, nameof(advantages), "the response mask must be (B, T) with B = advantages.shape[0]");
         TensorGuard.SameDevice(responseMask, nameof(responseMask), advantages, nameof(advantages));
         using var scope = NewDisposeScope();

@@ -84,11 +84,25 @@ internal static class TensorGuard
         }
     }
 
-    /// <summary>A mask of any dtype (bool, integer or floating) as a bool tensor: non-zero means "included".</summary>
+    /// <summary>A bool or integer mask as a bool tensor: non-zero means "included".</summary>
     public static Tensor AsBoolMask(Tensor mask) => mask.dtype == ScalarType.Bool ? mask.alias() : mask.ne(0);
+
+    /// <summary>
+    /// Masks are bool or an integer dtype (non-zero = set). Floating-point masks are refused: a value such as 0.5 or NaN
+    /// has no single meaning, and telling them apart would need a device sync.
+    /// </summary>
+    public static void MaskDtype(Tensor mask, string name)
+    {
+        NotNull(mask, name);
+        if (!is_integral(mask.dtype))
+        {
+            throw new ArgumentException($"{name} has dtype {mask.dtype}; a mask must be bool or an integer dtype (non-zero = set). Convert a 0/1 float mask with mask.ne(0) or mask.to_type(ScalarType.Bool).", name);
+        }
+    }
 
     public static void Mask(Tensor mask, string name, Tensor reference, string referenceName, string layout)
     {
+        MaskDtype(mask, name);
         SameShape(mask, name, reference, referenceName, layout);
         SameDevice(mask, name, reference, referenceName);
     }

@@ -40,12 +40,15 @@ public class GroupNormalizedAdvantageTests
             return true;
         });
 
-    [Fact]
-    public void A_group_of_one_has_mean_zero_and_std_one()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_group_of_one_has_mean_zero_and_std_one(bool normalize)
     {
-        using AdvantageResult result = new GroupNormalizedAdvantage(epsilon: 0).Compute(new RewardBatch(tensor(new[] { 0.75 }), tensor(new long[] { 5 })));
-        // a single-member group is uniform, so its advantage is 0 (not r / (1 + eps))
-        Assert.Equal(0.0, Tensors.ToArray(result.Advantages)[0]);
+        // the reference's rule (it used to be zeroed as "uniform"): r / (1 + eps) with std, r without
+        using AdvantageResult result = new GroupNormalizedAdvantage(normalize).Compute(new RewardBatch(tensor(new[] { 0.75, 1.0, 0.0 }), tensor(new long[] { 5, 6, 6 })));
+        Assert.Equal(normalize ? 0.75 / (1 + 1e-6) : 0.75, Tensors.ToArray(result.Advantages)[0], 15);
+        Assert.Equal(0, result.Statistics.UniformGroups);
     }
 
     [Fact]

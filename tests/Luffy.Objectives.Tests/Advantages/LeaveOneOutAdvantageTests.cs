@@ -13,7 +13,7 @@ public class LeaveOneOutAdvantageTests
         double[] a = Tensors.ToArray(result.Advantages);
         Assert.Equal(1.0, a[0], 14);
         Assert.Equal(-0.5, a[1], 14);
-        Assert.Equal(0.0, a[3]); // group of one, uniform by definition
+        Assert.Equal(2.0, a[3]); // a group of one keeps its reward (the reference's rule)
     }
 
     [Property(MaxTest = 50)]

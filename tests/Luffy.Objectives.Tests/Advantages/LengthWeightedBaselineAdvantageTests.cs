@@ -11,10 +11,18 @@ public class LengthWeightedBaselineAdvantageTests
     {
         var batch = new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new long[] { 0, 0 }))
         {
-            ResponseMask = tensor(new[,] { { 1f, 1f, 1f }, { 1f, 0f, 0f } }),
+            ResponseMask = tensor(new[,] { { 1L, 1L, 1L }, { 1L, 0L, 0L } }),
         };
         using AdvantageResult result = new LengthWeightedBaselineAdvantage().Compute(batch);
         Assert.Equal(new[] { 1 - 0.75, -0.75 }, Tensors.ToArray(result.Advantages));
+    }
+
+    [Fact]
+    public void A_group_of_one_uses_baseline_zero()
+    {
+        var batch = new RewardBatch(tensor(new[] { 0.5 }), tensor(new long[] { 3 })) { ResponseMask = ones(1, 4, dtype: ScalarType.Bool) };
+        using AdvantageResult result = new LengthWeightedBaselineAdvantage().Compute(batch);
+        Assert.Equal(new[] { 0.5 }, Tensors.ToArray(result.Advantages));
     }
 
     [Fact]

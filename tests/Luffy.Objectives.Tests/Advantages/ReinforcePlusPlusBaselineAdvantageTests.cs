@@ -28,7 +28,7 @@ public class ReinforcePlusPlusBaselineAdvantageTests
     [Fact]
     public void Response_mask_with_another_batch_size_is_rejected()
     {
-        var batch = new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new long[] { 0, 0 })) { ResponseMask = ones(3, 4) };
+        var batch = new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new long[] { 0, 0 })) { ResponseMask = ones(3, 4, dtype: ScalarType.Bool) };
         var ex = Assert.Throws<ArgumentException>(() => new ReinforcePlusPlusBaselineAdvantage().Compute(batch));
         Assert.Contains("ResponseMask has shape [3, 4] but Rewards has shape [2]", ex.Message);
     }

@@ -14,7 +14,7 @@ public class TokenAdvantagesTests
     [Fact]
     public void Mismatched_batch_sizes_are_rejected()
     {
-        var ex = Assert.Throws<ArgumentException>(() => TokenAdvantages.Broadcast(zeros(3), ones(2, 5)));
+        var ex = Assert.Throws<ArgumentException>(() => TokenAdvantages.Broadcast(zeros(3), ones(2, 5, dtype: ScalarType.Bool)));
         Assert.Contains("responseMask has shape [2, 5] but advantages has shape [3]", ex.Message);
     }
 }

@@ -69,7 +69,8 @@ internal sealed class RewardGroups
 
     public int[][] Members() => GroupIds.Distinct().Select(id => Enumerable.Range(0, B).Where(i => GroupIds[i] == id).ToArray()).ToArray();
 
-    public bool IsUniform(int[] members) => members.All(i => Rewards[i] == Rewards[members[0]]);
+    /// <summary>Two or more members with one reward: a group of one follows its estimator's rule instead (the reference's).</summary>
+    public bool IsUniform(int[] members) => members.Length >= 2 && members.All(i => Rewards[i] == Rewards[members[0]]);
 
     public static (double Mean, double Std) MeanStd(double[] values)
     {
@@ -101,6 +102,7 @@ internal sealed class RewardGroups
         var result = new double[B];
         foreach (int[] members in Members())
         {
+            // statistics of the on-policy members only; fewer than two: mean 0, std 1; std 0 -> 1; applied to all members
             (double mean, double std) = MeanStd(members.Where(i => !OffPolicy[i]).Select(i => Rewards[i]).ToArray());
             if (std == 0)
             {
@@ -108,7 +110,7 @@ internal sealed class RewardGroups
             }
             foreach (int i in members)
             {
-                result[i] = IsUniform(members) ? 0 : normalize ? (Rewards[i] - mean) / (std + epsilon) : Rewards[i] - mean;
+                result[i] = normalize ? (Rewards[i] - mean) / (std + epsilon) : Rewards[i] - mean;
             }
         }
         return result;
@@ -170,7 +172,7 @@ internal sealed class RewardGroups
         foreach (int[] members in Members())
         {
             double lengthSum = members.Sum(i => (double)Lengths[i]);
-            double baseline = lengthSum == 0 ? 0 : members.Sum(i => Lengths[i] * Rewards[i]) / lengthSum;
+            double baseline = members.Length < 2 || lengthSum == 0 ? 0 : members.Sum(i => Lengths[i] * Rewards[i]) / lengthSum;
             foreach (int i in members)
             {
                 result[i] = IsUniform(members) ? 0 : Rewards[i] - baseline;
