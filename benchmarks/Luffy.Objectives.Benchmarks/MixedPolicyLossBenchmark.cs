@@ -17,8 +17,8 @@ public class MixedPolicyLossBenchmark
 {
     private Tensor logp = null!, old = null!, advantages = null!, mask = null!, offMask = null!, floorGradient = null!;
     private Tensor logpBf16 = null!, oldBf16 = null!, advantagesBf16 = null!;
-    private readonly MixedPolicyLoss composed = new(new PolicyLossOptions { Kernel = LossKernel.Composed, DualClip = 3 });
-    private readonly MixedPolicyLoss fused = new(new PolicyLossOptions { Kernel = LossKernel.Fused, DualClip = 3 });
+    private readonly MixedPolicyLoss composed = new(new PolicyLossOptions { Kernel = LossKernel.Composed, OnPolicy = new ClippedSurrogate { DualClip = 3 } });
+    private readonly MixedPolicyLoss fused = new(new PolicyLossOptions { Kernel = LossKernel.Fused, OnPolicy = new ClippedSurrogate { DualClip = 3 } });
 
     public static IEnumerable<(int B, int T)> Shapes => Program.Quick ? [(64, 1024)] : [(64, 1024), (256, 4096)];
 

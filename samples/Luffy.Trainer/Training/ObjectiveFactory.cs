@@ -18,7 +18,7 @@ public static class ObjectiveFactory
         }
         : PolicyLossOptions.LuffyMainRun with
         {
-            ClipOnPolicyRatio = o.ClipOnPolicy,
+            OnPolicy = o.ClipOnPolicy ? new ClippedSurrogate() : ClippedSurrogate.Unclipped,
             Shaping = new RegularizedShaping(o.Gamma),
             AggregationConstant = o.MaxResponseLength,
             EntropyCoefficient = o.Entropy,

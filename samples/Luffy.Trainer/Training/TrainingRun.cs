@@ -215,35 +215,27 @@ public sealed class TrainingRun : IDisposable
         }
 
         optimizer.zero_grad();
-        double totalLoss = 0, onLoss = 0, offLoss = 0, offProbability = 0, offRatio = 0, entropy = 0;
-        int offset = 0;
+        var microMetrics = new List<PolicyLossMetrics>(micro.Count);
         for (int k = 0; k < micro.Count; k++)
         {
             MicroBatch m = micro[k];
-            int n = m.Batch.Count;
             using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
             using PolicyLossResult result = loss.Compute(new PolicyLossInputs
             {
                 LogProbs = stats.LogProbs,
                 OldLogProbs = old[k],
-                Advantages = tokenAdvantages.narrow(0, offset, n),
+                Advantages = m.Slice(tokenAdvantages),
                 ResponseMask = m.Batch.ResponseMask,
                 OffPolicyMask = m.Batch.OffPolicyMask,
                 Entropy = stats.Entropy,
-                GlobalNormalizer = m.GlobalNormalizer(loss.Options.Aggregation, loss.Options.AggregationConstant),
+                Normalizers = m.Normalizers(loss.Options),
             });
             result.Loss.backward();
-            PolicyLossMetrics metrics = result.Metrics;
-            double weight = (double)n / batch.Count;
-            totalLoss += metrics.Loss;
-            onLoss += metrics.OnPolicyLoss * weight;
-            offLoss += metrics.OffPolicyLoss * weight;
-            offProbability += metrics.OffPolicyProbability * weight;
-            offRatio += metrics.OffPolicyRatioMean * weight;
-            entropy += metrics.Entropy;
-            offset += n;
+            microMetrics.Add(result.Metrics);
             m.Dispose();
         }
+        PolicyLossMetrics metrics = PolicyLossMetrics.Combine(microMetrics);
+        double totalLoss = metrics.Loss;
 
         double lr = LearningRate(step);
         foreach (var group in optimizer.ParamGroups)
@@ -277,11 +269,11 @@ public sealed class TrainingRun : IDisposable
             GradNorm = gradNorm,
             OnPolicyReward = Mean(rewards.Where((_, i) => isOn[i])),
             TraceReward = Mean(rewards.Where((_, i) => !isOn[i])),
-            OnPolicyLoss = onLoss,
-            OffPolicyLoss = offLoss,
-            OffPolicyProbability = offProbability,
-            OffRatioMean = offRatio,
-            Entropy = entropy,
+            OnPolicyLoss = metrics.OnPolicyLoss,
+            OffPolicyLoss = metrics.OffPolicyLoss,
+            OffPolicyProbability = metrics.OffPolicyProbability,
+            OffRatioMean = metrics.OffPolicyRatioMean,
+            Entropy = metrics.Entropy,
             SolveNone = batch.Statistics.SolveNone,
             SolveAll = batch.Statistics.SolveAll,
             MeanOnResponseLength = batch.Statistics.MeanOnResponseLength,

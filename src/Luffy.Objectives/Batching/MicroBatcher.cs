@@ -65,18 +65,21 @@ public static class MicroBatcher
 
     private static IReadOnlyList<MicroBatch> Slice(TrainingBatch batch, List<(int Start, int Count)> ranges)
     {
-        long globalTokens, globalSequences;
-        using (var lengths = batch.ResponseLengths.cpu())
+        long[] lengths;
+        bool[] traces;
+        using (NewDisposeScope())
         {
-            long[] values = lengths.data<long>().ToArray();
-            globalTokens = values.Sum();
-            globalSequences = values.Count(v => v > 0);
+            lengths = batch.ResponseLengths.cpu().data<long>().ToArray();
+            traces = batch.OffPolicyMask.logical_and(batch.ResponseMask).any(1).cpu().data<bool>().ToArray();
         }
+        long tokens = lengths.Sum(), sequences = lengths.Count(v => v > 0);
+        long traceFreeTokens = lengths.Where((_, i) => !traces[i]).Sum(), traceFreeSequences = lengths.Where((v, i) => !traces[i] && v > 0).Count();
+        long traceTokens = tokens - traceFreeTokens;
         var result = new List<MicroBatch>(ranges.Count);
         foreach ((int start, int count) in ranges)
         {
             using Tensor indices = arange(start, start + count, dtype: ScalarType.Int64, device: batch.GroupIds.device);
-            result.Add(new MicroBatch(batch.Select(indices), globalTokens, globalSequences));
+            result.Add(new MicroBatch(batch.Select(indices), start, batch.Count, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
         }
         return result;
     }

@@ -1,4 +1,5 @@
 using Luffy.Objectives.Advantages;
+using Luffy.Objectives.Losses;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Batching;
@@ -9,6 +10,8 @@ namespace Luffy.Objectives.Batching;
 /// </summary>
 public sealed class TrainingBatch : IDisposable
 {
+    private Tensor? isOffPolicy;
+
     internal TrainingBatch(
         Tensor inputIds, Tensor attentionMask, Tensor positionIds, Tensor responseMask, Tensor offPolicyMask,
         Tensor groupIds, Tensor rewards, Tensor sampleKinds, Tensor responseLengths, Tensor truncated,
@@ -84,8 +87,31 @@ public sealed class TrainingBatch : IDisposable
     /// <summary>Per-sequence off-policy flag (the sequence carries a trace), (B) bool (a fresh tensor).</summary>
     public Tensor IsOffPolicy() => SampleKinds.ne((long)SampleKind.OnPolicy);
 
-    /// <summary>The advantage estimators' input: rewards, group ids, response mask and off-policy flags of this batch.</summary>
-    public RewardBatch ToRewardBatch() => new(Rewards, GroupIds) { ResponseMask = ResponseMask, IsOffPolicy = IsOffPolicy() };
+    /// <summary>
+    /// The advantage estimators' input: rewards, group ids, response mask and off-policy flags of this batch. It holds
+    /// references to this batch's tensors (the flags are created once and disposed with the batch).
+    /// </summary>
+    public RewardBatch ToRewardBatch() => new(Rewards, GroupIds) { ResponseMask = ResponseMask, IsOffPolicy = isOffPolicy ??= IsOffPolicy().DetachFromDisposeScope() };
+
+    /// <summary>
+    /// The behaviour probabilities q of the trace tokens (<see cref="PolicyLossInputs.TraceProbabilities"/>), (B, T)
+    /// float32 (a fresh tensor): exp of the trace's behaviour log-probs where the trace gave them
+    /// (<see cref="OffPolicyTrace.BehaviourLogProbs"/>), 1 elsewhere (the behaviour probability the loss assumes without them,
+    /// e.g. on the EOS appended to a full trace).
+    /// </summary>
+    public Tensor TraceProbabilities()
+    {
+        using var scope = NewDisposeScope();
+        Tensor known = OffPolicyMask.logical_and(SamplingLogProbsMask);
+        return where(known, SamplingLogProbs.exp(), ones(1, dtype: SamplingLogProbs.dtype, device: SamplingLogProbs.device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The tokens the sampling engine generated and reported a log-prob for, (B, T) bool (a fresh tensor): the response
+    /// tokens with a sampling log-prob that are not trace tokens. Pass it to <c>RolloutCorrection.Compute</c> with
+    /// <see cref="SamplingLogProbs"/>: the traces' behaviour log-probs are not the sampler's.
+    /// </summary>
+    public Tensor RolloutCorrectionMask() => ResponseMask.logical_and(SamplingLogProbsMask).logical_and(OffPolicyMask.logical_not());
 
     /// <summary>The sequences at <paramref name="indices"/> as a new batch with the same P and T (statistics are the parent's).</summary>
     /// <param name="indices">Sequence indices, (n) int64, on the batch's device.</param>
@@ -109,5 +135,6 @@ public sealed class TrainingBatch : IDisposable
         {
             t.Dispose();
         }
+        isOffPolicy?.Dispose();
     }
 }

@@ -8,7 +8,7 @@ public static class LossAggregator
 {
     /// <summary>Aggregates token values into a scalar (differentiable in <paramref name="values"/>).</summary>
     /// <param name="values">Token values L, shape (B, T), floating point. Not disposed. Values under a zero mask are ignored (even NaN).</param>
-    /// <param name="responseMask">Response mask m, shape (B, T), bool or 0/1 of any dtype. Not disposed.</param>
+    /// <param name="responseMask">Response mask m, shape (B, T), bool or an integer dtype (non-zero = set). Not disposed.</param>
     /// <param name="mode">The aggregation mode.</param>
     /// <param name="globalNormalizer">
     /// When set, replaces the micro-batch's own denominator: the global token count (token-mean), the global

@@ -4,22 +4,30 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Losses;
 
 /// <summary>
-/// LUFFY's mixed-policy loss. Per token, with ρ = exp(clamp(logp − old, −20, 20)) and p = exp(logp):
+/// LUFFY's mixed-policy loss, and every objective that composes into it. Per response token, with p = exp(log p):
 /// <list type="bullet">
-/// <item>on-policy tokens: the PPO surrogate L_on = max(−A·ρ, −A·clip(ρ, 1 − ε_low, 1 + ε_high)) (or −A·ρ unclipped), optionally dual-clipped where A &lt; 0: min(L_on, −A·c);</item>
-/// <item>off-policy tokens: policy shaping L_off = −A·f(p), never clipped, optionally clamped (min/max on f);</item>
-/// <item>L = o·L_off + (1 − o)·L_on under the response mask, aggregated per <see cref="PolicyLossOptions.Aggregation"/>,
-/// minus the entropy bonus, plus the KL penalty (both aggregated the same way).</item>
+/// <item>on-policy tokens: the on-policy objective's token loss L_on (<see cref="PolicyLossOptions.OnPolicy"/>; default
+/// PPO's clipped surrogate max(−A·ρ, −A·clip(ρ, 1 − ε_low, 1 + ε_high)) with ρ = exp(clamp(log p − log p_old, ±20)));</item>
+/// <item>off-policy (trace) tokens: policy shaping L_off = −A·f(p), never clipped, optionally clamped (min/max on f);
+/// with trace probabilities q the ratio is p/(q + 1e-6) instead of f(p);</item>
+/// <item>L = o·L_off + (1 − o)·L_on, times the rollout-correction weights, aggregated per
+/// <see cref="PolicyLossOptions.Aggregation"/> over the tokens <see cref="PolicyLossOptions.AllMaxClip"/> keeps, plus
+/// λ·SFT, minus the entropy bonus, plus the KL penalty (both aggregated over every response token).</item>
 /// </list>
-/// Pure on-policy PPO/GRPO is the case without an off-policy mask. Masked positions receive exactly zero gradient.
+/// Pure on-policy PPO/GRPO is the case without an off-policy mask. Masked positions receive exactly zero gradient. The
+/// fused CPU kernel runs <see cref="ClippedSurrogate"/> with the built-in ratios and shaping functions in float32/float64
+/// (<see cref="LossKernel.Auto"/>); everything else runs composed TorchSharp ops, on any device, and the result says which
+/// kernel ran and why.
 /// </summary>
 public sealed class MixedPolicyLoss
 {
-    private const double LogRatioClamp = 20.0;
+    /// <summary>The constant added to the trace probabilities q in the off-policy ratio p/(q + 1e-6) (the reference's).</summary>
+    public const double TraceProbabilityEpsilon = 1e-6;
 
     /// <summary>Creates the loss with validated options.</summary>
     /// <param name="options">The options; <see langword="null"/> uses the defaults (clipped PPO on-policy, γ = 0.1 shaping off-policy, token-mean).</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range (see <see cref="PolicyLossOptions.Validate"/>).</exception>
+    /// <exception cref="ArgumentNullException">The objective or the shaping function is null.</exception>
     public MixedPolicyLoss(PolicyLossOptions? options = null)
     {
         Options = options ?? new PolicyLossOptions();
@@ -30,141 +38,171 @@ public sealed class MixedPolicyLoss
     public PolicyLossOptions Options { get; }
 
     /// <summary>Computes the loss and its metrics for one (micro-)batch.</summary>
-    /// <param name="inputs">The (B, T) tensors of the step; none is disposed.</param>
+    /// <param name="inputs">The (B, T) tensors of the step; none is disposed, and none is read after this returns.</param>
     /// <returns>A fresh result with a scalar loss that is differentiable with respect to <see cref="PolicyLossInputs.LogProbs"/> (and <see cref="PolicyLossInputs.Entropy"/>).</returns>
-    /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, or a tensor the options need is missing.</exception>
-    /// <exception cref="ArgumentOutOfRangeException"><see cref="PolicyLossInputs.GlobalNormalizer"/> is not finite and positive.</exception>
-    /// <exception cref="NotSupportedException"><see cref="PolicyLossOptions.Kernel"/> is <see cref="LossKernel.Fused"/> and the inputs are not on the CPU in float32/float64 or the shaping is not built in.</exception>
+    /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, B or T is 0, or a tensor the options need is missing.</exception>
+    /// <exception cref="NotSupportedException"><see cref="PolicyLossOptions.Kernel"/> is <see cref="LossKernel.Fused"/> and the fused kernel does not support the inputs or options (the message says why).</exception>
+    /// <exception cref="InvalidOperationException">A custom objective returned terms of the wrong shape or dtype.</exception>
     public PolicyLossResult Compute(PolicyLossInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         Validate(inputs);
-        switch (Options.Kernel)
+        bool fusable = FusedPolicyLoss.Supports(inputs, Options, out string reason);
+        if (Options.Kernel == LossKernel.Fused && !fusable)
         {
-            case LossKernel.Fused when !FusedPolicyLoss.Supports(inputs, Options, out string reason):
-                throw new NotSupportedException($"Kernel is Fused but {reason}; use LossKernel.Auto or LossKernel.Composed.");
-            case LossKernel.Fused:
-            case LossKernel.Auto when FusedPolicyLoss.Supports(inputs, Options, out _):
-                using (NewDisposeScope())
-                {
-                    PolicyLossResult fused = FusedPolicyLoss.Compute(inputs, Options);
-                    fused.Loss.MoveToOuterDisposeScope();
-                    return fused;
-                }
-            default:
-                return ComputeComposed(inputs);
+            throw new NotSupportedException($"Kernel is Fused but {reason}; use LossKernel.Auto or LossKernel.Composed.");
         }
+        if (Options.Kernel != LossKernel.Composed && fusable)
+        {
+            return FusedPolicyLoss.Compute(inputs, Options);
+        }
+        return ComputeComposed(inputs, Options.Kernel == LossKernel.Composed ? "the options ask for LossKernel.Composed" : reason);
     }
 
-    /// <summary>The composed-ops implementation (every device and dtype; the reference of the fused kernel).</summary>
-    private PolicyLossResult ComputeComposed(PolicyLossInputs inputs)
+    /// <summary>The composed-ops implementation (every device, dtype and objective; the reference of the fused kernel).</summary>
+    private PolicyLossResult ComputeComposed(PolicyLossInputs inputs, string reason)
     {
         PolicyLossOptions o = Options;
-
         using var scope = NewDisposeScope();
         Tensor logp = inputs.LogProbs;
         Tensor zero = zeros(1, dtype: logp.dtype, device: logp.device);
-        Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
-        Tensor offPolicy = inputs.OffPolicyMask is null
-            ? zeros_like(mask)
-            : TensorGuard.AsBoolMask(inputs.OffPolicyMask).logical_and(mask);
-        Tensor onPolicy = mask.logical_and(offPolicy.logical_not());
-        Tensor negativeAdvantages = -inputs.Advantages;
+        Masks masks = Masks.Of(inputs, o);
+        Tensor mask = masks.Response, on = masks.OnPolicy, off = masks.OffPolicy, policy = masks.Policy;
 
-        // On-policy PPO surrogate.
-        Tensor ratio = (logp - inputs.OldLogProbs).clamp(-LogRatioClamp, LogRatioClamp).exp();
-        Tensor unclippedLoss = negativeAdvantages * ratio;
-        Tensor onLoss = unclippedLoss;
-        Tensor clipped = zeros_like(mask);
-        if (o.ClipOnPolicyRatio)
-        {
-            Tensor clippedLoss = negativeAdvantages * ratio.clamp(1 - o.ClipLow, 1 + o.ClipHigh);
-            clipped = clippedLoss.gt(unclippedLoss);
-            onLoss = maximum(unclippedLoss, clippedLoss);
-        }
-        Tensor dualClipped = zeros_like(mask);
-        if (o.DualClip is { } c)
-        {
-            double bound = Math.Max(c, 1 + o.ClipHigh);
-            Tensor dualLoss = negativeAdvantages * bound;
-            Tensor negative = inputs.Advantages.lt(0);
-            dualClipped = negative.logical_and(dualLoss.lt(onLoss));
-            onLoss = where(negative, minimum(onLoss, dualLoss), onLoss);
-        }
+        // Padding never reaches the loss (even NaN): masked positions are replaced by 0 with where, whose backward sends
+        // exactly 0 there. Each branch sees gradient only at its own tokens, so a value the other branch discards (an
+        // overflowing ratio, a NaN old log-prob at a trace token) cannot turn into 0·∞ = NaN in backward.
+        Tensor lp = where(mask, logp, zero);
+        Tensor lpOn = where(on, lp, lp.detach());
+        Tensor lpOff = where(off, lp, lp.detach());
+        Tensor old = where(mask, inputs.OldLogProbs.detach(), zero);
+        Tensor advantages = where(mask, inputs.Advantages.detach(), zero);
+        Tensor? weights = inputs.RolloutWeights is null ? null : where(mask, inputs.RolloutWeights.detach(), zero);
 
-        // Off-policy policy shaping.
-        Tensor shaped = o.Shaping.Apply(logp);
-        Tensor shapedClamped = shaped;
+        OnPolicyTerms terms = o.OnPolicy.Compute(new OnPolicyContext
+        {
+            LogProbs = lpOn, OldLogProbs = old, Advantages = advantages, OnPolicyMask = on, ResponseMask = mask, RolloutWeights = weights,
+        }) ?? throw new InvalidOperationException($"{o.OnPolicy.Name} returned no terms.");
+        CheckTerms(terms, logp, o.OnPolicy.Name);
+        Tensor onLoss = terms.TokenLoss;
+
+        Tensor ratio = inputs.TraceProbabilities is { } q
+            ? lpOff.exp() / (where(off, q.detach(), ones_like(zero)) + TraceProbabilityEpsilon)
+            : o.Shaping.Apply(lpOff);
+        Tensor clampedRatio = ratio;
         if (o.OffPolicyMaxClamp is { } max)
         {
-            shapedClamped = shapedClamped.clamp_max(max);
+            clampedRatio = clampedRatio.clamp_max(max);
         }
+        Tensor maxClamped = clampedRatio;
         if (o.OffPolicyMinClamp is { } min)
         {
-            shapedClamped = shapedClamped.clamp_min(min);
+            clampedRatio = clampedRatio.clamp_min(min);
         }
-        Tensor offLoss = negativeAdvantages * shapedClamped;
+        Tensor offLoss = -advantages * clampedRatio;
+        if (weights is not null)
+        {
+            offLoss = offLoss * weights;
+        }
+        Tensor tokenLoss = PropagateNaN(where(off, offLoss, onLoss), lp);
 
-        Tensor tokenLoss = where(offPolicy, offLoss, onLoss);
-        Tensor policyLoss = LossAggregator.AggregateUnchecked(tokenLoss, mask, o.Aggregation, inputs.GlobalNormalizer, o.AggregationConstant);
+        Tensor kept = policy;
+        Tensor allMaxClipped = zeros_like(mask);
+        if (o.AllMaxClip is { } bound)
+        {
+            allMaxClipped = policy.logical_and(lp.detach().gt(Math.Log(bound)));
+            kept = policy.logical_and(allMaxClipped.logical_not());
+        }
+        LossNormalizers? n = inputs.Normalizers;
+        Tensor policyLoss = LossAggregator.AggregateUnchecked(tokenLoss, kept, o.Aggregation, n?.Policy, o.AggregationConstant);
         Tensor loss = policyLoss;
 
-        Tensor entropy = zeros(1, dtype: logp.dtype, device: logp.device).squeeze(0);
+        Tensor sftSum = zero.squeeze(0), sftCount = zero.squeeze(0);
+        if (o.SftCoefficient > 0)
+        {
+            Tensor sftTokens = masks.TraceSequences.logical_and(mask);
+            Tensor negativeLogProbs = where(sftTokens, -lp, zero);
+            sftSum = negativeLogProbs.sum();
+            sftCount = sftTokens.sum().to_type(logp.dtype);
+            loss = loss + sftSum / (n?.Sft is { } s ? s : sftCount.clamp_min(1)) * o.SftCoefficient;
+        }
+        Tensor entropySum = zero.squeeze(0);
         if (inputs.Entropy is not null)
         {
-            entropy = LossAggregator.AggregateUnchecked(inputs.Entropy, mask, o.Aggregation, inputs.GlobalNormalizer, o.AggregationConstant);
+            Tensor entropy = where(mask, inputs.Entropy, zero);
+            entropySum = entropy.sum();
             if (o.EntropyCoefficient > 0)
             {
-                loss = loss - entropy * o.EntropyCoefficient;
+                loss = loss - LossAggregator.AggregateUnchecked(entropy, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant) * o.EntropyCoefficient;
             }
         }
-        Tensor kl = zeros(1, dtype: logp.dtype, device: logp.device).squeeze(0);
+        Tensor klSum = zero.squeeze(0);
         if (inputs.ReferenceLogProbs is not null)
         {
-            Tensor tokenKl = KlDivergence.EstimateUnchecked(logp, inputs.ReferenceLogProbs, o.KlEstimator);
-            kl = LossAggregator.AggregateUnchecked(tokenKl, mask, o.Aggregation, inputs.GlobalNormalizer, o.AggregationConstant);
+            Tensor tokenKl = where(mask, PropagateNaN(KlDivergence.EstimateUnchecked(lp, where(mask, inputs.ReferenceLogProbs.detach(), zero), o.KlEstimator), lp), zero);
+            klSum = tokenKl.sum();
             if (o.KlCoefficient > 0)
             {
-                loss = loss + kl * o.KlCoefficient;
+                loss = loss + LossAggregator.AggregateUnchecked(tokenKl, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant) * o.KlCoefficient;
             }
         }
 
         Tensor metrics;
         using (no_grad())
         {
-            Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? onPolicy : mask;
-            Tensor maxClamped = o.OffPolicyMaxClamp is { } hi ? shaped.gt(hi) : zeros_like(mask);
-            Tensor minClamped = o.OffPolicyMinClamp is { } lo ? shaped.lt(lo) : zeros_like(mask);
-            Tensor[] values =
-            [
-                loss.detach(),
-                policyLoss.detach(),
-                MaskedMean(onLoss.detach(), onPolicy),
-                MaskedMean(offLoss.detach(), offPolicy),
-                MaskedMean(clipped, metricScope),
-                MaskedMean(dualClipped, onPolicy),
-                MaskedMean((inputs.OldLogProbs - logp).detach(), metricScope),
-                MaskedMean(logp.detach().exp(), offPolicy),
-                MaskedMean(inputs.OldLogProbs.detach().exp(), onPolicy),
-                MaskedMean(shaped.detach(), offPolicy),
-                MaskedMean(maxClamped, offPolicy),
-                MaskedMean(minClamped, offPolicy),
-                entropy.detach(),
-                kl.detach(),
-                onPolicy.sum(),
-                offPolicy.sum(),
-            ];
-            metrics = stack(values.Select(v => v.to_type(ScalarType.Float64).reshape(Array.Empty<long>())));
+            Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? on : policy;
+            Tensor Sum(Tensor values, Tensor selection) => where(selection, values.detach().to_type(ScalarType.Float64), zeros(1, dtype: ScalarType.Float64, device: values.device)).sum();
+            Tensor Count(Tensor selection) => selection.sum().to_type(ScalarType.Float64);
+            var values = new Tensor[MetricSlots.Count];
+            values[MetricSlots.Loss] = loss.detach().to_type(ScalarType.Float64);
+            values[MetricSlots.PolicyLoss] = policyLoss.detach().to_type(ScalarType.Float64);
+            values[MetricSlots.OnLossSum] = Sum(onLoss, on);
+            values[MetricSlots.OnCount] = Count(on);
+            values[MetricSlots.OffLossSum] = Sum(offLoss, off);
+            values[MetricSlots.OffCount] = Count(off);
+            values[MetricSlots.ClippedCount] = Count((terms.Clipped ?? zeros_like(mask)).logical_and(metricScope));
+            values[MetricSlots.ClippedLowerCount] = Count((terms.ClippedLower ?? zeros_like(mask)).logical_and(metricScope));
+            values[MetricSlots.PpoKlSum] = Sum(old - lp, metricScope);
+            values[MetricSlots.ScopeCount] = Count(metricScope);
+            values[MetricSlots.OffProbabilitySum] = Sum(lp.exp(), off);
+            values[MetricSlots.OnProbabilitySum] = Sum(old.exp(), on);
+            values[MetricSlots.RatioSum] = Sum(clampedRatio, off);
+            values[MetricSlots.MaxClampedCount] = o.OffPolicyMaxClamp is { } hi ? Count(off.logical_and(ratio.ge(hi))) : Count(zeros_like(mask));
+            values[MetricSlots.MinClampedCount] = o.OffPolicyMinClamp is { } lo ? Count(off.logical_and(maxClamped.le(lo))) : Count(zeros_like(mask));
+            values[MetricSlots.AllMaxClippedCount] = Count(allMaxClipped);
+            values[MetricSlots.PolicyCount] = Count(policy);
+            values[MetricSlots.SftSum] = sftSum.detach().to_type(ScalarType.Float64);
+            values[MetricSlots.SftCount] = sftCount.to_type(ScalarType.Float64);
+            values[MetricSlots.EntropySum] = entropySum.detach().to_type(ScalarType.Float64);
+            values[MetricSlots.KlSum] = klSum.detach().to_type(ScalarType.Float64);
+            values[MetricSlots.ResponseCount] = Count(mask);
+            metrics = stack(values.Select(v => v.reshape(Array.Empty<long>())));
         }
 
-        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), metrics.MoveToOuterDisposeScope());
+        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), metrics.MoveToOuterDisposeScope(), LossKernel.Composed, reason);
     }
 
-    private static Tensor MaskedMean(Tensor values, Tensor selection)
+    /// <summary>
+    /// A NaN token value gets a NaN gradient at its token (PyTorch's clamp would pass 0 there, its exp would pass NaN;
+    /// one rule for every path and both kernels): adds (log p − sg(log p))·(NaN where the value is NaN, else 0), which is
+    /// 0 in value and gradient elsewhere, also where log p is ±∞.
+    /// </summary>
+    private static Tensor PropagateNaN(Tensor values, Tensor lp)
     {
-        Tensor v = values.to_type(ScalarType.Float64);
-        Tensor total = where(selection, v, zeros(1, dtype: ScalarType.Float64, device: v.device)).sum();
-        return total / selection.sum().to_type(ScalarType.Float64).clamp_min(1);
+        Tensor detached = lp.detach();
+        Tensor infinite = detached.isinf();
+        Tensor zero = zeros(1, dtype: lp.dtype, device: lp.device);
+        Tensor delta = where(infinite, zero, lp) - where(infinite, zero, detached);
+        Tensor indicator = where(values.detach().isnan(), full(1, double.NaN, dtype: lp.dtype, device: lp.device), zero);
+        return values + delta * indicator;
+    }
+
+    private static void CheckTerms(OnPolicyTerms terms, Tensor logp, string name)
+    {
+        if (!terms.TokenLoss.shape.SequenceEqual(logp.shape) || terms.TokenLoss.dtype != logp.dtype)
+        {
+            throw new InvalidOperationException($"{name} returned token losses of shape {TensorGuard.Shape(terms.TokenLoss)} and dtype {terms.TokenLoss.dtype}; expected {TensorGuard.Shape(logp)} and {logp.dtype} (the log-probs').");
+        }
     }
 
     private void Validate(PolicyLossInputs inputs)
@@ -173,6 +211,10 @@ public sealed class MixedPolicyLoss
         Tensor logp = inputs.LogProbs;
         TensorGuard.Floating(logp, nameof(inputs.LogProbs));
         TensorGuard.Rank(logp, nameof(inputs.LogProbs), 2, layout);
+        if (logp.shape[0] == 0 || logp.shape[1] == 0)
+        {
+            throw new ArgumentException($"LogProbs has shape {TensorGuard.Shape(logp)}; a loss step needs at least one sequence and one response column.", nameof(inputs));
+        }
         TensorGuard.Companion(inputs.OldLogProbs, nameof(inputs.OldLogProbs), logp, nameof(inputs.LogProbs), layout);
         TensorGuard.Companion(inputs.Advantages, nameof(inputs.Advantages), logp, nameof(inputs.LogProbs), layout);
         TensorGuard.Mask(inputs.ResponseMask, nameof(inputs.ResponseMask), logp, nameof(inputs.LogProbs), layout);
@@ -196,9 +238,27 @@ public sealed class MixedPolicyLoss
         {
             throw new ArgumentException($"EntropyCoefficient is {Options.EntropyCoefficient} but Entropy is null; pass the (B, T) token entropy (TokenStatistics.Compute) or set EntropyCoefficient to 0.", nameof(inputs));
         }
-        if (inputs.GlobalNormalizer is { } n)
+        if (inputs.TraceProbabilities is not null)
         {
-            TensorGuard.Positive(n, nameof(inputs.GlobalNormalizer));
+            TensorGuard.Companion(inputs.TraceProbabilities, nameof(inputs.TraceProbabilities), logp, nameof(inputs.LogProbs), layout);
+        }
+        if (inputs.RolloutWeights is not null)
+        {
+            TensorGuard.Companion(inputs.RolloutWeights, nameof(inputs.RolloutWeights), logp, nameof(inputs.LogProbs), layout);
+        }
+    }
+
+    /// <summary>The token sets of one step, as bool (B, T) tensors (temporaries of the caller's dispose scope).</summary>
+    private sealed record Masks(Tensor Response, Tensor TraceSequences, Tensor Policy, Tensor OnPolicy, Tensor OffPolicy)
+    {
+        public static Masks Of(PolicyLossInputs inputs, PolicyLossOptions o)
+        {
+            Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
+            Tensor trace = inputs.OffPolicyMask is null ? zeros_like(mask) : TensorGuard.AsBoolMask(inputs.OffPolicyMask).logical_and(mask);
+            Tensor traceSequences = trace.any(1, keepdim: true);
+            Tensor policy = o.TraceSequencesInPolicyLoss ? mask : mask.logical_and(traceSequences.logical_not());
+            Tensor off = trace.logical_and(policy);
+            return new Masks(mask, traceSequences, policy, policy.logical_and(off.logical_not()), off);
         }
     }
 }

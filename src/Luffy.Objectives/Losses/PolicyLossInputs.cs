@@ -3,28 +3,33 @@ namespace Luffy.Objectives.Losses;
 using static TorchSharp.torch;
 
 /// <summary>
-/// The tensors of one loss step. All (B, T) tensors share one layout: B sequences, T response tokens (padded).
-/// Floating-point tensors must share the dtype and device of <see cref="LogProbs"/>; masks may be bool or 0/1 of
-/// any dtype (non-zero = set). Nothing is broadcast and nothing is disposed by the loss.
+/// The tensors of one loss step. All (B, T) tensors share one layout: B ≥ 1 sequences, T ≥ 1 response tokens (padded).
+/// Floating-point tensors must share the dtype and device of <see cref="LogProbs"/>; masks are bool or an integer dtype
+/// (non-zero = set). Nothing is broadcast and nothing is disposed by the loss, nor read again after
+/// <see cref="MixedPolicyLoss.Compute"/> returns (a caller may dispose its tensors before calling <c>backward()</c>).
+/// Values outside the response mask are never read into the loss: padding may hold anything, NaN included, and gets
+/// exactly zero gradient. A NaN at a response token propagates as PyTorch does: the loss is NaN and so is that token's
+/// gradient.
 /// </summary>
-public sealed class PolicyLossInputs
+public sealed record PolicyLossInputs
 {
     /// <summary>log πθ of each response token under the policy being trained, (B, T), float32/float64/bfloat16, normally requiring grad.</summary>
     public required Tensor LogProbs { get; init; }
 
     /// <summary>
-    /// log-prob of each token under the policy that produced the rollout (detached), (B, T). Only on-policy tokens
-    /// read it; for off-policy tokens the behaviour probability is taken as 1 and any finite value may stand here.
+    /// log-prob of each token under the policy that produced the rollout (detached), (B, T). The loss reads it at
+    /// on-policy tokens; for off-policy tokens the behaviour probability is taken as 1 and any value may stand here (it
+    /// only enters the clip-fraction and PPO-KL metrics under <see cref="MetricScope.AllResponseTokens"/>).
     /// </summary>
     public required Tensor OldLogProbs { get; init; }
 
-    /// <summary>Token advantages, (B, T); normally a per-sequence value broadcast with <c>TokenAdvantages.Broadcast</c>.</summary>
+    /// <summary>Token advantages, (B, T); normally a per-sequence value broadcast with <c>AdvantageResult.ToTokens</c>.</summary>
     public required Tensor Advantages { get; init; }
 
-    /// <summary>Response mask, (B, T): set on real response tokens, clear on padding and after EOS.</summary>
+    /// <summary>Response mask, (B, T), bool or an integer dtype: set on real response tokens, clear on padding and after EOS.</summary>
     public required Tensor ResponseMask { get; init; }
 
-    /// <summary>Off-policy mask, (B, T): set where the token was copied from an off-policy trace. The default is <see langword="null"/>: every token is on-policy (pure PPO/GRPO).</summary>
+    /// <summary>Off-policy mask, (B, T), bool or an integer dtype: set where the token was copied from an off-policy trace. The default is <see langword="null"/>: every token is on-policy (pure PPO/GRPO).</summary>
     public Tensor? OffPolicyMask { get; init; }
 
     /// <summary>Reference-policy log-probs, (B, T), required when <see cref="PolicyLossOptions.KlCoefficient"/> &gt; 0. The default is <see langword="null"/>.</summary>
@@ -34,9 +39,22 @@ public sealed class PolicyLossInputs
     public Tensor? Entropy { get; init; }
 
     /// <summary>
-    /// Replaces the micro-batch's own aggregation denominator (see <see cref="LossAggregator.Aggregate"/>): pass the
-    /// global token count (token-mean) or sequence count (sequence modes) of the whole batch so that summing the
-    /// micro-batch losses gives the full-batch loss and gradient. The default is <see langword="null"/>.
+    /// Behaviour probabilities q of the trace tokens (the reference's <c>target_probs</c>: the probability each trace token
+    /// had under the model that wrote it), (B, T), read at off-policy tokens only. When set, the off-policy ratio is
+    /// p/(q + 1e-6), not reshaped (the reference skips the off-policy reshape then), before the min/max clamps.
+    /// <c>TrainingBatch.TraceProbabilities()</c> builds it from the traces' behaviour log-probs. The default is <see langword="null"/>.
     /// </summary>
-    public double? GlobalNormalizer { get; init; }
+    public Tensor? TraceProbabilities { get; init; }
+
+    /// <summary>
+    /// Rollout-correction weights w, (B, T), detached, multiplied token-wise into the policy token losses (verl's
+    /// <c>rollout_is_weights</c>; compute them with <c>RolloutCorrection.Compute</c>). The default is <see langword="null"/>.
+    /// </summary>
+    public Tensor? RolloutWeights { get; init; }
+
+    /// <summary>
+    /// The whole batch's denominators, replacing the micro-batch's own (see <see cref="LossNormalizers"/>): summing the
+    /// micro-batch losses then gives the full-batch loss and gradient. The default is <see langword="null"/>.
+    /// </summary>
+    public LossNormalizers? Normalizers { get; init; }
 }

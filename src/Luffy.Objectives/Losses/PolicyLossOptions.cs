@@ -3,37 +3,50 @@ using Luffy.Objectives.Shaping;
 namespace Luffy.Objectives.Losses;
 
 /// <summary>
-/// Options of <see cref="MixedPolicyLoss"/>. Immutable; derive variants with <c>with</c>. Validated when a
-/// <see cref="MixedPolicyLoss"/> is created (<see cref="Validate"/>). The defaults are a standard clipped
-/// PPO/GRPO loss with LUFFY's regularized shaping (γ = 0.1) for off-policy tokens and token-mean aggregation;
-/// <see cref="LuffyMainRun"/> is the paper's main run.
+/// Options of <see cref="MixedPolicyLoss"/>: which objective trains the on-policy tokens, how the off-policy (trace)
+/// tokens are shaped, the reference implementation's extra options, aggregation and regularizers. Immutable; derive
+/// variants with <c>with</c>. Validated when a <see cref="MixedPolicyLoss"/> is created (<see cref="Validate"/>); the
+/// objectives validate their own settings when they are set. The defaults are a standard clipped PPO/GRPO loss with
+/// LUFFY's regularized shaping (γ = 0.1) for off-policy tokens and token-mean aggregation; <see cref="LuffyMainRun"/> is
+/// the paper's main run. The pieces compose: <c>LuffyMainRun with { OnPolicy = new GroupSequenceSurrogate() }</c> is
+/// GSPO on the on-policy tokens with LUFFY's shaping on the trace tokens.
 /// </summary>
 public sealed record PolicyLossOptions
 {
-    /// <summary>Clip the on-policy importance ratio ρ to [1 − <see cref="ClipLow"/>, 1 + <see cref="ClipHigh"/>] (PPO). The default is <see langword="true"/>; LUFFY's main run turns it off.</summary>
-    public bool ClipOnPolicyRatio { get; init; } = true;
-
-    /// <summary>ε_low, in [0, 1). The default is 0.2.</summary>
-    public double ClipLow { get; init; } = 0.2;
-
-    /// <summary>ε_high, in [0, 1). The default is 0.2 ("clip-higher" uses 0.28).</summary>
-    public double ClipHigh { get; init; } = 0.2;
-
-    /// <summary>
-    /// Dual-clip constant c &gt; 1: where A &lt; 0 the on-policy loss is min(L_on, −A·c). Applied whether or not the ratio is
-    /// clipped. As in the reference implementation the effective bound is max(c, 1 + ε_high). The default is
-    /// <see langword="null"/> (off); verl uses 3.
-    /// </summary>
-    public double? DualClip { get; init; }
+    /// <summary>The on-policy token objective. The default is <see cref="ClippedSurrogate"/> with ε = 0.2 (PPO/GRPO).</summary>
+    public IOnPolicyObjective OnPolicy { get; init; } = new ClippedSurrogate();
 
     /// <summary>The off-policy shaping function f(p). The default is <see cref="RegularizedShaping"/> with γ = 0.1.</summary>
     public IShapingFunction Shaping { get; init; } = new RegularizedShaping();
 
-    /// <summary>Upper clamp of the shaped value: min(f, max); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
+    /// <summary>Upper clamp of the off-policy ratio: min(f, max); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
     public double? OffPolicyMaxClamp { get; init; }
 
-    /// <summary>Lower clamp of the shaped value: max(f, min); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
+    /// <summary>Lower clamp of the off-policy ratio: max(f, min); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
     public double? OffPolicyMinClamp { get; init; }
+
+    /// <summary>
+    /// The reference's <c>all_max_clip</c> b &gt; 0: tokens (on- and off-policy) whose current probability p exceeds b
+    /// (log p &gt; ln b) leave the policy loss and its normalizer; the metrics, the entropy bonus and the KL penalty keep
+    /// them, as in the reference. With <see cref="PolicyLossInputs.Normalizers"/> the given policy normalizer is used as
+    /// is (the kept count is known only after the forward pass). The default is <see langword="null"/> (off).
+    /// </summary>
+    public double? AllMaxClip { get; init; }
+
+    /// <summary>
+    /// λ ≥ 0 of the SFT loss added to the policy loss (LUFFY's "RL w/ SFT loss" baseline, the reference's
+    /// <c>sft_loss_coef</c>): λ·mean(−log p) over the response tokens of every sequence that carries an off-policy
+    /// trace (the reference's rows with any prefix token; for whole traces these are exactly the trace tokens). The default is 0.
+    /// </summary>
+    public double SftCoefficient { get; init; }
+
+    /// <summary>
+    /// Whether sequences that carry a trace take part in the policy loss. The default is <see langword="true"/> (LUFFY: their
+    /// trace tokens are shaped, their own continuation is on-policy). <see langword="false"/> is the reference's
+    /// multi-task baseline (<c>use_sft_multitask_loss</c>, see <see cref="RlWithSftLoss"/>): such sequences leave the policy
+    /// loss, its normalizer and its metrics, and learn only through the SFT term.
+    /// </summary>
+    public bool TraceSequencesInPolicyLoss { get; init; } = true;
 
     /// <summary>How token losses become a scalar. The default is <see cref="LossAggregation.TokenMean"/>.</summary>
     public LossAggregation Aggregation { get; init; } = LossAggregation.TokenMean;
@@ -50,10 +63,10 @@ public sealed record PolicyLossOptions
     /// <summary>The KL estimator. The default is <see cref="KlEstimator.K3"/>.</summary>
     public KlEstimator KlEstimator { get; init; } = KlEstimator.K3;
 
-    /// <summary>Tokens the clip fraction and PPO-KL metrics average over. The default is <see cref="MetricScope.OnPolicyTokens"/> (the reference averages over all response tokens).</summary>
+    /// <summary>Tokens the clip fractions and PPO-KL metrics average over. The default is <see cref="MetricScope.OnPolicyTokens"/> (the reference averages over all response tokens).</summary>
     public MetricScope MetricScope { get; init; } = MetricScope.OnPolicyTokens;
 
-    /// <summary>The implementation to run. The default is <see cref="LossKernel.Auto"/>: fused on CPU, composed elsewhere.</summary>
+    /// <summary>The implementation to run. The default is <see cref="LossKernel.Auto"/>: fused where it applies, composed elsewhere; the result reports which ran.</summary>
     public LossKernel Kernel { get; init; } = LossKernel.Auto;
 
     /// <summary>
@@ -64,7 +77,7 @@ public sealed record PolicyLossOptions
     /// </summary>
     public static PolicyLossOptions LuffyMainRun { get; } = new()
     {
-        ClipOnPolicyRatio = false,
+        OnPolicy = ClippedSurrogate.Unclipped,
         Shaping = new RegularizedShaping(RegularizedShaping.DefaultGamma),
         Aggregation = LossAggregation.SequenceMeanTokenSumNorm,
         AggregationConstant = null,
@@ -73,16 +86,48 @@ public sealed record PolicyLossOptions
         MetricScope = MetricScope.AllResponseTokens,
     };
 
+    /// <summary>GSPO as verl runs it: <see cref="GroupSequenceSurrogate"/> (ε 3e-4 / 4e-4), seq-mean-token-mean, metrics over all response tokens.</summary>
+    public static PolicyLossOptions Gspo { get; } = new()
+    {
+        OnPolicy = new GroupSequenceSurrogate(),
+        Aggregation = LossAggregation.SequenceMeanTokenMean,
+        MetricScope = MetricScope.AllResponseTokens,
+    };
+
+    /// <summary>SAPO as verl runs it: <see cref="SoftAdaptiveSurrogate"/> (τ 1 / 1.05), seq-mean-token-mean, metrics over all response tokens.</summary>
+    public static PolicyLossOptions Sapo { get; } = new()
+    {
+        OnPolicy = new SoftAdaptiveSurrogate(),
+        Aggregation = LossAggregation.SequenceMeanTokenMean,
+        MetricScope = MetricScope.AllResponseTokens,
+    };
+
+    /// <summary>GMPO as verl runs it: <see cref="GeometricMeanSurrogate"/> (ε 0.2 / 0.2), the mean of the sequence losses, metrics over all response tokens.</summary>
+    public static PolicyLossOptions GeometricMean { get; } = new()
+    {
+        OnPolicy = new GeometricMeanSurrogate(),
+        Aggregation = LossAggregation.SequenceMeanTokenMean,
+        MetricScope = MetricScope.AllResponseTokens,
+    };
+
+    /// <summary>
+    /// The reference's "RL w/ SFT loss" baseline: the on-policy GRPO/PPO loss on sequences without a trace plus
+    /// λ·mean(−log p) over the sequences that carry one (<see cref="SftCoefficient"/>, <see cref="TraceSequencesInPolicyLoss"/> off).
+    /// </summary>
+    /// <param name="sftCoefficient">λ ≥ 0. The default is 1 (the reference's <c>sft_loss_coef</c>).</param>
+    /// <param name="basis">The options to start from. The default is <see langword="null"/>: <see cref="LuffyMainRun"/>.</param>
+    /// <returns>The options.</returns>
+    public static PolicyLossOptions RlWithSftLoss(double sftCoefficient = 1.0, PolicyLossOptions? basis = null) =>
+        (basis ?? LuffyMainRun) with { SftCoefficient = sftCoefficient, TraceSequencesInPolicyLoss = false };
+
     /// <summary>Throws when an option is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
-    /// <exception cref="ArgumentNullException"><see cref="Shaping"/> is null.</exception>
+    /// <exception cref="ArgumentNullException"><see cref="OnPolicy"/> or <see cref="Shaping"/> is null.</exception>
     public void Validate()
     {
-        InRange(ClipLow, nameof(ClipLow), 0, 1);
-        InRange(ClipHigh, nameof(ClipHigh), 0, 1);
-        if (DualClip is { } c && (!(c > 1) || !double.IsFinite(c)))
+        if (OnPolicy is null)
         {
-            throw new ArgumentOutOfRangeException(nameof(DualClip), c, "DualClip must be a finite number greater than 1 (or null to turn dual-clip off).");
+            throw new ArgumentNullException(nameof(OnPolicy), "OnPolicy must be set; ClippedSurrogate is PPO's objective.");
         }
         if (Shaping is null)
         {
@@ -99,6 +144,14 @@ public sealed record PolicyLossOptions
         if (OffPolicyMaxClamp is { } hi && OffPolicyMinClamp is { } lo && lo > hi)
         {
             throw new ArgumentOutOfRangeException(nameof(OffPolicyMinClamp), lo, $"OffPolicyMinClamp ({lo}) must not exceed OffPolicyMaxClamp ({hi}).");
+        }
+        if (AllMaxClip is { } b && (!(b > 0) || !double.IsFinite(b)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(AllMaxClip), b, "AllMaxClip must be a finite probability bound greater than 0 (or null).");
+        }
+        if (!(SftCoefficient >= 0) || !double.IsFinite(SftCoefficient))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SftCoefficient), SftCoefficient, "SftCoefficient must be a finite number >= 0.");
         }
         if (!Enum.IsDefined(Aggregation))
         {
@@ -127,14 +180,6 @@ public sealed record PolicyLossOptions
         if (!Enum.IsDefined(MetricScope))
         {
             throw new ArgumentOutOfRangeException(nameof(MetricScope), MetricScope, "Unknown MetricScope value.");
-        }
-    }
-
-    private static void InRange(double value, string name, double inclusiveLow, double exclusiveHigh)
-    {
-        if (!(value >= inclusiveLow && value < exclusiveHigh))
-        {
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [{inclusiveLow}, {exclusiveHigh}).");
         }
     }
 }

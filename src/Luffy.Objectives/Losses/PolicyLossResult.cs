@@ -3,42 +3,66 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Losses;
 
 /// <summary>
-/// The result of one loss step: the scalar loss (call <c>backward()</c> on it) and the metrics, kept on the
-/// device until <see cref="Metrics"/> is read. Owns its tensors: dispose it after the optimizer step.
+/// The result of one loss step: the scalar loss (call <c>backward()</c> on it), the metrics (kept on the device until
+/// <see cref="Metrics"/> is read), and which kernel ran. Owns its tensors: dispose it after the optimizer step; a loss
+/// tensor taken from it dies with it.
 /// </summary>
 public sealed class PolicyLossResult : IDisposable
 {
+    private readonly Tensor loss;
     private readonly Tensor metricValues;
-    private PolicyLossMetrics? metrics;
-
     private readonly IDisposable? resources;
+    private PolicyLossMetrics? metrics;
+    private bool disposed;
 
-    internal PolicyLossResult(Tensor loss, Tensor metricValues, IDisposable? resources = null)
+    internal PolicyLossResult(Tensor loss, Tensor metricValues, LossKernel kernel, string kernelReason, IDisposable? resources = null)
     {
-        Loss = loss;
+        this.loss = loss;
         this.metricValues = metricValues;
         this.resources = resources;
+        Kernel = kernel;
+        KernelReason = kernelReason;
     }
 
     /// <summary>What the kernel keeps for backward (the fused kernel's state); for tests.</summary>
     internal IDisposable? Resources => resources;
 
     /// <summary>The scalar loss, the log-probs' dtype, differentiable with respect to the log-probs (and entropy).</summary>
-    public Tensor Loss { get; }
+    /// <exception cref="ObjectDisposedException">The result was disposed.</exception>
+    public Tensor Loss
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            return loss;
+        }
+    }
+
+    /// <summary>The kernel that ran: <see cref="LossKernel.Fused"/> or <see cref="LossKernel.Composed"/>.</summary>
+    public LossKernel Kernel { get; }
+
+    /// <summary>Why the composed kernel ran (the options asked for it, or what the fused kernel does not support); empty when the fused kernel ran.</summary>
+    public string KernelReason { get; }
 
     /// <summary>The metrics; the first read copies them from the device in one transfer, later reads are cached.</summary>
+    /// <exception cref="ObjectDisposedException">The result was disposed before the first read.</exception>
     public PolicyLossMetrics Metrics => metrics ??= Read();
 
     private PolicyLossMetrics Read()
     {
-        double[] v = metricValues.cpu().data<double>().ToArray();
-        return new PolicyLossMetrics(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], (long)v[14], (long)v[15]);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return new PolicyLossMetrics(metricValues.cpu().data<double>().ToArray());
     }
 
-    /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them.</summary>
+    /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them. Idempotent.</summary>
     public void Dispose()
     {
-        Loss.Dispose();
+        if (disposed)
+        {
+            return;
+        }
+        disposed = true;
+        loss.Dispose();
         metricValues.Dispose();
         resources?.Dispose();
     }

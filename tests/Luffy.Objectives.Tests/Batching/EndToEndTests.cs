@@ -60,7 +60,7 @@ public class EndToEndTests
                 }
                 else
                 {
-                    expected = ReferenceLoss.OnPolicy(lp[i, j], o[i, j], a[i, j], options).Grad / n;
+                    expected = ReferenceLoss.Surrogate(lp[i, j], o[i, j], a[i, j], (ClippedSurrogate)options.OnPolicy).Grad / n;
                     onTokens++;
                 }
                 Assert.Equal(expected, g[i, j], 12);

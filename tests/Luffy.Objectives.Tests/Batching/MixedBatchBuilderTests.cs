@@ -297,14 +297,14 @@ public class MixedBatchBuilderTests
         int offset = 0;
         foreach (MicroBatch m in micro)
         {
-            int n = m.Batch.Count;
+            Assert.Equal(offset, m.Start);
             using PolicyLossResult part = loss.Compute(new PolicyLossInputs
             {
-                LogProbs = logp.narrow(0, offset, n), OldLogProbs = logp.detach().narrow(0, offset, n) - 0.1, Advantages = tokenAdvantages.narrow(0, offset, n),
-                ResponseMask = m.Batch.ResponseMask, OffPolicyMask = m.Batch.OffPolicyMask, GlobalNormalizer = m.GlobalNormalizer(LossAggregation.TokenMean),
+                LogProbs = m.Slice(logp), OldLogProbs = m.Slice(logp.detach()) - 0.1, Advantages = m.Slice(tokenAdvantages),
+                ResponseMask = m.Batch.ResponseMask, OffPolicyMask = m.Batch.OffPolicyMask, Normalizers = m.Normalizers(loss.Options),
             });
             sum += Tensors.Scalar(part.Loss);
-            offset += n;
+            offset += m.Count;
             m.Dispose();
         }
         Assert.Equal(batch.Count, offset);

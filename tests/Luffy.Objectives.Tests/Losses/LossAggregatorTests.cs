@@ -57,13 +57,13 @@ public class LossAggregatorTests
 
     [Fact]
     public void Mask_of_another_shape_is_rejected() =>
-        Assert.Contains("responseMask has shape [2, 4] but values has shape [2, 3]", Assert.Throws<ArgumentException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 4), LossAggregation.TokenMean)).Message);
+        Assert.Contains("responseMask has shape [2, 4] but values has shape [2, 3]", Assert.Throws<ArgumentException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 4, dtype: ScalarType.Bool), LossAggregation.TokenMean)).Message);
 
     [Fact]
     public void Non_positive_constant_is_rejected() =>
-        Assert.Equal("constant", Assert.Throws<ArgumentOutOfRangeException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 3), LossAggregation.SequenceMeanTokenSumNorm, constant: 0)).ParamName);
+        Assert.Equal("constant", Assert.Throws<ArgumentOutOfRangeException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 3, dtype: ScalarType.Bool), LossAggregation.SequenceMeanTokenSumNorm, constant: 0)).ParamName);
 
     [Fact]
     public void Unknown_mode_is_rejected() =>
-        Assert.Equal("mode", Assert.Throws<ArgumentOutOfRangeException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 3), (LossAggregation)42)).ParamName);
+        Assert.Equal("mode", Assert.Throws<ArgumentOutOfRangeException>(() => LossAggregator.Aggregate(zeros(2, 3), ones(2, 3, dtype: ScalarType.Bool), (LossAggregation)42)).ParamName);
 }

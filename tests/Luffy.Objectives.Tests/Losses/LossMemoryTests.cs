@@ -38,7 +38,7 @@ public class LossMemoryTests
     [InlineData(LossKernel.Composed)]
     public void Repeated_loss_steps_leave_no_live_tensors_behind(LossKernel kernel)
     {
-        var loss = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel, DualClip = 3, KlCoefficient = 0.1, EntropyCoefficient = 0.01 });
+        var loss = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel, OnPolicy = new ClippedSurrogate { DualClip = 3 }, KlCoefficient = 0.1, EntropyCoefficient = 0.01 });
         (Tensor logp, Tensor old, Tensor adv, Tensor mask, Tensor off, Tensor reference, Tensor entropy) = Inputs(16, 64);
         for (int i = 0; i < 5; i++)
         {

@@ -4,19 +4,20 @@ public class PolicyLossOptionsTests
 {
     public static TheoryData<string, PolicyLossOptions> Invalid() => new()
     {
-        { "ClipLow", new PolicyLossOptions { ClipLow = -0.1 } },
-        { "ClipLow", new PolicyLossOptions { ClipLow = 1.0 } },
-        { "ClipHigh", new PolicyLossOptions { ClipHigh = double.NaN } },
-        { "DualClip", new PolicyLossOptions { DualClip = 1.0 } },
-        { "DualClip", new PolicyLossOptions { DualClip = double.PositiveInfinity } },
         { "OffPolicyMaxClamp", new PolicyLossOptions { OffPolicyMaxClamp = double.NaN } },
+        { "OffPolicyMinClamp", new PolicyLossOptions { OffPolicyMinClamp = double.NegativeInfinity } },
         { "OffPolicyMinClamp", new PolicyLossOptions { OffPolicyMinClamp = 0.9, OffPolicyMaxClamp = 0.5 } },
+        { "AllMaxClip", new PolicyLossOptions { AllMaxClip = 0 } },
+        { "AllMaxClip", new PolicyLossOptions { AllMaxClip = double.NaN } },
+        { "SftCoefficient", new PolicyLossOptions { SftCoefficient = -1 } },
+        { "SftCoefficient", new PolicyLossOptions { SftCoefficient = double.PositiveInfinity } },
         { "AggregationConstant", new PolicyLossOptions { AggregationConstant = 0 } },
         { "EntropyCoefficient", new PolicyLossOptions { EntropyCoefficient = -0.001 } },
         { "KlCoefficient", new PolicyLossOptions { KlCoefficient = double.NaN } },
         { "Aggregation", new PolicyLossOptions { Aggregation = (LossAggregation)9 } },
         { "KlEstimator", new PolicyLossOptions { KlEstimator = (KlEstimator)9 } },
         { "MetricScope", new PolicyLossOptions { MetricScope = (MetricScope)9 } },
+        { "Kernel", new PolicyLossOptions { Kernel = (LossKernel)9 } },
     };
 
     [Theory]
@@ -32,24 +33,53 @@ public class PolicyLossOptionsTests
         Assert.Equal("Shaping", Assert.Throws<ArgumentNullException>(() => new MixedPolicyLoss(new PolicyLossOptions { Shaping = null! })).ParamName);
 
     [Fact]
+    public void Null_objective_is_rejected() =>
+        Assert.Equal("OnPolicy", Assert.Throws<ArgumentNullException>(() => new MixedPolicyLoss(new PolicyLossOptions { OnPolicy = null! })).ParamName);
+
+    [Fact]
     public void Defaults_are_the_documented_ones()
     {
         var o = new PolicyLossOptions();
-        Assert.True(o.ClipOnPolicyRatio);
-        Assert.Equal(0.2, o.ClipLow);
-        Assert.Equal(0.2, o.ClipHigh);
-        Assert.Null(o.DualClip);
+        var surrogate = Assert.IsType<ClippedSurrogate>(o.OnPolicy);
+        Assert.True(surrogate.Clip);
+        Assert.Equal(0.2, surrogate.ClipLow);
+        Assert.Equal(0.2, surrogate.ClipHigh);
+        Assert.Null(surrogate.DualClip);
         Assert.Equal(0.1, Assert.IsType<RegularizedShaping>(o.Shaping).Gamma);
+        Assert.Null(o.OffPolicyMaxClamp);
+        Assert.Null(o.OffPolicyMinClamp);
+        Assert.Null(o.AllMaxClip);
+        Assert.Equal(0.0, o.SftCoefficient);
+        Assert.True(o.TraceSequencesInPolicyLoss);
         Assert.Equal(LossAggregation.TokenMean, o.Aggregation);
         Assert.Equal(KlEstimator.K3, o.KlEstimator);
         Assert.Equal(MetricScope.OnPolicyTokens, o.MetricScope);
+        Assert.Equal(LossKernel.Auto, o.Kernel);
     }
 
     [Fact]
     public void With_copies_leave_the_original_unchanged()
     {
-        PolicyLossOptions changed = PolicyLossOptions.LuffyMainRun with { ClipOnPolicyRatio = true };
-        Assert.True(changed.ClipOnPolicyRatio);
-        Assert.False(PolicyLossOptions.LuffyMainRun.ClipOnPolicyRatio);
+        PolicyLossOptions changed = PolicyLossOptions.LuffyMainRun with { OnPolicy = new ClippedSurrogate() };
+        Assert.True(((ClippedSurrogate)changed.OnPolicy).Clip);
+        Assert.False(((ClippedSurrogate)PolicyLossOptions.LuffyMainRun.OnPolicy).Clip);
+    }
+
+    [Fact]
+    public void The_verl_presets_use_their_objective_and_sequence_mean_token_mean()
+    {
+        Assert.IsType<GroupSequenceSurrogate>(PolicyLossOptions.Gspo.OnPolicy);
+        Assert.IsType<SoftAdaptiveSurrogate>(PolicyLossOptions.Sapo.OnPolicy);
+        Assert.IsType<GeometricMeanSurrogate>(PolicyLossOptions.GeometricMean.OnPolicy);
+        Assert.All(new[] { PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.GeometricMean }, o => Assert.Equal(LossAggregation.SequenceMeanTokenMean, o.Aggregation));
+    }
+
+    [Fact]
+    public void Rl_with_sft_loss_keeps_trace_sequences_out_of_the_policy_loss()
+    {
+        PolicyLossOptions o = PolicyLossOptions.RlWithSftLoss(0.4);
+        Assert.Equal(0.4, o.SftCoefficient);
+        Assert.False(o.TraceSequencesInPolicyLoss);
+        Assert.Equal(PolicyLossOptions.LuffyMainRun.Aggregation, o.Aggregation);
     }
 }

@@ -10,6 +10,8 @@ internal sealed class MixedBatch
     public required bool[,] OffPolicy { get; init; }
     public required double[,] ReferenceLogProbs { get; init; }
     public required double[,] Entropy { get; init; }
+    public required double[,] TraceProbabilities { get; init; }
+    public required double[,] RolloutWeights { get; init; }
 
     public int B => LogProbs.GetLength(0);
     public int T => LogProbs.GetLength(1);
@@ -28,6 +30,8 @@ internal sealed class MixedBatch
         var off = new bool[b, t];
         var reference = new double[b, t];
         var entropy = new double[b, t];
+        var q = new double[b, t];
+        var weights = new double[b, t];
         for (int i = 0; i < b; i++)
         {
             int kind = i % 4;
@@ -46,9 +50,11 @@ internal sealed class MixedBatch
                 adv[i, j] = real ? a : 7 * Normal(rng);
                 reference[i, j] = real ? Math.Min(0, lp + 0.5 * Normal(rng)) : Normal(rng);
                 entropy[i, j] = real ? 3 * rng.NextDouble() : 9 * rng.NextDouble();
+                q[i, j] = real ? 0.02 + 0.98 * rng.NextDouble() : 5 * Normal(rng); // behaviour probabilities of trace tokens
+                weights[i, j] = real ? 0.3 + 2.2 * rng.NextDouble() : 4 * Normal(rng); // truncated IS weights
             }
         }
-        return new MixedBatch { LogProbs = logp, OldLogProbs = old, Advantages = adv, Mask = mask, OffPolicy = off, ReferenceLogProbs = reference, Entropy = entropy };
+        return new MixedBatch { LogProbs = logp, OldLogProbs = old, Advantages = adv, Mask = mask, OffPolicy = off, ReferenceLogProbs = reference, Entropy = entropy, TraceProbabilities = q, RolloutWeights = weights };
     }
 
     public static double Normal(Random rng)
@@ -69,6 +75,8 @@ internal sealed class MixedBatch
             OffPolicy = Slice(OffPolicy, start, count),
             ReferenceLogProbs = Slice(ReferenceLogProbs, start, count),
             Entropy = Slice(Entropy, start, count),
+            TraceProbabilities = Slice(TraceProbabilities, start, count),
+            RolloutWeights = Slice(RolloutWeights, start, count),
         };
     }
 
@@ -85,6 +93,8 @@ internal sealed class MixedBatch
             OffPolicy = Pad(OffPolicy, extra, () => rng.Next(2) == 0),
             ReferenceLogProbs = Pad(ReferenceLogProbs, extra, () => Normal(rng)),
             Entropy = Pad(Entropy, extra, () => 5 * rng.NextDouble()),
+            TraceProbabilities = Pad(TraceProbabilities, extra, () => Normal(rng)),
+            RolloutWeights = Pad(RolloutWeights, extra, () => Normal(rng)),
         };
     }
 
@@ -142,7 +152,7 @@ internal sealed class MixedBatch
     }
 
     /// <summary>Library inputs built from this batch in the given dtype; the log-probs and entropy require grad.</summary>
-    public (PolicyLossInputs Inputs, Tensor LogProbs, Tensor Entropy) ToInputs(ScalarType dtype, bool withReference, bool withEntropy, double? normalizer = null)
+    public (PolicyLossInputs Inputs, Tensor LogProbs, Tensor Entropy) ToInputs(ScalarType dtype, Extras extras, LossNormalizers? normalizers = null)
     {
         Tensor logp = Tensors.From(LogProbs, dtype, requiresGrad: true);
         Tensor entropy = Tensors.From(Entropy, dtype, requiresGrad: true);
@@ -153,9 +163,11 @@ internal sealed class MixedBatch
             Advantages = Tensors.From(Advantages, dtype),
             ResponseMask = Tensors.Mask(Mask),
             OffPolicyMask = Tensors.Mask(OffPolicy),
-            ReferenceLogProbs = withReference ? Tensors.From(ReferenceLogProbs, dtype) : null,
-            Entropy = withEntropy ? entropy : null,
-            GlobalNormalizer = normalizer,
+            ReferenceLogProbs = extras.HasFlag(Extras.Reference) ? Tensors.From(ReferenceLogProbs, dtype) : null,
+            Entropy = extras.HasFlag(Extras.Entropy) ? entropy : null,
+            TraceProbabilities = extras.HasFlag(Extras.TraceProbabilities) ? Tensors.From(TraceProbabilities, dtype) : null,
+            RolloutWeights = extras.HasFlag(Extras.RolloutWeights) ? Tensors.From(RolloutWeights, dtype) : null,
+            Normalizers = normalizers,
         };
         return (inputs, logp, entropy);
     }

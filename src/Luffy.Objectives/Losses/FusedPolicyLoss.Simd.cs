@@ -1,0 +1,346 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Luffy.Objectives.Internal;
+using Luffy.Objectives.Shaping;
+
+namespace Luffy.Objectives.Losses;
+
+internal static unsafe partial class FusedPolicyLoss
+{
+    /// <summary>The per-token loop over one block of rows; optimized at first call (no tier-0 pass for a kernel called once a step).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static Accumulator ProcessBlock<T>(KernelArguments<T> a, int block)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Accumulator acc = default;
+        int t = a.Columns;
+        int end = Math.Min(a.Rows, (block + 1) * RowsPerBlock);
+        for (int i = block * RowsPerBlock; i < end; i++)
+        {
+            int j = 0;
+            if (typeof(T) == typeof(float))
+            {
+                ref KernelArguments<float> floats = ref Unsafe.As<KernelArguments<T>, KernelArguments<float>>(ref a);
+                if (a.Lanes >= 16)
+                {
+                    j = SimdRow<FloatLanes512>(floats, i, j, ref acc);
+                }
+                if (a.Lanes >= 8)
+                {
+                    j = SimdRow<FloatLanes256>(floats, i, j, ref acc);
+                }
+            }
+            for (; j < t; j++)
+            {
+                ScalarToken(a, i, (long)i * t + j, ref acc);
+            }
+        }
+        return acc;
+    }
+
+    /// <summary>
+    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf;
+    /// relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
+    /// [−87.9, 88.4]; NaN stays NaN. Below float's normal range (x &lt; −87.3) the result is under 1e-38 rather than
+    /// e^x (0 with AVX2, whose 2^−127 has zero exponent bits; a denormal with AVX-512's vscalefps), which no sum or
+    /// gradient here can tell apart.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Exp<TV>(TV x)
+        where TV : unmanaged, IFloatLanes<TV>
+        => ExpInRange(TV.Min(TV.Create(88.3762626647949f), TV.Max(TV.Create(-87.9f), x)));
+
+    /// <summary><see cref="Exp{TV}"/> for inputs already inside [−87.9, 88.4] (or NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpInRange<TV>(TV x)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        TV n = TV.Round(x * TV.Create(1.44269504088896341f));
+        TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
+        r = TV.FusedMultiplyAdd(n, TV.Create(2.12194440e-4f), r);
+        TV p = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(8.3334519073E-3f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(4.1665795894E-2f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(1.6666665459E-1f));
+        p = TV.FusedMultiplyAdd(p, r, TV.Create(5.0000001201E-1f));
+        p = TV.FusedMultiplyAdd(p, r * r, r) + TV.Create(1f);
+        return TV.ScaleByPowerOfTwo(p, n);
+    }
+
+    /// <summary>
+    /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
+    /// <see cref="ScalarToken"/>, with row sums kept in float lanes (counts in int lanes) and added to the double
+    /// accumulators per row. Masked lanes are cleared (<see cref="IFloatLanes{TSelf}.Where"/>), so garbage (even NaN)
+    /// in padding never leaks into sums or gradients. Returns the first column not done.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int SimdRow<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        int t = a.Columns;
+        long row = (long)i * t;
+        float* logProbs = a.LogProbs + row, oldLogProbs = a.Old + row, advantages = a.Advantages + row, gradients = a.Grad + row;
+        float* references = a.Reference is null ? null : a.Reference + row, entropies = a.Entropy is null ? null : a.Entropy + row;
+        float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, weights = a.Weights is null ? null : a.Weights + row;
+        bool traceRow = a.TraceRows[i];
+        bool* mask = a.Mask + row, offMask = traceRow ? a.Off + row : null;
+        bool policyRow = a.PolicyOnTraceRows || !traceRow, sftRow = a.Sft && traceRow;
+        double policyWeight = a.PolicyWeights[i], regularizerWeight = a.RegularizerWeights[i];
+
+        // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
+        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f);
+        TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
+        TV minLog = TV.Create((float)-ExponentialRatio.LogRatioClamp), maxLog = TV.Create((float)ExponentialRatio.LogRatioClamp);
+        TV weight = TV.Create((float)policyWeight), klWeight = TV.Create((float)(a.KlCoefficient * regularizerWeight)), sftGradient = TV.Create((float)a.SftGradient);
+        TV ratioParameter = TV.Create((float)a.RatioParameter), shapeParameter = TV.Create((float)a.ShapeParameter);
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
+        TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
+        TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault()), k3Clamp = TV.Create((float)KlDivergence.K3Clamp);
+        TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
+        TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
+        TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
+        bool klInLoss = a.KlCoefficient > 0;
+        RatioKind ratioKind = a.Ratio;
+        ShapeKind shape = a.Shape;
+        KlEstimator estimator = a.Estimator;
+
+        TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero, sKl = zero, sEntropy = zero, sSft = zero;
+        TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero, nResponse = zero;
+        int j = start;
+        for (; j + TV.Count <= t; j += TV.Count)
+        {
+            if (!TV.AnyTrue(mask + j))
+            {
+                TV.Store(zero, gradients + j);
+                continue;
+            }
+            TV m = TV.LoadMask(mask + j);
+            TV lp = TV.Load(logProbs + j);
+            TV gradient = zero;
+            nResponse = TV.CountWhere(nResponse, m);
+            if (policyRow)
+            {
+                TV off = offMask is null ? zero : TV.LoadMask(offMask + j) & m;
+                bool anyOff = offMask is not null && TV.Any(off);
+                TV on = anyOff ? TV.AndNot(m, off) : m;
+                TV old = TV.Load(oldLogProbs + j);
+                TV negA = -TV.Load(advantages + j);
+
+                // on-policy surrogate (also needed on off-policy lanes for the all-token metric scope)
+                TV d = lp - old;
+                TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
+                TV inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                TV oldP = Exp(old);
+                TV r, dr;
+                switch (ratioKind)
+                {
+                    case RatioKind.Exponential:
+                        r = ExpInRange(clamped);
+                        dr = TV.Where(inside, r);
+                        break;
+                    case RatioKind.Log:
+                        r = d;
+                        dr = one;
+                        break;
+                    case RatioKind.RatioPlusLog:
+                    {
+                        TV rho = ExpInRange(clamped);
+                        r = TV.FusedMultiplyAdd(ratioParameter, d, rho);
+                        dr = TV.Where(inside, rho) + ratioParameter;
+                        break;
+                    }
+                    case RatioKind.SquareRoot:
+                    case RatioKind.Power:
+                        r = Exp(ratioParameter * clamped);
+                        dr = TV.Where(inside, ratioParameter * r);
+                        break;
+                    default:
+                    {
+                        // f(p)/f(p_old) = ρ·(p_old + γ)/(p + γ); ∂/∂log p = r·([inside] − p/(p + γ))
+                        TV p = Exp(lp), sum = p + ratioParameter;
+                        r = ExpInRange(clamped) * (oldP + ratioParameter) / sum;
+                        dr = r * (TV.Where(inside, one) - p / sum);
+                        break;
+                    }
+                }
+                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
+                // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
+                // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
+                // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
+                // products, which can differ only for a ratio within an ulp of a bound.
+                TV negative = TV.GreaterThan(negA, zero), positive = TV.LessThan(negA, zero);
+                TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+                TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
+                TV value = negA * q;
+                TV g = TV.Where(TV.Equal(q, r), negA * dr);
+                TV scope = allScope ? m : on;
+                if (clip)
+                {
+                    nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
+                }
+                if (hasDual)
+                {
+                    nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
+                    g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
+                }
+                sPpoKl -= TV.Where(scope, d);
+                sOnP += TV.Where(on, oldP);
+
+                if (anyOff)
+                {
+                    TV p = Exp(lp);
+                    TV f, df;
+                    if (traceProbabilities is not null)
+                    {
+                        f = p / (TV.Load(traceProbabilities + j) + traceEpsilon);
+                        df = f;
+                    }
+                    else
+                    {
+                        switch (shape)
+                        {
+                            case ShapeKind.Regularized:
+                            {
+                                TV sum = p + shapeParameter;
+                                f = p / sum;
+                                df = shapeParameter * f / sum;
+                                break;
+                            }
+                            case ShapeKind.Identity:
+                                f = p;
+                                df = p;
+                                break;
+                            case ShapeKind.Power:
+                                f = Exp(shapeParameter * lp);
+                                df = shapeParameter * f;
+                                break;
+                            case ShapeKind.SquareRoot:
+                                f = Exp(half * lp);
+                                df = half * f;
+                                break;
+                            case ShapeKind.Log:
+                                f = shapeParameter * lp;
+                                df = shapeParameter;
+                                break;
+                            default:
+                                f = p + shapeParameter * lp;
+                                df = p + shapeParameter;
+                                break;
+                        }
+                    }
+                    sOffP += TV.Where(off, p);
+                    if (hasMax)
+                    {
+                        // torch.clamp passes the gradient at the bound; the clamped value equals the bound from f = max on
+                        df = TV.AndNot(df, TV.GreaterThan(f, maxBound));
+                        f = TV.Min(maxBound, f); // NaN stays NaN
+                        nMax = TV.CountWhere(nMax, TV.Equal(f, maxBound) & off);
+                    }
+                    if (hasMin)
+                    {
+                        df = TV.AndNot(df, TV.LessThan(f, minBound));
+                        f = TV.Max(minBound, f);
+                        nMin = TV.CountWhere(nMin, TV.Equal(f, minBound) & off);
+                    }
+                    sRatio += TV.Where(off, f);
+                    value = TV.Select(off, negA * f, value);
+                    g = TV.Select(off, negA * df, g);
+                }
+                if (weights is not null)
+                {
+                    TV w = TV.Load(weights + j);
+                    value *= w;
+                    g *= w;
+                }
+                g = TV.Select(TV.Equal(value, value), g, value); // a NaN loss term gets a NaN gradient, as with autograd
+                sOnLoss += TV.Where(on, value);
+                nOn = TV.CountWhere(nOn, on);
+                if (anyOff)
+                {
+                    sOffLoss += TV.Where(off, value);
+                    nOff = TV.CountWhere(nOff, off);
+                }
+                if (hasAllMax)
+                {
+                    TV over = TV.GreaterThan(lp, allMaxBound) & m;
+                    nAllMax = TV.CountWhere(nAllMax, over);
+                    sPolicy += TV.Where(TV.AndNot(m, over), value);
+                    g = TV.AndNot(g, over);
+                }
+                gradient = g * weight;
+            }
+            if (sftRow)
+            {
+                sSft -= TV.Where(m, lp);
+                gradient += sftGradient;
+            }
+            if (references is not null)
+            {
+                TV kd = lp - TV.Load(references + j), kl, dkl;
+                switch (estimator)
+                {
+                    case KlEstimator.K1:
+                        kl = kd;
+                        dkl = one;
+                        break;
+                    case KlEstimator.Absolute:
+                        kl = TV.Abs(kd);
+                        dkl = TV.Where(TV.GreaterThan(kd, zero), one) - TV.Where(TV.LessThan(kd, zero), one);
+                        break;
+                    case KlEstimator.K2:
+                        kl = half * kd * kd;
+                        dkl = kd;
+                        break;
+                    default:
+                    {
+                        TV e = Exp(-kd);
+                        TV k3 = e + kd - one;
+                        TV over = TV.GreaterThan(k3, k3Clamp);
+                        kl = TV.Select(over, k3Clamp, k3);
+                        dkl = TV.AndNot(one - e, over);
+                        break;
+                    }
+                }
+                sKl += TV.Where(m, kl);
+                gradient = TV.FusedMultiplyAdd(klWeight, dkl, gradient);
+                if (klInLoss)
+                {
+                    gradient = TV.Select(TV.Equal(kl, kl), gradient, kl); // a NaN KL term gets a NaN gradient
+                }
+            }
+            if (entropies is not null)
+            {
+                sEntropy += TV.Where(m, TV.Load(entropies + j));
+            }
+            TV.Store(TV.Where(m, gradient), gradients + j);
+        }
+
+        double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss), klSum = TV.Sum(sKl), entropySum = TV.Sum(sEntropy);
+        long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff), responseCount = TV.SumCounts(nResponse);
+        // without all-max-clip every policy lane is either on- or off-policy
+        acc.Policy += policyWeight * (hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
+        acc.Kl += regularizerWeight * klSum;
+        acc.KlRaw += klSum;
+        acc.Entropy += regularizerWeight * entropySum;
+        acc.EntropyRaw += entropySum;
+        acc.OnLoss += onLoss;
+        acc.OffLoss += offLoss;
+        acc.PpoKl += TV.Sum(sPpoKl);
+        acc.OffProbability += TV.Sum(sOffP);
+        acc.OnProbability += TV.Sum(sOnP);
+        acc.RatioSum += TV.Sum(sRatio);
+        acc.SftSum += TV.Sum(sSft);
+        acc.OnCount += onCount;
+        acc.OffCount += offCount;
+        acc.Clipped += TV.SumCounts(nClipped);
+        acc.ClippedLower += TV.SumCounts(nLower);
+        acc.MaxClamped += TV.SumCounts(nMax);
+        acc.MinClamped += TV.SumCounts(nMin);
+        acc.AllMaxClipped += TV.SumCounts(nAllMax);
+        acc.ScopeCount += allScope ? onCount + offCount : onCount;
+        acc.PolicyCount += policyRow ? responseCount : 0;
+        acc.SftCount += sftRow ? responseCount : 0;
+        acc.ResponseCount += responseCount;
+        return j;
+    }
+}

@@ -1,0 +1,378 @@
+using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Luffy.Objectives.Internal;
+using static TorchSharp.torch;
+
+namespace Luffy.Objectives.Losses;
+
+internal static unsafe partial class FusedPolicyLoss
+{
+    /// <summary>
+    /// Everything one fused call owns: views of its inputs (taken when the loss is computed, so the caller may dispose
+    /// its tensors before backward), the cached gradient and the metrics. Backward reads nothing else.
+    /// </summary>
+    internal sealed class State : IDisposable
+    {
+        private readonly PolicyLossOptions o;
+        private readonly LossNormalizers? normalizers;
+        private readonly List<Tensor> owned = [];
+        private readonly List<Tensor> returned = [];
+        private readonly Tensor logp, old, advantages, mask;
+        private readonly Tensor? off, reference, entropy, traceProbabilities, weights;
+        private readonly bool logProbsRequireGrad;
+        private double[]? regularizerWeights;
+        private bool disposed, released, backwardRan, handedOver;
+
+        public State(PolicyLossInputs inputs, PolicyLossOptions options)
+        {
+            o = options;
+            normalizers = inputs.Normalizers;
+            ScalarType dtype = inputs.LogProbs.dtype;
+            logp = View(inputs.LogProbs, dtype);
+            old = View(inputs.OldLogProbs, dtype);
+            advantages = View(inputs.Advantages, dtype);
+            mask = BoolView(inputs.ResponseMask);
+            off = inputs.OffPolicyMask is null ? null : BoolView(inputs.OffPolicyMask);
+            reference = inputs.ReferenceLogProbs is null ? null : View(inputs.ReferenceLogProbs, dtype);
+            entropy = inputs.Entropy is null ? null : View(inputs.Entropy, dtype);
+            traceProbabilities = inputs.TraceProbabilities is null ? null : View(inputs.TraceProbabilities, dtype);
+            weights = inputs.RolloutWeights is null ? null : View(inputs.RolloutWeights, dtype);
+            logProbsRequireGrad = inputs.LogProbs.requires_grad;
+            NeedsEntropyGradient = o.EntropyCoefficient > 0 && inputs.Entropy is not null;
+        }
+
+        /// <summary>Whether the entropy takes part in the autograd node (a bonus coefficient &gt; 0 and an entropy tensor).</summary>
+        public bool NeedsEntropyGradient { get; }
+
+        /// <summary>The cached ∂loss/∂log-probs, (B, T).</summary>
+        public Tensor? GradLogProbs { get; private set; }
+
+        /// <summary>The raw metric vector (<see cref="MetricSlots"/>), float64.</summary>
+        public Tensor? Metrics { get; private set; }
+
+        private Tensor Own(Tensor t)
+        {
+            owned.Add(t);
+            return t;
+        }
+
+        private Tensor View(Tensor t, ScalarType dtype) =>
+            Own((t.dtype == dtype ? t.detach() : t.detach().to_type(dtype)).contiguous().DetachFromDisposeScope());
+
+        private Tensor BoolView(Tensor t) => Own(TensorGuard.AsBoolMask(t.detach()).contiguous().DetachFromDisposeScope());
+
+        /// <summary>
+        /// Runs the kernel and returns the scalar loss. Optimized at first call: a method called once per training step
+        /// would otherwise run as unoptimized tier-0 code for its first 30 calls, and its per-row loops cost more than
+        /// the kernel itself.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public Tensor Run()
+        {
+            ScalarType dtype = logp.dtype;
+            int b = (int)logp.shape[0], t = (int)logp.shape[1];
+            bool* maskPointer = (bool*)Pointer(mask), offPointer = off is null ? null : (bool*)Pointer(off);
+            double? allMaxLogBound = o.AllMaxClip is { } bound ? Math.Log(bound) : null;
+
+            // Per-row counts: response tokens, trace rows, tokens the policy loss keeps. Pooled: no per-step garbage.
+            int[] lengths = ArrayPool<int>.Shared.Rent(b);
+            int[] kept = ArrayPool<int>.Shared.Rent(b);
+            bool[] traceRows = ArrayPool<bool>.Shared.Rent(b);
+            long tokens = 0, sequences = 0, policyTokens = 0, policySequences = 0, sftTokens = 0;
+            for (int i = 0; i < b; i++)
+            {
+                bool* rowMask = maskPointer + (long)i * t;
+                int n = CountTrue(rowMask, t);
+                bool trace = offPointer is not null && n > 0 && AnyBoth(rowMask, offPointer + (long)i * t, t);
+                int k = !o.TraceSequencesInPolicyLoss && trace ? 0
+                    : allMaxLogBound is { } logBound ? CountKept(rowMask, logp, (long)i * t, t, logBound) : n;
+                lengths[i] = n;
+                traceRows[i] = trace;
+                kept[i] = k;
+                tokens += n;
+                sequences += n > 0 ? 1 : 0;
+                policyTokens += k;
+                policySequences += k > 0 ? 1 : 0;
+                sftTokens += trace ? n : 0;
+            }
+            double policyNormalizer = normalizers?.Policy ?? Denominator(policyTokens, policySequences, t);
+            double regularizerNormalizer = normalizers?.Regularizer ?? Denominator(tokens, sequences, t);
+            double[] policyWeights = ArrayPool<double>.Shared.Rent(b);
+            double[] rowRegularizerWeights = new double[b]; // kept for the entropy gradient in backward
+            bool perToken = o.Aggregation == LossAggregation.SequenceMeanTokenMean;
+            for (int i = 0; i < b; i++)
+            {
+                policyWeights[i] = kept[i] == 0 ? 0 : 1.0 / policyNormalizer / (perToken ? kept[i] : 1);
+                rowRegularizerWeights[i] = lengths[i] == 0 ? 0 : 1.0 / regularizerNormalizer / (perToken ? lengths[i] : 1);
+            }
+            regularizerWeights = rowRegularizerWeights;
+            double sftNormalizer = normalizers?.Sft ?? Math.Max(sftTokens, 1);
+
+            Tensor grad = Own(empty(b, t, dtype: dtype).DetachFromDisposeScope()); // every element is written by the kernel
+            var settings = new KernelSettings(policyWeights, rowRegularizerWeights, traceRows, allMaxLogBound, -o.SftCoefficient / sftNormalizer, b, t);
+            Accumulator total = dtype == ScalarType.Float32 ? Kernel<float>(grad, settings) : Kernel<double>(grad, settings);
+
+            ArrayPool<int>.Shared.Return(lengths);
+            ArrayPool<int>.Shared.Return(kept);
+            ArrayPool<bool>.Shared.Return(traceRows);
+            ArrayPool<double>.Shared.Return(policyWeights);
+
+            double sftLoss = o.SftCoefficient > 0 ? total.SftSum / sftNormalizer : 0;
+            double loss = total.Policy + o.SftCoefficient * sftLoss
+                - (entropy is null ? 0 : o.EntropyCoefficient * total.Entropy)
+                + (reference is null ? 0 : o.KlCoefficient * total.Kl);
+            GradLogProbs = grad;
+            Metrics ??= Own(MetricVector(total, loss).DetachFromDisposeScope());
+            using var scope = NewDisposeScope();
+            return tensor(loss, dtype: ScalarType.Float64).to_type(dtype).MoveToOuterDisposeScope();
+        }
+
+        private double Denominator(long tokenCount, long sequenceCount, long columns) => o.Aggregation switch
+        {
+            LossAggregation.TokenMean => Math.Max(tokenCount, 1),
+            LossAggregation.SequenceMeanTokenSumNorm => o.AggregationConstant ?? columns,
+            _ => Math.Max(sequenceCount, 1),
+        };
+
+        private Tensor MetricVector(in Accumulator total, double loss)
+        {
+            var v = new double[MetricSlots.Count];
+            v[MetricSlots.Loss] = loss;
+            v[MetricSlots.PolicyLoss] = total.Policy;
+            v[MetricSlots.OnLossSum] = total.OnLoss;
+            v[MetricSlots.OnCount] = total.OnCount;
+            v[MetricSlots.OffLossSum] = total.OffLoss;
+            v[MetricSlots.OffCount] = total.OffCount;
+            v[MetricSlots.ClippedCount] = total.Clipped;
+            v[MetricSlots.ClippedLowerCount] = total.ClippedLower;
+            v[MetricSlots.PpoKlSum] = total.PpoKl;
+            v[MetricSlots.ScopeCount] = total.ScopeCount;
+            v[MetricSlots.OffProbabilitySum] = total.OffProbability;
+            v[MetricSlots.OnProbabilitySum] = total.OnProbability;
+            v[MetricSlots.RatioSum] = total.RatioSum;
+            v[MetricSlots.MaxClampedCount] = total.MaxClamped;
+            v[MetricSlots.MinClampedCount] = total.MinClamped;
+            v[MetricSlots.AllMaxClippedCount] = total.AllMaxClipped;
+            v[MetricSlots.PolicyCount] = total.PolicyCount;
+            v[MetricSlots.SftSum] = o.SftCoefficient > 0 ? total.SftSum : 0;
+            v[MetricSlots.SftCount] = o.SftCoefficient > 0 ? total.SftCount : 0;
+            v[MetricSlots.EntropySum] = entropy is null ? 0 : total.EntropyRaw;
+            v[MetricSlots.KlSum] = reference is null ? 0 : total.KlRaw;
+            v[MetricSlots.ResponseCount] = total.ResponseCount;
+            return tensor(v, dtype: ScalarType.Float64);
+        }
+
+        /// <summary>
+        /// The gradient for backward: the cached buffer itself when d loss = 1 on the CPU (a plain <c>loss.backward()</c>),
+        /// handed over to autograd instead of a scaled copy — no second (B, T) allocation, whose fresh pages cost as much as
+        /// the kernel. The buffer then belongs to the caller (it typically becomes <c>LogProbs.grad</c>, and optimizers and
+        /// clipping may change it in place), so a later backward through the same graph (retain_graph) recomputes the
+        /// gradient instead of reusing it.
+        /// </summary>
+        public Tensor GradientFor(Tensor gradOutput)
+        {
+            using var scope = NewDisposeScope();
+            if (handedOver)
+            {
+                Run();
+            }
+            Tensor cached = GradLogProbs!;
+            Tensor result;
+            if (gradOutput.numel() == 1 && gradOutput.device_type == TorchSharp.DeviceType.CPU && gradOutput.to_type(ScalarType.Float64).item<double>() == 1.0)
+            {
+                handedOver = true;
+                result = cached.alias();
+            }
+            else
+            {
+                result = cached * gradOutput.to_type(cached.dtype);
+            }
+            return Returned(result);
+        }
+
+        /// <summary>∂loss/∂H = −coefficient·(row weight) on response tokens, scaled by the output gradient.</summary>
+        public Tensor GradEntropy(Tensor gradOutput)
+        {
+            using var scope = NewDisposeScope();
+            Tensor rowWeights = tensor(regularizerWeights!, dtype: ScalarType.Float64).to_type(logp.dtype).unsqueeze(1);
+            Tensor gradient = mask.to_type(logp.dtype) * rowWeights * (-o.EntropyCoefficient) * gradOutput.to_type(logp.dtype);
+            return Returned(gradient);
+        }
+
+        /// <summary>A tensor handed to autograd: TorchSharp keeps our handle, so it is released with the state, not by a scope.</summary>
+        private Tensor Returned(Tensor t)
+        {
+            t.DetachFromDisposeScope();
+            returned.Add(t);
+            return t;
+        }
+
+        /// <summary>
+        /// Called by backward. Throwing here would cross a native callback and end the process, so a result disposed
+        /// before backward keeps its gradients until the first backward has used them.
+        /// </summary>
+        public void BackwardDone()
+        {
+            backwardRan = true;
+            if (released)
+            {
+                // what backward is about to return must stay valid until autograd has taken it: left to the finalizer
+                ReleaseTensors(includeReturned: false);
+            }
+        }
+
+        private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+        /// <summary>
+        /// Releases the cached gradients now when no backward can need them (backward already ran, or the log-probs
+        /// do not require grad); otherwise right after the first backward. A graph that is never differentiated
+        /// leaves them to the garbage collector.
+        /// </summary>
+        public void Dispose()
+        {
+            released = true;
+            if (backwardRan || !logProbsRequireGrad)
+            {
+                ReleaseTensors(includeReturned: true);
+            }
+        }
+
+        private void ReleaseTensors(bool includeReturned)
+        {
+            if (disposed)
+            {
+                return;
+            }
+            disposed = true;
+            foreach (Tensor t in includeReturned ? owned.Concat(returned) : owned)
+            {
+                t.Dispose();
+            }
+            owned.Clear();
+            returned.Clear();
+        }
+
+        private Accumulator Kernel<T>(Tensor gradT, KernelSettings s)
+            where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        {
+            ClippedSurrogate surrogate = (ClippedSurrogate)o.OnPolicy;
+            var args = new KernelArguments<T>
+            {
+                LogProbs = (T*)Pointer(logp),
+                Old = (T*)Pointer(old),
+                Advantages = (T*)Pointer(advantages),
+                Grad = (T*)Pointer(gradT),
+                Mask = (bool*)Pointer(mask),
+                Off = off is null ? null : (bool*)Pointer(off),
+                Reference = reference is null ? null : (T*)Pointer(reference),
+                Entropy = entropy is null ? null : (T*)Pointer(entropy),
+                TraceProbabilities = traceProbabilities is null ? null : (T*)Pointer(traceProbabilities),
+                Weights = weights is null ? null : (T*)Pointer(weights),
+                PolicyWeights = s.PolicyWeights,
+                RegularizerWeights = s.RegularizerWeights,
+                TraceRows = s.TraceRows,
+                Ratio = Ratio(surrogate.Ratio, out double ratioParameter)!.Value,
+                RatioParameter = ratioParameter,
+                LowBound = 1 - surrogate.ClipLow,
+                HighBound = 1 + surrogate.ClipHigh,
+                DualBound = surrogate.DualClip,
+                Clip = surrogate.Clip,
+                AllScope = o.MetricScope == MetricScope.AllResponseTokens,
+                Shape = Shape(o.Shaping, out double shapeParameter) ?? ShapeKind.Identity, // unused with trace probabilities
+                ShapeParameter = shapeParameter,
+                MaxClamp = o.OffPolicyMaxClamp,
+                MinClamp = o.OffPolicyMinClamp,
+                AllMaxLogBound = s.AllMaxLogBound,
+                SftGradient = s.SftGradient,
+                Sft = o.SftCoefficient > 0,
+                PolicyOnTraceRows = o.TraceSequencesInPolicyLoss,
+                KlCoefficient = o.KlCoefficient,
+                Estimator = o.KlEstimator,
+                Lanes = MaxLanes(),
+                Rows = s.Rows,
+                Columns = s.Columns,
+            };
+            int blocks = (s.Rows + RowsPerBlock - 1) / RowsPerBlock;
+            Accumulator[] partial = ArrayPool<Accumulator>.Shared.Rent(blocks);
+            Parallel.For(0, blocks, block => partial[block] = ProcessBlock(args, block));
+
+            Accumulator total = default;
+            for (int block = 0; block < blocks; block++)
+            {
+                total.Add(partial[block]);
+            }
+            ArrayPool<Accumulator>.Shared.Return(partial);
+            return total;
+        }
+    }
+
+    /// <summary>What <see cref="State.Run"/> prepares per call for the kernel.</summary>
+    private sealed record KernelSettings(double[] PolicyWeights, double[] RegularizerWeights, bool[] TraceRows, double? AllMaxLogBound, double SftGradient, int Rows, int Columns);
+
+    /// <summary>Number of true values among <paramref name="count"/> bools, 32 at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int CountTrue(bool* values, int count)
+    {
+        int n = 0, j = 0;
+        var bytes = (byte*)values;
+        for (; j + 32 <= count; j += 32)
+        {
+            n += BitOperations.PopCount(Vector256.ExtractMostSignificantBits(Vector256.GreaterThan(Vector256.Load(bytes + j), Vector256<byte>.Zero)));
+        }
+        for (; j < count; j++)
+        {
+            n += values[j] ? 1 : 0;
+        }
+        return n;
+    }
+
+    /// <summary>Whether some position is true in both bool arrays, 32 at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool AnyBoth(bool* a, bool* b, int count)
+    {
+        int j = 0;
+        byte* x = (byte*)a, y = (byte*)b;
+        for (; j + 32 <= count; j += 32)
+        {
+            if ((Vector256.Load(x + j) & Vector256.Load(y + j)) != Vector256<byte>.Zero)
+            {
+                return true;
+            }
+        }
+        for (; j < count; j++)
+        {
+            if (a[j] && b[j])
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Response tokens of a row that all-max-clip keeps: log p ≤ ln b (NaN is kept, as in the composed ops).</summary>
+    private static int CountKept(bool* mask, Tensor logp, long offset, int count, double logBound)
+    {
+        int n = 0;
+        if (logp.dtype == ScalarType.Float32)
+        {
+            float* values = (float*)(void*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(logp.bytes)) + offset;
+            float bound = (float)logBound;
+            for (int j = 0; j < count; j++)
+            {
+                n += mask[j] && !(values[j] > bound) ? 1 : 0;
+            }
+        }
+        else
+        {
+            double* values = (double*)(void*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(logp.bytes)) + offset;
+            for (int j = 0; j < count; j++)
+            {
+                n += mask[j] && !(values[j] > logBound) ? 1 : 0;
+            }
+        }
+        return n;
+    }
+}

@@ -1,0 +1,252 @@
+namespace Luffy.Objectives.Tests.Losses;
+
+/// <summary>Which kernel runs, and the fused kernel's autograd lifetimes.</summary>
+public partial class MixedPolicyLossTests
+{
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    [InlineData(1)]
+    public void A_ratio_exactly_on_the_clip_bounds_gets_the_composed_ops_tie_gradient(int lanes)
+    {
+        // ClipLow = ClipHigh = 0 puts both bounds at 1, which every token with logp = old hits exactly (in every exp
+        // implementation); torch's max splits the tie and clamp passes its boundary, so the gradient is the full −A.
+        // Half of the tokens move off the bound so that clipped lanes sit next to tied ones.
+        manual_seed(11);
+        Tensor logp = (-rand(6, 37) * 2).requires_grad_(true);
+        Tensor old = logp.detach().clone();
+        old.narrow(1, 0, 18).add_(0.05 * randn(6, 18));
+        Tensor advantages = randn(6, 37);
+        Tensor mask = rand(6, 37).lt(0.9);
+        var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { ClipLow = 0, ClipHigh = 0, DualClip = 1.5 } };
+        FusedPolicyLoss.MaxLanesOverride = lanes;
+        PolicyLossResult fused;
+        try
+        {
+            fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
+        }
+        finally
+        {
+            FusedPolicyLoss.MaxLanesOverride = null;
+        }
+        using PolicyLossResult disposeFused = fused;
+        fused.Loss.backward();
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
+        composed.Loss.backward();
+        float[] expected = logp.grad!.data<float>().ToArray(), actual = fusedGrad.data<float>().ToArray();
+        Assert.Contains(expected.Skip(18).Take(19), g => g != 0); // tied tokens keep their gradient
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Abs(expected[i]) + 1e-9, $"token {i}: composed {expected[i]}, fused {actual[i]}");
+        }
+        Assert.Equal(composed.Metrics.ClipFraction, fused.Metrics.ClipFraction, 6);
+    }
+
+    [Fact]
+    public void Auto_runs_the_fused_kernel_on_cpu_and_the_result_says_so()
+    {
+        MixedBatch batch = MixedBatch.Random(2);
+        (PolicyLossInputs inputs, _, _) = batch.ToInputs(ScalarType.Float32, Extras.None);
+        using PolicyLossResult result = new MixedPolicyLoss().Compute(inputs);
+        Assert.Equal(LossKernel.Fused, result.Kernel);
+        Assert.Equal("", result.KernelReason);
+    }
+
+    public static TheoryData<string, PolicyLossOptions, string> ComposedOnly => new()
+    {
+        { "custom shaping", new PolicyLossOptions { Shaping = new CustomShaping() }, "CustomShaping" },
+        { "custom ratio", new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new CustomRatio() } }, "CustomRatio" },
+        { "GSPO", PolicyLossOptions.Gspo, "GroupSequenceSurrogate" },
+        { "custom objective", new PolicyLossOptions { OnPolicy = new CustomObjective() }, "CustomObjective" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ComposedOnly))]
+    public void What_the_fused_kernel_does_not_run_falls_back_to_composed_and_the_result_says_why(string what, PolicyLossOptions options, string named)
+    {
+        MixedBatch batch = MixedBatch.Random(2);
+        (PolicyLossInputs inputs, Tensor logp, _) = batch.ToInputs(ScalarType.Float32, Extras.None);
+        using PolicyLossResult result = new MixedPolicyLoss(options).Compute(inputs);
+        Assert.Equal(LossKernel.Composed, result.Kernel);
+        Assert.Contains(named, result.KernelReason);
+        result.Loss.backward();
+        Assert.True(double.IsFinite(Tensors.Scalar(result.Loss)), what);
+        var ex = Assert.Throws<NotSupportedException>(() => new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(inputs));
+        Assert.Contains(named, ex.Message);
+    }
+
+    [Fact]
+    public void Bfloat16_runs_composed_and_fused_refuses_it()
+    {
+        MixedBatch batch = MixedBatch.Random(2);
+        (PolicyLossInputs bf, _, _) = batch.ToInputs(ScalarType.BFloat16, Extras.None);
+        var ex = Assert.Throws<NotSupportedException>(() => new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(bf));
+        Assert.Contains("BFloat16", ex.Message);
+        using PolicyLossResult composed = new MixedPolicyLoss().Compute(bf);
+        Assert.Equal(LossKernel.Composed, composed.Kernel);
+        Assert.Contains("BFloat16", composed.KernelReason);
+        Assert.True(double.IsFinite(Tensors.Scalar(composed.Loss)));
+    }
+
+    [Fact]
+    public void Requesting_the_composed_kernel_is_reported_as_the_reason()
+    {
+        (PolicyLossInputs inputs, _, _) = MixedBatch.Random(2).ToInputs(ScalarType.Float32, Extras.None);
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Composed }).Compute(inputs);
+        Assert.Equal(LossKernel.Composed, result.Kernel);
+        Assert.Contains("LossKernel.Composed", result.KernelReason);
+    }
+
+    private sealed class CustomShaping : IShapingFunction
+    {
+        public string Name => "custom";
+
+        public Tensor Apply(Tensor logProbs) => logProbs.exp();
+
+        public Tensor DerivativeWithRespectToLogProb(Tensor logProbs) => logProbs.exp();
+
+        public double Evaluate(double logProb) => Math.Exp(logProb);
+    }
+
+    private sealed class CustomRatio : IRatioReshaping
+    {
+        public string Name => "custom";
+
+        public Tensor Apply(Tensor logProbs, Tensor oldLogProbs) => (logProbs - oldLogProbs).exp();
+
+        public double Evaluate(double logProb, double oldLogProb) => Math.Exp(logProb - oldLogProb);
+    }
+
+    private sealed class CustomObjective : IOnPolicyObjective
+    {
+        public string Name => "reinforce";
+
+        public OnPolicyTerms Compute(OnPolicyContext context) => new(-context.Advantages * context.LogProbs);
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Backward_after_disposing_the_result_still_gives_the_gradient(LossKernel kernel)
+    {
+        MixedBatch batch = MixedBatch.Random(4);
+        (PolicyLossInputs a, Tensor la, _) = batch.ToInputs(ScalarType.Float64, Extras.None);
+        (PolicyLossInputs b, Tensor lb, _) = batch.ToInputs(ScalarType.Float64, Extras.None);
+        var loss = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel });
+        PolicyLossResult early = loss.Compute(a);
+        Tensor lossTensor = early.Loss.alias();
+        early.Dispose();
+        lossTensor.backward();
+        using PolicyLossResult normal = loss.Compute(b);
+        normal.Loss.backward();
+        Assert.Equal(Tensors.ToArray(lb.grad!), Tensors.ToArray(la.grad!));
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Every_input_can_be_disposed_before_backward(LossKernel kernel)
+    {
+        // dispose each micro-batch's tensors, backward once: the fused backward used to re-read the response mask
+        // (for the entropy gradient) and abort the process
+        MixedBatch batch = MixedBatch.Random(6);
+        Extras all = Extras.Reference | Extras.Entropy | Extras.TraceProbabilities | Extras.RolloutWeights;
+        PolicyLossOptions options = PolicyLossOptions.LuffyMainRun with { Kernel = kernel, KlCoefficient = 0.1, SftCoefficient = 0.2, AllMaxClip = 0.9 };
+        (PolicyLossInputs expectedInputs, Tensor expectedLogp, Tensor expectedEntropy) = batch.ToInputs(ScalarType.Float32, all);
+        using PolicyLossResult expected = new MixedPolicyLoss(options).Compute(expectedInputs);
+        expected.Loss.backward();
+
+        Tensor logpLeaf = Tensors.From(batch.LogProbs, ScalarType.Float32, requiresGrad: true);
+        Tensor entropyLeaf = Tensors.From(batch.Entropy, ScalarType.Float32, requiresGrad: true);
+        (PolicyLossInputs inputs, _, _) = batch.ToInputs(ScalarType.Float32, all);
+        Tensor logp = logpLeaf * 1, entropy = entropyLeaf * 1; // non-leaf inputs, as a model's outputs are
+        PolicyLossResult result = new MixedPolicyLoss(options).Compute(new PolicyLossInputs
+        {
+            LogProbs = logp, OldLogProbs = inputs.OldLogProbs, Advantages = inputs.Advantages, ResponseMask = inputs.ResponseMask,
+            OffPolicyMask = inputs.OffPolicyMask, ReferenceLogProbs = inputs.ReferenceLogProbs, Entropy = entropy,
+            TraceProbabilities = inputs.TraceProbabilities, RolloutWeights = inputs.RolloutWeights,
+        });
+        foreach (Tensor t in new[] { logp, entropy, inputs.OldLogProbs, inputs.Advantages, inputs.ResponseMask, inputs.OffPolicyMask!, inputs.ReferenceLogProbs!, inputs.TraceProbabilities!, inputs.RolloutWeights! })
+        {
+            t.Dispose();
+        }
+        result.Loss.backward();
+        result.Dispose();
+        Assert.Equal(Tensors.ToArray(expectedLogp.grad!), Tensors.ToArray(logpLeaf.grad!));
+        Assert.Equal(Tensors.ToArray(expectedEntropy.grad!), Tensors.ToArray(entropyLeaf.grad!));
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void A_second_backward_without_a_retained_graph_throws_and_adds_nothing(LossKernel kernel)
+    {
+        MixedBatch batch = MixedBatch.Random(5);
+        (PolicyLossInputs inputs, Tensor logProbs, _) = batch.ToInputs(ScalarType.Float64, Extras.Entropy);
+        using PolicyLossResult result = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Kernel = kernel }).Compute(inputs);
+        result.Loss.backward();
+        double[] once = Tensors.ToArray(logProbs.grad!);
+        var ex = Assert.ThrowsAny<Exception>(() => result.Loss.backward());
+        Assert.Contains("second time", ex.Message);
+        Assert.Equal(once, Tensors.ToArray(logProbs.grad!));
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Repeated_backward_through_a_retained_graph_accumulates_the_true_gradient(LossKernel kernel)
+    {
+        // The fused backward hands its gradient buffer to autograd; clipping or an optimizer may then change .grad in
+        // place, and a second backward through the same graph must still add the true gradient.
+        MixedBatch batch = MixedBatch.Random(5);
+        (PolicyLossInputs inputs, Tensor logProbs, _) = batch.ToInputs(ScalarType.Float64, Extras.None);
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel }).Compute(inputs);
+        result.Loss.backward(retain_graph: true);
+        double[] once = Tensors.ToArray(logProbs.grad!);
+        Assert.Contains(once, g => g != 0);
+        using (no_grad())
+        {
+            logProbs.grad!.mul_(10); // in place, as clip_grad_norm_ does
+        }
+        result.Loss.backward(retain_graph: true);
+        double[] after = Tensors.ToArray(logProbs.grad!);
+        for (int i = 0; i < once.Length; i++)
+        {
+            Assert.Equal(11 * once[i], after[i], 12);
+        }
+        (result.Loss * 2).backward();
+        double[] third = Tensors.ToArray(logProbs.grad!);
+        for (int i = 0; i < once.Length; i++)
+        {
+            Assert.Equal(13 * once[i], third[i], 12);
+        }
+    }
+
+    [Fact]
+    public void A_disposed_result_throws_object_disposed()
+    {
+        (PolicyLossInputs inputs, _, _) = MixedBatch.Random(3).ToInputs(ScalarType.Float32, Extras.None);
+        PolicyLossResult result = new MixedPolicyLoss().Compute(inputs);
+        result.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => result.Loss);
+        Assert.Throws<ObjectDisposedException>(() => result.Metrics);
+        result.Dispose(); // idempotent
+    }
+
+    [Fact]
+    public void Caller_tensors_survive_the_loss_and_its_disposal()
+    {
+        MixedBatch batch = MixedBatch.Random(3);
+        (PolicyLossInputs inputs, Tensor logp, _) = batch.ToInputs(ScalarType.Float32, Extras.None);
+        using (PolicyLossResult result = new MixedPolicyLoss().Compute(inputs))
+        {
+            result.Loss.backward();
+        }
+        Assert.False(logp.IsInvalid);
+        Assert.False(inputs.OldLogProbs.IsInvalid);
+        Assert.False(inputs.ResponseMask.IsInvalid);
+        Assert.Equal(batch.B, logp.shape[0]);
+    }
+}
