@@ -1,6 +1,6 @@
 namespace Luffy.Objectives.Batching;
 
-/// <summary>Options of <see cref="MixedBatchBuilder"/>. Immutable; validated when a builder is created.</summary>
+/// <summary>Options of <see cref="MixedBatchBuilder"/>. Immutable; validated when a builder is created. <see cref="EosTokenIds"/> must be given.</summary>
 public sealed record BatchBuilderOptions
 {
     /// <summary>Longest prompt kept, ≥ 1. The default is 1024.</summary>
@@ -18,8 +18,11 @@ public sealed record BatchBuilderOptions
     /// <summary>The padding token id, ≥ 0. The default is 0.</summary>
     public int PadTokenId { get; init; }
 
-    /// <summary>EOS token ids (at least one): a response ends at the first of them. The default is { 2 }.</summary>
-    public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
+    /// <summary>
+    /// EOS token ids (at least one): a response ends at the first of them, and full traces get the first one appended.
+    /// Required: there is no default, since every tokenizer numbers its EOS differently (Qwen2.5: 151643 and 151645).
+    /// </summary>
+    public required IReadOnlyList<int> EosTokenIds { get; init; }
 
     /// <summary>Append the first EOS id to full traces (so the policy learns to stop). The default is <see langword="true"/>.</summary>
     public bool AppendEosToTraces { get; init; } = true;

@@ -13,11 +13,13 @@ public sealed class MixedBatchBuilder
     private readonly HashSet<int> eos;
 
     /// <summary>Creates a builder with validated options.</summary>
-    /// <param name="options">The options; <see langword="null"/> uses the defaults.</param>
+    /// <param name="options">The options (the EOS token ids have no default).</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
-    public MixedBatchBuilder(BatchBuilderOptions? options = null)
+    /// <exception cref="ArgumentException"><see cref="BatchBuilderOptions.EosTokenIds"/> is empty.</exception>
+    public MixedBatchBuilder(BatchBuilderOptions options)
     {
-        Options = options ?? new BatchBuilderOptions();
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
         Options.Validate();
         eos = [.. Options.EosTokenIds];
     }
@@ -225,6 +227,7 @@ public sealed class MixedBatchBuilder
             {
                 throw new ArgumentException($"prompt {p} sample {s}: the trace has {trace.Tokens.Count} tokens but {trace.BehaviourLogProbs.Count} behaviour log-probs.", "prompts");
             }
+            CheckLogProbs(trace.BehaviourLogProbs, p, s, "behaviour log-prob");
             CheckVocabulary(trace.Tokens, p, $"sample {s} trace");
             if (forced > Options.MaxResponseLength)
             {
@@ -239,6 +242,7 @@ public sealed class MixedBatchBuilder
         {
             throw new ArgumentException($"prompt {p} sample {s}: {sample.Generated.Count} generated tokens but {sample.GeneratedLogProbs.Count} sampling log-probs.", "prompts");
         }
+        CheckLogProbs(sample.GeneratedLogProbs, p, s, "sampling log-prob");
         CheckVocabulary(sample.Generated, p, $"sample {s}");
 
         // token j of the response: the forced trace prefix (plus EOS for a full trace), then the generated tokens
@@ -286,6 +290,22 @@ public sealed class MixedBatchBuilder
 
         double prefixRatio = trace is null || trace.Tokens.Count == 0 ? (sample.Kind == SampleKind.FullTrace ? 1 : 0) : (double)sample.PrefixLength / trace.Tokens.Count;
         return new Row(prompt.GroupId, promptTokens, response, logProbs, hasLogProb, offPolicyLength, reward, sample, prefixRatio, traceTruncated, responseTruncated);
+    }
+
+    /// <summary>Log-probs of sampled tokens are finite and ≤ 0 (a sampled token has a probability in (0, 1]).</summary>
+    private static void CheckLogProbs(IReadOnlyList<float>? logProbs, int prompt, int sample, string what)
+    {
+        if (logProbs is null)
+        {
+            return;
+        }
+        for (int j = 0; j < logProbs.Count; j++)
+        {
+            if (!float.IsFinite(logProbs[j]) || logProbs[j] > 0)
+            {
+                throw new ArgumentException($"prompt {prompt} sample {sample}: {what} {j} is {logProbs[j]}; log-probs must be finite and <= 0.", "prompts");
+            }
+        }
     }
 
     private void CheckVocabulary(IReadOnlyList<int> tokens, int prompt, string what)

@@ -12,7 +12,7 @@ public sealed class LogRatio : IRatioReshaping
     public Tensor Apply(Tensor logProbs, Tensor oldLogProbs)
     {
         RatioMath.Validate(logProbs, oldLogProbs);
-        return logProbs - oldLogProbs;
+        return logProbs - oldLogProbs.detach();
     }
 
     /// <inheritdoc />

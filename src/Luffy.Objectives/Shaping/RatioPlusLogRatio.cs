@@ -29,7 +29,7 @@ public sealed class RatioPlusLogRatio : IRatioReshaping
     {
         RatioMath.Validate(logProbs, oldLogProbs);
         using var scope = NewDisposeScope();
-        Tensor d = logProbs - oldLogProbs;
+        Tensor d = logProbs - oldLogProbs.detach();
         return (RatioMath.Ratio(logProbs, oldLogProbs) + d * Weight).MoveToOuterDisposeScope();
     }
 

@@ -47,7 +47,7 @@ public class GroupPlannerTests
         PromptPlan plan = planner.Plan(1, [TraceA]);
         Assert.All(plan.Samples, s => Assert.True(s.Kind == SampleKind.OnPolicy && s.TraceDropped));
         var samples = plan.Samples.Select(s => SampleInput.FromPlan(s, [9, 2], reward: 0)).ToArray();
-        using TrainingBatch batch = new MixedBatchBuilder().Build([new PromptInput(1, [5], samples)]);
+        using TrainingBatch batch = new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [2] }).Build([new PromptInput(1, [5], samples)]);
         Assert.Equal(2, batch.Statistics.DroppedTraces);
     }
 

@@ -146,6 +146,9 @@ public class MixedBatchBuilderTests
         { "prompt 0 sample 0 has no reward", [new(1, [5], [SampleInput.OnPolicy([9])])], Options },
         { "prompt 1 has group id 4, already used by prompt 0", [new(4, [5], [SampleInput.OnPolicy([9], reward: 1)]), new(4, [5], [SampleInput.OnPolicy([9], reward: 1)])], Options },
         { "prompt 0 sample 0: 2 generated tokens but 1 sampling log-probs", [new(1, [5], [SampleInput.OnPolicy([9, 9], [-1f], reward: 1)])], Options },
+        { "prompt 0 sample 0: sampling log-prob 1 is NaN; log-probs must be finite and <= 0", [new(1, [5], [SampleInput.OnPolicy([9, 9], [-1f, float.NaN], reward: 1)])], Options },
+        { "prompt 0 sample 0: sampling log-prob 0 is 0.25; log-probs must be finite and <= 0", [new(1, [5], [SampleInput.OnPolicy([9], [0.25f], reward: 1)])], Options },
+        { "prompt 0 sample 1: behaviour log-prob 2 is", [new(1, [5], [SampleInput.OnPolicy([9], reward: 1), SampleInput.FullTrace(new OffPolicyTrace([20, 21, 22], [-1f, -2f, float.NegativeInfinity]), reward: 1)])], Options },
     };
 
     [Theory]
@@ -176,6 +179,10 @@ public class MixedBatchBuilderTests
         };
         Assert.Equal(option, Assert.Throws<ArgumentOutOfRangeException>(() => new MixedBatchBuilder(bad)).ParamName);
     }
+
+    [Fact]
+    public void Null_options_are_rejected() =>
+        Assert.Equal("options", Assert.Throws<ArgumentNullException>(() => new MixedBatchBuilder(null!)).ParamName);
 
     [Fact]
     public void Empty_eos_list_is_rejected() =>

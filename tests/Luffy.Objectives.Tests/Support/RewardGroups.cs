@@ -180,4 +180,41 @@ internal sealed class RewardGroups
         }
         return result;
     }
+
+    /// <summary>REINFORCE++: R_t = γ^(L−1−t)·r on a response of length L, whitened over every response token; (B, MaxLength).</summary>
+    public double[,] ReinforcePlusPlusTokens(double gamma)
+    {
+        var returns = new List<(int I, int J, double R)>();
+        for (int i = 0; i < B; i++)
+        {
+            for (int j = 0; j < Lengths[i]; j++)
+            {
+                returns.Add((i, j, Math.Pow(gamma, Lengths[i] - 1 - j) * Rewards[i]));
+            }
+        }
+        double mu = returns.Count == 0 ? 0 : returns.Average(x => x.R);
+        double variance = returns.Sum(x => (x.R - mu) * (x.R - mu)) / Math.Max(returns.Count - 1, 1);
+        var result = new double[B, MaxLength];
+        foreach ((int i, int j, double r) in returns)
+        {
+            result[i, j] = (r - mu) / Math.Sqrt(variance + 1e-8);
+        }
+        return result;
+    }
+
+    /// <summary>GPG: α·(r − mean_g)/f_norm, α = B / max(#non-zero rewards, 1); a group of one has mean 0.</summary>
+    public double[] Gpg(double featureNorm)
+    {
+        double alpha = B / (double)Math.Max(Rewards.Count(r => r != 0), 1);
+        var result = new double[B];
+        foreach (int[] members in Members())
+        {
+            (double mean, _) = MeanStd(members.Select(i => Rewards[i]).ToArray());
+            foreach (int i in members)
+            {
+                result[i] = IsUniform(members) ? 0 : alpha * (Rewards[i] - mean) / featureNorm;
+            }
+        }
+        return result;
+    }
 }
