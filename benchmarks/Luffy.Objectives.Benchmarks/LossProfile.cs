@@ -20,6 +20,8 @@ internal static class LossProfile
         var variants = new (string Name, Func<double> Run)[]
         {
             ("fused kernel, forward + backward", () => Time(() => bench.Fused())),
+            ("fused + reshaping f(p)/f(p_old)", () => Time(() => bench.FusedReshaped())),
+            ("fused + TIS weights", () => Time(() => bench.FusedTis())),
             ("fused kernel, forward only (no graph)", () => Time(() => bench.FusedForwardOnly())),
             ("  of a fused step: forward", () => bench.FusedInParts().Forward),
             ("  of a fused step: backward to .grad", () => bench.FusedInParts().Backward),
@@ -54,7 +56,8 @@ internal static class LossProfile
             times[v].Sort();
             Console.WriteLine($"{variants[v].Name,-40} median {Median(times[v]),8:F3} ms   min {times[v][0],8:F3} ms");
         }
-        Console.WriteLine($"fused / floor (medians): {Median(times[0]) / Median(times[4]):F2}×   composed / fused: {Median(composed) / Median(times[0]):F1}×");
+        Console.WriteLine($"fused / floor (medians): {Median(times[0]) / Median(times[^1]):F2}×   composed / fused: {Median(composed) / Median(times[0]):F1}×");
+        Console.WriteLine($"reshaping / fused: {Median(times[1]) / Median(times[0]):F2}×   TIS / fused: {Median(times[2]) / Median(times[0]):F2}×");
     }
 
     private static double Time(Action action)

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
 using Luffy.Objectives.Losses;
+using Luffy.Objectives.Shaping;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Benchmarks;
@@ -15,10 +16,11 @@ namespace Luffy.Objectives.Benchmarks;
 [MemoryDiagnoser]
 public class MixedPolicyLossBenchmark
 {
-    private Tensor logp = null!, old = null!, advantages = null!, mask = null!, offMask = null!, floorGradient = null!;
+    private Tensor logp = null!, old = null!, advantages = null!, mask = null!, offMask = null!, floorGradient = null!, weights = null!;
     private Tensor logpBf16 = null!, oldBf16 = null!, advantagesBf16 = null!;
     private readonly MixedPolicyLoss composed = new(new PolicyLossOptions { Kernel = LossKernel.Composed, OnPolicy = new ClippedSurrogate { DualClip = 3 } });
     private readonly MixedPolicyLoss fused = new(new PolicyLossOptions { Kernel = LossKernel.Fused, OnPolicy = new ClippedSurrogate { DualClip = 3 } });
+    private readonly MixedPolicyLoss fusedReshaped = new(new PolicyLossOptions { Kernel = LossKernel.Fused, OnPolicy = new ClippedSurrogate { DualClip = 3, Ratio = new RegularizedRatio(0.1) } });
 
     public static IEnumerable<(int B, int T)> Shapes => Program.Quick ? [(64, 1024)] : [(64, 1024), (256, 4096)];
 
@@ -37,16 +39,17 @@ public class MixedPolicyLossBenchmark
         offMask = zeros(b, t, dtype: ScalarType.Bool);
         offMask.narrow(0, 0, b / 8).fill_(true);
         floorGradient = empty(b, t);
+        weights = (0.5 + rand(b, t)).clamp_max(1.2); // truncated importance weights
         logpBf16 = logp.detach().to_type(ScalarType.BFloat16).requires_grad_(true);
         oldBf16 = old.to_type(ScalarType.BFloat16);
         advantagesBf16 = advantages.to_type(ScalarType.BFloat16);
     }
 
-    private static double Step(MixedPolicyLoss loss, Tensor lp, Tensor o, Tensor a, Tensor m, Tensor off)
+    private static double Step(MixedPolicyLoss loss, Tensor lp, Tensor o, Tensor a, Tensor m, Tensor off, Tensor? w = null)
     {
         using var scope = NewDisposeScope();
         lp.grad = null; // set-to-none, as optimizers do: backward then creates .grad (the fused kernel hands over its buffer)
-        using PolicyLossResult result = loss.Compute(new PolicyLossInputs { LogProbs = lp, OldLogProbs = o, Advantages = a, ResponseMask = m, OffPolicyMask = off });
+        using PolicyLossResult result = loss.Compute(new PolicyLossInputs { LogProbs = lp, OldLogProbs = o, Advantages = a, ResponseMask = m, OffPolicyMask = off, RolloutWeights = w });
         result.Loss.backward();
         return result.Loss.to_type(ScalarType.Float64).item<double>();
     }
@@ -56,6 +59,12 @@ public class MixedPolicyLossBenchmark
 
     [Benchmark(Description = "fused kernel, float32")]
     public double Fused() => Step(fused, logp, old, advantages, mask, offMask);
+
+    [Benchmark(Description = "fused kernel + on-policy reshaping f(p)/f(p_old), float32")]
+    public double FusedReshaped() => Step(fusedReshaped, logp, old, advantages, mask, offMask);
+
+    [Benchmark(Description = "fused kernel + rollout-correction (TIS) weights, float32")]
+    public double FusedTis() => Step(fused, logp, old, advantages, mask, offMask, weights);
 
     /// <summary>
     /// One fused step timed in parts (for --profile-loss; not a benchmark): forward (the kernel and everything around

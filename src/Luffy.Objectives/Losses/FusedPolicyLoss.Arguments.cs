@@ -68,4 +68,36 @@ internal static unsafe partial class FusedPolicyLoss
             ResponseCount += o.ResponseCount;
         }
     }
+
+    /// <summary>
+    /// The built-in ratios and shaping functions as the parameters of two formulas, for the SIMD body:
+    /// r = e^(k·clamp(d))·[(p_old + γ)/(p + γ)] + w·d and f = s·p^k [/(p^k + γ)] + w·log p.
+    /// </summary>
+    private readonly record struct LaneShapes(
+        bool RatioHasExp, float RatioExponent, float RatioLogWeight, float RatioGamma,
+        float ShapeScale, float ShapeExponent, float ShapeLogWeight, float ShapeGamma)
+    {
+        public static LaneShapes Of(in KernelArguments<float> a)
+        {
+            float rp = (float)a.RatioParameter, sp = (float)a.ShapeParameter;
+            (bool hasExp, float ratioExponent, float ratioLog, float ratioGamma) = a.Ratio switch
+            {
+                RatioKind.Exponential => (true, 1f, 0f, 0f),
+                RatioKind.Log => (false, 1f, 1f, 0f),
+                RatioKind.RatioPlusLog => (true, 1f, rp, 0f),
+                RatioKind.SquareRoot or RatioKind.Power => (true, rp, 0f, 0f),
+                _ => (true, 1f, 0f, rp),
+            };
+            (float scale, float shapeExponent, float shapeLog, float shapeGamma) = a.Shape switch
+            {
+                ShapeKind.Regularized => (1f, 1f, 0f, sp),
+                ShapeKind.Identity => (1f, 1f, 0f, 0f),
+                ShapeKind.Power => (1f, sp, 0f, 0f),
+                ShapeKind.SquareRoot => (1f, 0.5f, 0f, 0f),
+                ShapeKind.Log => (0f, 1f, sp, 0f),
+                _ => (1f, 1f, sp, 0f),
+            };
+            return new LaneShapes(hasExp, ratioExponent, ratioLog, ratioGamma, scale, shapeExponent, shapeLog, shapeGamma);
+        }
+    }
 }

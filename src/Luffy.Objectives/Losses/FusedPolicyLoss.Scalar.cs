@@ -16,14 +16,12 @@ internal static unsafe partial class FusedPolicyLoss
             a.Grad[k] = T.Zero;
             return;
         }
-        acc.ResponseCount++;
         T lpT = a.LogProbs[k];
         double lp = double.CreateTruncating(lpT);
         bool traceRow = a.TraceRows[i];
         double gradient = 0;
         if (a.PolicyOnTraceRows || !traceRow)
         {
-            acc.PolicyCount++;
             bool off = traceRow && a.Off[k];
             double adv = double.CreateTruncating(a.Advantages[k]);
             double oldLp = double.CreateTruncating(a.Old[k]);
@@ -108,7 +106,6 @@ internal static unsafe partial class FusedPolicyLoss
         if (a.Sft && traceRow)
         {
             acc.SftSum -= lp;
-            acc.SftCount++;
             gradient += a.SftGradient;
         }
         double regularizerWeight = a.RegularizerWeights[i];

@@ -21,13 +21,24 @@ internal static unsafe partial class FusedPolicyLoss
             if (typeof(T) == typeof(float))
             {
                 ref KernelArguments<float> floats = ref Unsafe.As<KernelArguments<T>, KernelArguments<float>>(ref a);
+                bool regularizers = a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]);
                 if (a.Lanes >= 16)
                 {
-                    j = SimdRow<FloatLanes512>(floats, i, j, ref acc);
+                    int done = SimdRow<FloatLanes512>(floats, i, j, ref acc);
+                    if (regularizers)
+                    {
+                        SimdRegularizerRow<FloatLanes512>(floats, i, j, done, ref acc);
+                    }
+                    j = done;
                 }
                 if (a.Lanes >= 8)
                 {
-                    j = SimdRow<FloatLanes256>(floats, i, j, ref acc);
+                    int done = SimdRow<FloatLanes256>(floats, i, j, ref acc);
+                    if (regularizers)
+                    {
+                        SimdRegularizerRow<FloatLanes256>(floats, i, j, done, ref acc);
+                    }
+                    j = done;
                 }
             }
             for (; j < t; j++)
@@ -80,32 +91,36 @@ internal static unsafe partial class FusedPolicyLoss
         int t = a.Columns;
         long row = (long)i * t;
         float* logProbs = a.LogProbs + row, oldLogProbs = a.Old + row, advantages = a.Advantages + row, gradients = a.Grad + row;
-        float* references = a.Reference is null ? null : a.Reference + row, entropies = a.Entropy is null ? null : a.Entropy + row;
         float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, weights = a.Weights is null ? null : a.Weights + row;
         bool traceRow = a.TraceRows[i];
         bool* mask = a.Mask + row, offMask = traceRow ? a.Off + row : null;
-        bool policyRow = a.PolicyOnTraceRows || !traceRow, sftRow = a.Sft && traceRow;
-        double policyWeight = a.PolicyWeights[i], regularizerWeight = a.RegularizerWeights[i];
+        bool policyRow = a.PolicyOnTraceRows || !traceRow;
+        double policyWeight = a.PolicyWeights[i];
 
         // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
         TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f);
         TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
         TV minLog = TV.Create((float)-ExponentialRatio.LogRatioClamp), maxLog = TV.Create((float)ExponentialRatio.LogRatioClamp);
-        TV weight = TV.Create((float)policyWeight), klWeight = TV.Create((float)(a.KlCoefficient * regularizerWeight)), sftGradient = TV.Create((float)a.SftGradient);
-        TV ratioParameter = TV.Create((float)a.RatioParameter), shapeParameter = TV.Create((float)a.ShapeParameter);
+        TV weight = TV.Create((float)policyWeight);
+        // The built-in ratios and shapes as one formula each (a few loop-invariant flags instead of a switch per kind, which
+        // would inline too many exponentials for the JIT: past its budget it stops inlining the lane operations).
+        LaneShapes k = LaneShapes.Of(a);
+        TV ratioExponent = TV.Create(k.RatioExponent), ratioLogWeight = TV.Create(k.RatioLogWeight), ratioGamma = TV.Create(k.RatioGamma);
+        TV shapeExponent = TV.Create(k.ShapeExponent), shapeScale = TV.Create(k.ShapeScale), shapeSlope = TV.Create(k.ShapeScale * k.ShapeExponent);
+        TV shapeLogWeight = TV.Create(k.ShapeLogWeight), shapeGamma = TV.Create(k.ShapeGamma);
+        bool ratioHasExp = k.RatioHasExp, ratioHasLog = k.RatioLogWeight != 0, ratioRegularized = k.RatioGamma != 0;
+        bool ratioScaled = k.RatioExponent != 1, ratioInRange = k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
+        TV expLow = TV.Create(-87.9f), expHigh = TV.Create(88.3762626647949f);
+        bool shapeHasExp = k.ShapeScale != 0, shapeOwnExp = k.ShapeExponent != 1, shapeHasLog = k.ShapeLogWeight != 0, shapeRational = k.ShapeGamma != 0;
         bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
-        TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault()), k3Clamp = TV.Create((float)KlDivergence.K3Clamp);
+        TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
         TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
         TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
-        bool klInLoss = a.KlCoefficient > 0;
-        RatioKind ratioKind = a.Ratio;
-        ShapeKind shape = a.Shape;
-        KlEstimator estimator = a.Estimator;
 
-        TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero, sKl = zero, sEntropy = zero, sSft = zero;
-        TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero, nResponse = zero;
+        TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero;
+        TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero;
         int j = start;
         for (; j + TV.Count <= t; j += TV.Count)
         {
@@ -117,7 +132,6 @@ internal static unsafe partial class FusedPolicyLoss
             TV m = TV.LoadMask(mask + j);
             TV lp = TV.Load(logProbs + j);
             TV gradient = zero;
-            nResponse = TV.CountWhere(nResponse, m);
             if (policyRow)
             {
                 TV off = offMask is null ? zero : TV.LoadMask(offMask + j) & m;
@@ -125,43 +139,34 @@ internal static unsafe partial class FusedPolicyLoss
                 TV on = anyOff ? TV.AndNot(m, off) : m;
                 TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
+                TV oldP = Exp(old);
 
-                // on-policy surrogate (also needed on off-policy lanes for the all-token metric scope)
+                // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
+                // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
                 TV d = lp - old;
                 TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
                 TV inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
-                TV oldP = Exp(old);
-                TV r, dr;
-                switch (ratioKind)
+                // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
+                bool needP = anyOff || (ratioRegularized && TV.Any(TV.AndNot(m, inside)));
+                TV p = needP ? Exp(lp) : zero;
+                TV r = zero, dr = zero;
+                if (ratioHasExp)
                 {
-                    case RatioKind.Exponential:
-                        r = ExpInRange(clamped);
-                        dr = TV.Where(inside, r);
-                        break;
-                    case RatioKind.Log:
-                        r = d;
-                        dr = one;
-                        break;
-                    case RatioKind.RatioPlusLog:
+                    TV x = ratioScaled ? ratioExponent * clamped : clamped;
+                    r = ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
+                    dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
+                    if (ratioRegularized)
                     {
-                        TV rho = ExpInRange(clamped);
-                        r = TV.FusedMultiplyAdd(ratioParameter, d, rho);
-                        dr = TV.Where(inside, rho) + ratioParameter;
-                        break;
+                        TV sum = (needP ? p : r * oldP) + ratioGamma;
+                        TV share = (sum - ratioGamma) / sum; // p/(p + γ)
+                        r = r * (oldP + ratioGamma) / sum;
+                        dr = r * (TV.Where(inside, one) - share);
                     }
-                    case RatioKind.SquareRoot:
-                    case RatioKind.Power:
-                        r = Exp(ratioParameter * clamped);
-                        dr = TV.Where(inside, ratioParameter * r);
-                        break;
-                    default:
-                    {
-                        // f(p)/f(p_old) = ρ·(p_old + γ)/(p + γ); ∂/∂log p = r·([inside] − p/(p + γ))
-                        TV p = Exp(lp), sum = p + ratioParameter;
-                        r = ExpInRange(clamped) * (oldP + ratioParameter) / sum;
-                        dr = r * (TV.Where(inside, one) - p / sum);
-                        break;
-                    }
+                }
+                if (ratioHasLog)
+                {
+                    r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
+                    dr += ratioLogWeight;
                 }
                 // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
                 // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
@@ -188,7 +193,8 @@ internal static unsafe partial class FusedPolicyLoss
 
                 if (anyOff)
                 {
-                    TV p = Exp(lp);
+                    // off-policy ratio: p/(q + 1e-6) with trace probabilities, else the shaping
+                    // f = s·p^k [/(p^k + γ) for p/(p + γ)] + w·log p
                     TV f, df;
                     if (traceProbabilities is not null)
                     {
@@ -197,35 +203,27 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     else
                     {
-                        switch (shape)
+                        f = zero;
+                        df = zero;
+                        if (shapeHasExp)
                         {
-                            case ShapeKind.Regularized:
+                            TV pk = shapeOwnExp ? Exp(shapeExponent * lp) : p;
+                            if (shapeRational)
                             {
-                                TV sum = p + shapeParameter;
-                                f = p / sum;
-                                df = shapeParameter * f / sum;
-                                break;
+                                TV sum = pk + shapeGamma;
+                                f = pk / sum;
+                                df = shapeGamma * f / sum;
                             }
-                            case ShapeKind.Identity:
-                                f = p;
-                                df = p;
-                                break;
-                            case ShapeKind.Power:
-                                f = Exp(shapeParameter * lp);
-                                df = shapeParameter * f;
-                                break;
-                            case ShapeKind.SquareRoot:
-                                f = Exp(half * lp);
-                                df = half * f;
-                                break;
-                            case ShapeKind.Log:
-                                f = shapeParameter * lp;
-                                df = shapeParameter;
-                                break;
-                            default:
-                                f = p + shapeParameter * lp;
-                                df = p + shapeParameter;
-                                break;
+                            else
+                            {
+                                f = shapeScale * pk;
+                                df = shapeSlope * pk;
+                            }
+                        }
+                        if (shapeHasLog)
+                        {
+                            f = TV.FusedMultiplyAdd(shapeLogWeight, lp, f);
+                            df += shapeLogWeight;
                         }
                     }
                     sOffP += TV.Where(off, p);
@@ -269,6 +267,58 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 gradient = g * weight;
             }
+            TV.Store(TV.Where(m, gradient), gradients + j);
+        }
+
+        double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss);
+        long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff);
+        // without all-max-clip every policy lane is either on- or off-policy
+        acc.Policy += policyWeight * (hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
+        acc.OnLoss += onLoss;
+        acc.OffLoss += offLoss;
+        acc.PpoKl += TV.Sum(sPpoKl);
+        acc.OffProbability += TV.Sum(sOffP);
+        acc.OnProbability += TV.Sum(sOnP);
+        acc.RatioSum += TV.Sum(sRatio);
+        acc.OnCount += onCount;
+        acc.OffCount += offCount;
+        acc.Clipped += TV.SumCounts(nClipped);
+        acc.ClippedLower += TV.SumCounts(nLower);
+        acc.MaxClamped += TV.SumCounts(nMax);
+        acc.MinClamped += TV.SumCounts(nMin);
+        acc.AllMaxClipped += TV.SumCounts(nAllMax);
+        acc.ScopeCount += allScope ? onCount + offCount : onCount;
+        return j;
+    }
+
+    /// <summary>
+    /// The regularizers of the columns [<paramref name="start"/>, <paramref name="end"/>) of a row that <see cref="SimdRow"/>
+    /// just did (its gradient is still in L1): the SFT term, the KL penalty (added to the gradient) and the entropy sum. A
+    /// method of its own: in one body with the policy terms the JIT would run out of inlining budget.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SimdRegularizerRow<TV>(in KernelArguments<float> a, int i, int start, int end, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        long row = (long)i * a.Columns;
+        float* logProbs = a.LogProbs + row, gradients = a.Grad + row;
+        float* references = a.Reference is null ? null : a.Reference + row, entropies = a.Entropy is null ? null : a.Entropy + row;
+        bool* mask = a.Mask + row;
+        bool sftRow = a.Sft && a.TraceRows[i], klInLoss = a.KlCoefficient > 0;
+        double regularizerWeight = a.RegularizerWeights[i];
+        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f), k3Clamp = TV.Create((float)KlDivergence.K3Clamp);
+        TV klWeight = TV.Create((float)(a.KlCoefficient * regularizerWeight)), sftGradient = TV.Create((float)a.SftGradient);
+        KlEstimator estimator = a.Estimator;
+        TV sKl = zero, sEntropy = zero, sSft = zero;
+        for (int j = start; j + TV.Count <= end; j += TV.Count)
+        {
+            if (!TV.AnyTrue(mask + j))
+            {
+                continue;
+            }
+            TV m = TV.LoadMask(mask + j);
+            TV lp = TV.Load(logProbs + j);
+            TV gradient = TV.Load(gradients + j);
             if (sftRow)
             {
                 sSft -= TV.Where(m, lp);
@@ -314,33 +364,11 @@ internal static unsafe partial class FusedPolicyLoss
             }
             TV.Store(TV.Where(m, gradient), gradients + j);
         }
-
-        double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss), klSum = TV.Sum(sKl), entropySum = TV.Sum(sEntropy);
-        long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff), responseCount = TV.SumCounts(nResponse);
-        // without all-max-clip every policy lane is either on- or off-policy
-        acc.Policy += policyWeight * (hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
+        double klSum = TV.Sum(sKl), entropySum = TV.Sum(sEntropy);
         acc.Kl += regularizerWeight * klSum;
         acc.KlRaw += klSum;
         acc.Entropy += regularizerWeight * entropySum;
         acc.EntropyRaw += entropySum;
-        acc.OnLoss += onLoss;
-        acc.OffLoss += offLoss;
-        acc.PpoKl += TV.Sum(sPpoKl);
-        acc.OffProbability += TV.Sum(sOffP);
-        acc.OnProbability += TV.Sum(sOnP);
-        acc.RatioSum += TV.Sum(sRatio);
         acc.SftSum += TV.Sum(sSft);
-        acc.OnCount += onCount;
-        acc.OffCount += offCount;
-        acc.Clipped += TV.SumCounts(nClipped);
-        acc.ClippedLower += TV.SumCounts(nLower);
-        acc.MaxClamped += TV.SumCounts(nMax);
-        acc.MinClamped += TV.SumCounts(nMin);
-        acc.AllMaxClipped += TV.SumCounts(nAllMax);
-        acc.ScopeCount += allScope ? onCount + offCount : onCount;
-        acc.PolicyCount += policyRow ? responseCount : 0;
-        acc.SftCount += sftRow ? responseCount : 0;
-        acc.ResponseCount += responseCount;
-        return j;
     }
 }

@@ -81,7 +81,7 @@ internal static unsafe partial class FusedPolicyLoss
             int[] lengths = ArrayPool<int>.Shared.Rent(b);
             int[] kept = ArrayPool<int>.Shared.Rent(b);
             bool[] traceRows = ArrayPool<bool>.Shared.Rent(b);
-            long tokens = 0, sequences = 0, policyTokens = 0, policySequences = 0, sftTokens = 0;
+            long tokens = 0, sequences = 0, policyTokens = 0, policySequences = 0, sftTokens = 0, policyRowTokens = 0;
             for (int i = 0; i < b; i++)
             {
                 bool* rowMask = maskPointer + (long)i * t;
@@ -97,6 +97,7 @@ internal static unsafe partial class FusedPolicyLoss
                 policyTokens += k;
                 policySequences += k > 0 ? 1 : 0;
                 sftTokens += trace ? n : 0;
+                policyRowTokens += o.TraceSequencesInPolicyLoss || !trace ? n : 0;
             }
             double policyNormalizer = normalizers?.Policy ?? Denominator(policyTokens, policySequences, t);
             double regularizerNormalizer = normalizers?.Regularizer ?? Denominator(tokens, sequences, t);
@@ -114,6 +115,9 @@ internal static unsafe partial class FusedPolicyLoss
             Tensor grad = Own(empty(b, t, dtype: dtype).DetachFromDisposeScope()); // every element is written by the kernel
             var settings = new KernelSettings(policyWeights, rowRegularizerWeights, traceRows, allMaxLogBound, -o.SftCoefficient / sftNormalizer, b, t);
             Accumulator total = dtype == ScalarType.Float32 ? Kernel<float>(grad, settings) : Kernel<double>(grad, settings);
+            total.ResponseCount = tokens;
+            total.PolicyCount = policyRowTokens;
+            total.SftCount = sftTokens;
 
             ArrayPool<int>.Shared.Return(lengths);
             ArrayPool<int>.Shared.Return(kept);
