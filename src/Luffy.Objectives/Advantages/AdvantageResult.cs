@@ -103,7 +103,7 @@ public sealed class AdvantageResult : IDisposable
 
     private GroupStatistics ReadStatistics()
     {
-        double[] values = Live(statisticsTensor).cpu().data<double>().ToArray();
+        double[] values = HostTransfer.Read<double>(Live(statisticsTensor));
         return new GroupStatistics((long)values[0], (long)values[1], (long)values[2], (long)values[3], values[4], values[5]);
     }
 

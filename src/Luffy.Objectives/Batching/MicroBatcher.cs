@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Batching;
@@ -42,9 +43,9 @@ public static class MicroBatcher
             throw new ArgumentOutOfRangeException(nameof(tokenBudget), tokenBudget, "tokenBudget must be >= 1.");
         }
         long[] tokens;
-        using (var counts = batch.AttentionMask.sum(1).cpu())
+        using (NewDisposeScope())
         {
-            tokens = counts.data<long>().ToArray();
+            tokens = HostTransfer.Read<long>(batch.AttentionMask.sum(1));
         }
         var ranges = new List<(int Start, int Count)>();
         int begin = 0;

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Correction;
@@ -44,7 +45,7 @@ public sealed class RolloutCorrectionResult : IDisposable
             if (metrics is null)
             {
                 ObjectDisposedException.ThrowIf(disposed, this);
-                metrics = new RolloutCorrectionMetrics(metricValues.cpu().data<double>().ToArray(), threshold, batchNormalized);
+                metrics = new RolloutCorrectionMetrics(HostTransfer.Read<double>(metricValues), threshold, batchNormalized);
             }
             return metrics;
         }

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -51,7 +52,7 @@ public sealed class PolicyLossResult : IDisposable
     private PolicyLossMetrics Read()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return new PolicyLossMetrics(metricValues.cpu().data<double>().ToArray());
+        return new PolicyLossMetrics(HostTransfer.Read<double>(metricValues));
     }
 
     /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them. Idempotent.</summary>

@@ -57,6 +57,35 @@ public class LossMemoryTests
         Assert.True(after - before <= 0, $"{after - before} tensors were left alive by 200 loss steps ({kernel})");
     }
 
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Without_a_dispose_scope_a_disposed_result_leaves_no_tensor_behind(LossKernel kernel)
+    {
+        // what a user writes without TorchSharp's scopes: compute, backward, read the metrics, dispose the result. The fused
+        // kernel used to leave ~7 tensors per step (what backward created and returned), RSS 165 MiB -> 1.5 GB in 1,500 steps.
+        var loss = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Kernel = kernel, KlCoefficient = 0.1, SftCoefficient = 0.1 });
+        (Tensor logp, Tensor old, Tensor adv, Tensor mask, Tensor off, Tensor reference, Tensor entropy) = Inputs(16, 64);
+        var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = adv, ResponseMask = mask, OffPolicyMask = off, ReferenceLogProbs = reference, Entropy = entropy };
+        void Step()
+        {
+            using PolicyLossResult result = loss.Compute(inputs);
+            result.Loss.backward();
+            _ = result.Metrics;
+        }
+        for (int i = 0; i < 5; i++)
+        {
+            Step();
+        }
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 100; i++)
+        {
+            Step();
+        }
+        long after = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.True(after - before <= 0, $"{after - before} tensors were left alive by 100 loss steps without a dispose scope ({kernel})");
+    }
+
     [Fact]
     public void A_leaf_takes_the_fused_gradient_buffer_as_its_grad_without_a_copy()
     {
