@@ -37,12 +37,22 @@ public class PolicyForwardTests
         using TokenStatisticsResult plain = TokenStatistics.Compute(logits, batch.ResponseIds());
         (plain.LogProbs.sum() + plain.Entropy.sum()).backward();
 
-        Assert.True(allclose(plain.LogProbs, chunked.LogProbs, rtol: 1e-5, atol: 1e-5));
-        Assert.True(allclose(plain.Entropy, chunked.Entropy, rtol: 1e-5, atol: 1e-5));
+        // Both paths sum the same float32 terms in different orders (the logsumexp over V = 32,868 entries, the weight
+        // gradient over positions and H): the rounding grows like sqrt(V)·2^-24·(the terms' scale) ≈ 1e-5 of the tensor's
+        // largest entry, on any CPU, so every tensor is compared at 1e-4 of its own scale (AVX2 and AVX-512 differ at 3e-6).
+        AssertWithinScale(plain.LogProbs, chunked.LogProbs, "log-probs");
+        AssertWithinScale(plain.Entropy, chunked.Entropy, "entropy");
         Tensor[] plainGradients = model.parameters().Select(p => p.grad!).ToArray();
         for (int i = 0; i < plainGradients.Length; i++)
         {
-            Assert.True(allclose(plainGradients[i], chunkedGradients[i], rtol: 1e-4, atol: 1e-5), $"parameter {i}");
+            AssertWithinScale(plainGradients[i], chunkedGradients[i], $"gradient of parameter {i}");
         }
+    }
+
+    private static void AssertWithinScale(Tensor expected, Tensor actual, string what)
+    {
+        double scale = expected.abs().max().item<float>();
+        double difference = (expected - actual).abs().max().item<float>();
+        Assert.True(difference <= 1e-4 * Math.Max(scale, 1e-6), $"{what}: largest difference {difference:E2} against a scale of {scale:E2}");
     }
 }

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Batching;
 using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
@@ -5,16 +6,19 @@ namespace Luffy.Objectives.Tokens;
 
 /// <summary>
 /// Token log-probs and next-token entropies from logits of shape (B, T, V): B sequences, T positions,
-/// V vocabulary entries. Results are differentiable with respect to the logits.
+/// V vocabulary entries. Results are differentiable with respect to the logits. <see cref="ForResponses"/> and
+/// <see cref="FromHiddenStatesForResponses"/> take a model's full-sequence output and a <see cref="TrainingBatch"/> and
+/// return the statistics of its response tokens, aligned with the loss's (B, T) tensors. Token ids are checked against
+/// V (one read of their minimum and maximum from the device).
 /// </summary>
 public static class TokenStatistics
 {
     /// <summary>log softmax(logits / τ) at the given token ids.</summary>
     /// <param name="logits">Logits, (B, T, V), floating point. Not disposed.</param>
-    /// <param name="tokenIds">Token ids, (B, T), int64 (int32 is converted), each in [0, V) (checked by the gather kernel, not here, to avoid a device sync).</param>
+    /// <param name="tokenIds">Token ids, (B, T), int64 (int32 is converted), each in [0, V).</param>
     /// <param name="temperature">τ &gt; 0 dividing the logits (the sampling temperature). The default is 1.</param>
     /// <returns>A fresh (B, T) tensor in the logits' dtype.</returns>
-    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
+    /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree, or a token id is outside [0, V).</exception>
     public static Tensor LogProbs(Tensor logits, Tensor tokenIds, double temperature = 1.0)
     {
         Validate(logits, tokenIds, temperature);
@@ -113,9 +117,94 @@ public static class TokenStatistics
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be >= 1.");
         }
+        CheckVocabulary(tokenIds, outputWeight.shape[0]);
         using var scope = NewDisposeScope();
         List<Tensor> outputs = ChunkedProjectionStatisticsFunction.apply(hidden, outputWeight, tokenIds.to_type(ScalarType.Int64), (long)chunkSize, temperature);
         return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Log-probs and entropies of a batch's response tokens from the model's logits over the whole sequence: position
+    /// P − 1 + t predicts response token t, so the (B, P + T, V) logits are cut to (B, T, V) and the response ids taken
+    /// from the batch. Half-precision logits (bfloat16, float16) are computed in float32 when <paramref name="upcast"/> is
+    /// set, so that importance ratios of nearby policies are not rounding noise.
+    /// </summary>
+    /// <param name="logits">The model's logits, (B, P + T, V) for the batch's <see cref="TrainingBatch.InputIds"/>, floating point. Not disposed.</param>
+    /// <param name="batch">The batch (P, T and the response ids). Not disposed.</param>
+    /// <param name="chunkSize">Positions per chunk (see <see cref="Compute"/>); 0, the default, computes everything at once.</param>
+    /// <param name="temperature">τ &gt; 0 dividing the logits. The default is 1.</param>
+    /// <param name="upcast">Compute half-precision inputs in float32. The default is <see langword="true"/>.</param>
+    /// <returns>A fresh result owning (B, T) log-probs and entropies, aligned with the batch's response mask.</returns>
+    /// <exception cref="ArgumentException">The logits do not cover the batch's (B, P + T) positions, or a token id is outside [0, V).</exception>
+    public static TokenStatisticsResult ForResponses(Tensor logits, TrainingBatch batch, int chunkSize = 0, double temperature = 1.0, bool upcast = true)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        TensorGuard.Floating(logits, nameof(logits));
+        TensorGuard.Rank(logits, nameof(logits), 3, "(B, P + T, V)");
+        CheckCovers(logits, nameof(logits), "(B, P + T, V)", batch);
+        using var scope = NewDisposeScope();
+        Tensor response = Upcast(logits.narrow(1, batch.PromptLength - 1, batch.ResponseLength), upcast);
+        TokenStatisticsResult result = Compute(response, batch.ResponseIds(), chunkSize, temperature);
+        result.LogProbs.MoveToOuterDisposeScope();
+        result.Entropy.MoveToOuterDisposeScope();
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="ForResponses"/> from the last hidden states and the output projection, chunked so that no (B, T, V)
+    /// logits exist (see <see cref="FromHiddenStates"/>): the path for large vocabularies.
+    /// </summary>
+    /// <param name="hidden">The model's final hidden states, (B, P + T, H) for the batch's <see cref="TrainingBatch.InputIds"/>. Not disposed.</param>
+    /// <param name="outputWeight">The output projection W, (V, H), the hidden states' dtype and device. Not disposed.</param>
+    /// <param name="batch">The batch. Not disposed.</param>
+    /// <param name="chunkSize">Positions per chunk, ≥ 1. The default is 1024.</param>
+    /// <param name="temperature">τ &gt; 0 dividing the logits. The default is 1.</param>
+    /// <param name="upcast">Compute half-precision inputs in float32. The default is <see langword="true"/>.</param>
+    /// <returns>A fresh result owning (B, T) log-probs and entropies, differentiable with respect to the hidden states and W.</returns>
+    /// <exception cref="ArgumentException">The hidden states do not cover the batch's positions, shapes disagree, or a token id is outside [0, V).</exception>
+    public static TokenStatisticsResult FromHiddenStatesForResponses(Tensor hidden, Tensor outputWeight, TrainingBatch batch, int chunkSize = 1024, double temperature = 1.0, bool upcast = true)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        TensorGuard.Floating(hidden, nameof(hidden));
+        TensorGuard.Rank(hidden, nameof(hidden), 3, "(B, P + T, H)");
+        CheckCovers(hidden, nameof(hidden), "(B, P + T, H)", batch);
+        using var scope = NewDisposeScope();
+        Tensor response = Upcast(hidden.narrow(1, batch.PromptLength - 1, batch.ResponseLength), upcast);
+        TokenStatisticsResult result = FromHiddenStates(response, Upcast(outputWeight, upcast), batch.ResponseIds(), chunkSize, temperature);
+        result.LogProbs.MoveToOuterDisposeScope();
+        result.Entropy.MoveToOuterDisposeScope();
+        return result;
+    }
+
+    private static void CheckCovers(Tensor values, string name, string layout, TrainingBatch batch)
+    {
+        long width = batch.PromptLength + batch.ResponseLength;
+        if (values.shape[0] != batch.Count || values.shape[1] != width)
+        {
+            throw new ArgumentException($"{name} has shape {TensorGuard.Shape(values)} but the batch has B = {batch.Count} sequences of P + T = {batch.PromptLength} + {batch.ResponseLength} = {width} tokens; {name} must be {layout}.", name);
+        }
+    }
+
+    private static Tensor Upcast(Tensor values, bool upcast) =>
+        upcast && values.dtype is ScalarType.BFloat16 or ScalarType.Float16 ? values.to_type(ScalarType.Float32) : values.alias();
+
+    /// <summary>Token ids must index the vocabulary: reads their minimum and maximum (one transfer); names the first bad one.</summary>
+    private static void CheckVocabulary(Tensor tokenIds, long vocabulary)
+    {
+        if (tokenIds.numel() == 0)
+        {
+            return;
+        }
+        using var scope = NewDisposeScope();
+        long[] range = HostTransfer.Read<long>(stack([tokenIds.min(), tokenIds.max()]).to_type(ScalarType.Int64));
+        if (range[0] >= 0 && range[1] < vocabulary)
+        {
+            return;
+        }
+        Tensor bad = tokenIds.lt(0).logical_or(tokenIds.ge(vocabulary)).nonzero()[0];
+        long[] at = HostTransfer.Read<long>(bad);
+        long value = tokenIds[at.Select(i => TensorIndex.Single(i)).ToArray()].to_type(ScalarType.Int64).item<long>();
+        throw new ArgumentException($"tokenIds[{string.Join(", ", at)}] is {value}; token ids must be in [0, {vocabulary}), the vocabulary V of the logits.", "tokenIds");
     }
 
     private static Tensor Scaled(Tensor logits, double temperature) => temperature == 1.0 ? logits.alias() : logits / temperature;
@@ -133,5 +222,6 @@ public static class TokenStatistics
         }
         TensorGuard.SameDevice(tokenIds, nameof(tokenIds), logits, nameof(logits));
         TensorGuard.Positive(temperature, nameof(temperature));
+        CheckVocabulary(tokenIds, logits.shape[2]);
     }
 }

@@ -210,4 +210,86 @@ public class TokenStatisticsTests
     [Fact]
     public void Zero_temperature_is_rejected() =>
         Assert.Equal("temperature", Assert.Throws<ArgumentOutOfRangeException>(() => TokenStatistics.LogProbs(zeros(1, 1, 2), zeros(1, 1, dtype: ScalarType.Int64), 0)).ParamName);
+
+    private static TrainingBatch SmallBatch() => new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [2], MaxResponseLength = 5 }).Build(
+    [
+        new PromptInput(1, [5, 6, 7], [SampleInput.OnPolicy([8, 9, 2], reward: 1), SampleInput.FullTrace(new OffPolicyTrace([10, 11]), reward: 0)]),
+        new PromptInput(2, [4], [SampleInput.OnPolicy([3, 3, 3, 3, 2], reward: 0)]),
+    ]);
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void Response_statistics_take_position_P_minus_1_plus_t_for_response_token_t(int chunkSize)
+    {
+        using TrainingBatch batch = SmallBatch();
+        manual_seed(3);
+        Tensor logits = randn(batch.Count, batch.PromptLength + batch.ResponseLength, 16, dtype: ScalarType.Float64);
+        using TokenStatisticsResult aligned = TokenStatistics.ForResponses(logits, batch, chunkSize);
+        double[,] lp = Tensors.ToMatrix(aligned.LogProbs);
+        long[] ids = batch.InputIds.data<long>().ToArray();
+        int width = batch.PromptLength + batch.ResponseLength;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            for (int t = 0; t < batch.ResponseLength; t++)
+            {
+                int position = batch.PromptLength - 1 + t;
+                double[] z = Tensors.ToArray(logits[i, position]);
+                double logSumExp = Math.Log(z.Sum(Math.Exp));
+                Assert.Equal(z[ids[i * width + batch.PromptLength + t]] - logSumExp, lp[i, t], 12);
+            }
+        }
+    }
+
+    [Fact]
+    public void Hidden_state_response_statistics_equal_the_logits_path()
+    {
+        using TrainingBatch batch = SmallBatch();
+        manual_seed(4);
+        Tensor hidden = randn(batch.Count, batch.PromptLength + batch.ResponseLength, 8, dtype: ScalarType.Float64);
+        Tensor weight = randn(16, 8, dtype: ScalarType.Float64);
+        using TokenStatisticsResult fromHidden = TokenStatistics.FromHiddenStatesForResponses(hidden, weight, batch, chunkSize: 3);
+        using TokenStatisticsResult fromLogits = TokenStatistics.ForResponses(hidden.matmul(weight.t()), batch);
+        AssertClose.Array(Tensors.ToArray(fromLogits.LogProbs), Tensors.ToArray(fromHidden.LogProbs), 1e-12, "log-probs");
+        AssertClose.Array(Tensors.ToArray(fromLogits.Entropy), Tensors.ToArray(fromHidden.Entropy), 1e-12, "entropy");
+    }
+
+    [Fact]
+    public void Half_precision_logits_give_float32_statistics()
+    {
+        using TrainingBatch batch = SmallBatch();
+        Tensor logits = randn(batch.Count, batch.PromptLength + batch.ResponseLength, 16).to_type(ScalarType.BFloat16);
+        using TokenStatisticsResult result = TokenStatistics.ForResponses(logits, batch);
+        Assert.Equal(ScalarType.Float32, result.LogProbs.dtype);
+        using TokenStatisticsResult kept = TokenStatistics.ForResponses(logits, batch, upcast: false);
+        Assert.Equal(ScalarType.BFloat16, kept.LogProbs.dtype);
+    }
+
+    [Fact]
+    public void Logits_that_do_not_cover_the_batch_are_rejected()
+    {
+        using TrainingBatch batch = SmallBatch();
+        var ex = Assert.Throws<ArgumentException>(() => TokenStatistics.ForResponses(zeros(3, 7, 16), batch));
+        Assert.Contains("logits has shape [3, 7, 16] but the batch has B = 3 sequences of P + T = 3 + 5 = 8 tokens", ex.Message);
+    }
+
+    [Fact]
+    public void A_token_id_outside_the_vocabulary_is_named_with_its_position()
+    {
+        // it used to reach libtorch's gather and come back as a C++ stack
+        Tensor ids = tensor(new long[,] { { 1, 2, 3 }, { 4, 16, 0 } });
+        var ex = Assert.Throws<ArgumentException>(() => TokenStatistics.Compute(zeros(2, 3, 16), ids));
+        Assert.Contains("tokenIds[1, 1] is 16; token ids must be in [0, 16)", ex.Message);
+        Assert.Contains("tokenIds[0, 0] is -1", Assert.Throws<ArgumentException>(() => TokenStatistics.LogProbs(zeros(2, 3, 16), ids * 0 - 1)).Message);
+        Assert.Contains("is 16", Assert.Throws<ArgumentException>(() => TokenStatistics.FromHiddenStates(zeros(2, 3, 4), zeros(16, 4), ids)).Message);
+    }
+
+    [Fact]
+    public void A_disposed_result_throws_object_disposed()
+    {
+        TokenStatisticsResult result = TokenStatistics.Compute(zeros(1, 2, 4), zeros(1, 2, dtype: ScalarType.Int64));
+        result.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => result.LogProbs);
+        Assert.Throws<ObjectDisposedException>(() => result.Entropy);
+    }
 }
