@@ -2,8 +2,8 @@ namespace Luffy.Objectives.Advantages;
 
 /// <summary>
 /// Turns outcome rewards (one per sequence) and group ids into one advantage per sequence. Estimators are
-/// small immutable objects; pick one, or write your own, and broadcast its result to tokens with
-/// <see cref="AdvantageResult.ToTokens"/> or <see cref="TokenAdvantages.Broadcast"/>.
+/// small immutable objects; pick one, or write your own (build its result with <see cref="AdvantageResult.Create"/>), and
+/// broadcast the result to tokens with <see cref="AdvantageResult.ToTokens"/>. The formulas are in docs/objectives.md.
 /// </summary>
 public interface IAdvantageEstimator
 {

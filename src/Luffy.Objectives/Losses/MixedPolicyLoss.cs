@@ -17,7 +17,8 @@ namespace Luffy.Objectives.Losses;
 /// Pure on-policy PPO/GRPO is the case without an off-policy mask. Masked positions receive exactly zero gradient. The
 /// fused CPU kernel runs <see cref="ClippedSurrogate"/> with the built-in ratios and shaping functions in float32/float64
 /// (<see cref="LossKernel.Auto"/>); everything else runs composed TorchSharp ops, on any device, and the result says which
-/// kernel ran and why.
+/// kernel ran and why. Every formula and default, and the deliberate differences from the reference implementations, are
+/// in docs/objectives.md (in the package and the repository).
 /// </summary>
 public sealed class MixedPolicyLoss
 {
