@@ -1,16 +1,22 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Reflection;
-using System.Text;
 using System.Text.Json;
 
 namespace Luffy.Trainer;
 
-/// <summary>Parses --kebab-case options (and an optional JSON file of the same names) into <see cref="TrainerOptions"/>.</summary>
+/// <summary>
+/// The command line, on System.CommandLine: one option per <see cref="TrainerOptions"/> property (--kebab-case), typed,
+/// with its default in --help, and a JSON file of the same names (<c>--config</c>) validated against the same set.
+/// Every error names the option, the value and what is allowed, and suggests the nearest option or value.
+/// </summary>
 public static class OptionParser
 {
     private static readonly Dictionary<string, string> Descriptions = new()
     {
-        ["mode"] = "luffy (on-policy rollouts + off-policy traces), grpo (on-policy only), sft (supervised on the traces) or compare (all three over several seeds)",
+        ["mode"] = "a method (luffy, luffy-no-shaping, rl-sft, grpo, sft, sft-grpo) or compare (every method of --methods over --seeds seeds)",
+        ["methods"] = "the methods compare runs, comma-separated",
         ["model"] = "Hugging Face model folder (config.json + model.safetensors or index + tokenizer.json): train it instead of the embedded task",
         ["data"] = "JSONL training data (prompt messages, reward_model.ground_truth, target trace) for --model",
         ["eval-data"] = "JSONL evaluation data for --model (greedy accuracy on the first eval-per-level records)",
@@ -22,10 +28,10 @@ public static class OptionParser
         ["device"] = "cpu, cuda or cuda:N (cuda needs a build with -p:TorchBackend=cuda)",
         ["seed"] = "seed of the run (compare uses seeds seed..seed+seeds-1)",
         ["seeds"] = "number of seeds in compare mode",
-        ["steps"] = "RL (or SFT) optimizer steps",
+        ["steps"] = "RL (or SFT) rollout steps",
         ["prompts-per-step"] = "prompts per step",
-        ["samples-per-prompt"] = "G, samples per prompt group",
-        ["traces-per-prompt"] = "k, group members that carry an off-policy trace (luffy)",
+        ["samples-per-prompt"] = "G, samples per prompt group (>= 2)",
+        ["traces-per-prompt"] = "k, group members that carry an off-policy trace (luffy, luffy-no-shaping, rl-sft)",
         ["prefix-strategy"] = "full (whole trace, LUFFY's main run), random, fixed or linear (decay over the run)",
         ["learning-rate"] = "AdamW learning rate",
         ["warmup-steps"] = "linear warmup steps",
@@ -41,12 +47,17 @@ public static class OptionParser
         ["entropy"] = "entropy bonus coefficient",
         ["clip-on-policy"] = "clip the on-policy ratio (LUFFY's main run: off)",
         ["std-normalize"] = "divide group advantages by the group std (LUFFY's main run: off)",
-        ["max-operand"] = "operands are drawn from 1..max-operand",
+        ["sft-loss-coefficient"] = "lambda of rl-sft's SFT term (the reference's sft_loss_coef)",
+        ["mini-batches"] = "optimizer updates per rollout batch (PPO mini-batches over the step's prompt groups; old log-probs fixed)",
+        ["ppo-epochs"] = "passes over the rollout batch (each pass makes mini-batches updates)",
+        ["max-operand"] = "operands of training problems are drawn from 1..max-operand",
         ["train-levels"] = "operand counts of the training problems",
-        ["ood-levels"] = "operand counts of the out-of-distribution test set (never trained on)",
+        ["ood-levels"] = "operand counts of the long-chain out-of-distribution test set (never trained on)",
+        ["ood-operands"] = "operands of the operand out-of-distribution test set (training levels, one operand after the first from this range, never seen as an operand)",
         ["pretrain-levels"] = "operand counts the base model is pre-trained on (answer only)",
         ["eval-every"] = "evaluate every N steps",
         ["eval-per-level"] = "test problems per level (fixed, seed-independent)",
+        ["pass-k"] = "k of pass@k, sampled at temperature 1 on the hardest training level",
         ["pretrain-steps"] = "pre-training steps of the base model (cached)",
         ["pretrain-trace-fraction"] = "share of the easiest pre-training level taught with worked solutions (the base has seen the format, never long chains)",
         ["pretrain-batch"] = "pre-training batch size",
@@ -55,128 +66,196 @@ public static class OptionParser
         ["layers"] = "transformer layers",
         ["heads"] = "attention heads",
         ["checkpoint-every"] = "write a checkpoint every N steps",
-        ["output"] = "output folder (runs/<mode>-seed<seed> inside it)",
-        ["cache"] = "folder of the cached base model",
-        ["resume"] = "continue from the run's last checkpoint",
-        ["config"] = "JSON file of options (same names); command-line options win",
+        ["output"] = "output folder: <output>/<mode>-seed<seed> per run (relative paths are relative to the working folder)",
+        ["cache"] = "folder of the cached base model (default: <output>/cache)",
+        ["tensorboard"] = "also write the per-step metrics as TensorBoard event files (<run>/tensorboard)",
+        ["resume"] = "continue from the run's last complete checkpoint (an error when there is none)",
+        ["config"] = "JSON file of options (the same names); command-line options win",
     };
 
     private static readonly PropertyInfo[] Properties = typeof(TrainerOptions).GetProperties().Where(p => p.CanWrite).ToArray();
 
+    private static readonly string[] Names = Properties.Select(p => Kebab(p.Name)).ToArray();
+
     public static string Kebab(string name) => JsonNamingPolicy.KebabCaseLower.ConvertName(name);
 
+    /// <summary>The --help text: every option with its description and default (System.CommandLine's help).</summary>
     public static string Help()
     {
-        var defaults = new TrainerOptions();
-        var text = new StringBuilder();
-        text.AppendLine("Luffy.Trainer: fine-tunes a small transformer with LUFFY (mixed-policy GRPO) on an embedded arithmetic task,");
-        text.AppendLine("or a Hugging Face Qwen2/Llama checkpoint on JSONL math data (--model DIR --data FILE).");
-        text.AppendLine();
-        text.AppendLine("usage: dotnet run --project samples/Luffy.Trainer -c Release -- [options]");
-        text.AppendLine();
-        foreach (PropertyInfo p in Properties)
-        {
-            string name = Kebab(p.Name);
-            object? value = p.GetValue(defaults);
-            string shown = value switch { null => "(none)", bool b => b ? "true" : "false (a flag)", IFormattable f => f.ToString(null, CultureInfo.InvariantCulture), _ => value.ToString()! };
-            text.AppendLine(CultureInfo.InvariantCulture, $"  --{name,-24} {Descriptions.GetValueOrDefault(name, "")}");
-            text.AppendLine(CultureInfo.InvariantCulture, $"  {"",-26} default: {shown}");
-        }
-        text.AppendLine("  --help                     this text");
-        return text.ToString();
+        (RootCommand root, _) = Build();
+        using var writer = new StringWriter(CultureInfo.InvariantCulture);
+        root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = writer });
+        return writer.ToString();
     }
 
-    /// <summary>Parses the arguments; returns null when --help was asked for.</summary>
+    /// <summary>Parses the arguments (and the --config file they name); returns null when --help was asked for.</summary>
+    /// <exception cref="OptionException">An unknown option, a bad value or a bad config file; the message names it.</exception>
     public static TrainerOptions? Parse(string[] args)
     {
-        if (args.Contains("--help") || args.Contains("-h"))
+        if (args.Contains("--help") || args.Contains("-h") || args.Contains("-?"))
         {
             return null;
         }
-        var values = new Dictionary<string, string>();
-        for (int i = 0; i < args.Length; i++)
+        (RootCommand root, Dictionary<PropertyInfo, Option> options) = Build();
+        ParseResult result = root.Parse(args);
+        foreach (string token in result.UnmatchedTokens)
         {
-            if (!args[i].StartsWith("--", StringComparison.Ordinal))
+            if (token.StartsWith('-'))
             {
-                throw new OptionException("?", args[i], "options of the form --name value (see --help)");
+                string name = token.TrimStart('-');
+                throw OptionException.Unknown(name, Suggestions.Nearest(name, Names));
             }
-            string name = args[i][2..];
-            PropertyInfo property = Find(name);
-            if (property.PropertyType == typeof(bool) && (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal)))
+            int at = Array.IndexOf(args, token);
+            if (at > 0 && args[at - 1].StartsWith("--", StringComparison.Ordinal) && Properties.FirstOrDefault(p => "--" + Kebab(p.Name) == args[at - 1]) is { } flag && flag.PropertyType == typeof(bool))
             {
-                values[name] = "true";
-                continue;
+                throw new OptionException(args[at - 1][2..], token, "true or false (or the flag alone for true)");
             }
-            if (i + 1 >= args.Length)
-            {
-                throw new OptionException(name, "", "a value after the option");
-            }
-            values[name] = args[++i];
+            string? option = Suggestions.Nearest(token, Names);
+            throw OptionException.WithMessage("?", $"'{token}' is not an option: options are written --name value"
+                + (option is null ? "" : $"; did you mean --{option}?") + " (--help lists every option)");
+        }
+        if (result.Errors.Count > 0)
+        {
+            throw OptionException.WithMessage("?", result.Errors[0].Message);
         }
 
-        var options = new TrainerOptions();
-        if (values.TryGetValue("config", out string? config))
+        var values = new TrainerOptions();
+        Option config = options[typeof(TrainerOptions).GetProperty(nameof(TrainerOptions.Config))!];
+        if (result.GetResult(config) is { Implicit: false } configResult && configResult.Tokens.Count > 0)
         {
-            options = FromJson(config);
+            values = FromJson(configResult.Tokens[0].Value);
         }
-        foreach ((string name, string value) in values)
+        foreach ((PropertyInfo property, Option option) in options)
         {
-            options = With(options, Find(name), value, name);
+            if (result.GetResult(option) is { Implicit: false })
+            {
+                TrainerOptions copy = values with { };
+                property.SetValue(copy, result.GetResult(option)!.GetValueOrDefault<object?>());
+                values = copy;
+            }
         }
-        options.Validate();
-        return options;
+        values.Validate();
+        return values;
     }
 
+    private static (RootCommand Root, Dictionary<PropertyInfo, Option> Options) Build()
+    {
+        var defaults = new TrainerOptions();
+        var root = new RootCommand("Luffy.Trainer: fine-tunes a small transformer with LUFFY (mixed-policy GRPO) on an embedded arithmetic task, "
+            + "or a Hugging Face Qwen2/Llama checkpoint on JSONL math data (--model DIR --data FILE). "
+            + "Usage: dotnet run --project samples/Luffy.Trainer -c Release -- [options]");
+        var options = new Dictionary<PropertyInfo, Option>();
+        foreach (PropertyInfo property in Properties)
+        {
+            string name = Kebab(property.Name);
+            Option option = Create(property, name, property.GetValue(defaults));
+            option.Description = Descriptions.GetValueOrDefault(name, "");
+            root.Options.Add(option);
+            options[property] = option;
+        }
+        return (root, options);
+    }
+
+    /// <summary>A typed option whose parse errors read "--name 'value' is not valid; expected ...".</summary>
+    private static Option Create(PropertyInfo property, string name, object? value)
+    {
+        Type type = property.PropertyType;
+        if (type == typeof(bool))
+        {
+            return new Option<bool>("--" + name)
+            {
+                DefaultValueFactory = _ => (bool)value!,
+                Arity = ArgumentArity.ZeroOrOne,
+                CustomParser = r => r.Tokens.Count == 0 || ParseBool(r.Tokens[0].Value, name, r),
+            };
+        }
+        if (type == typeof(int))
+        {
+            return new Option<int>("--" + name)
+            {
+                DefaultValueFactory = _ => (int)value!,
+                CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v : Fail<int>(r, name, "a whole number"),
+            };
+        }
+        if (type == typeof(double))
+        {
+            return new Option<double>("--" + name)
+            {
+                DefaultValueFactory = _ => (double)value!,
+                CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : Fail<double>(r, name, "a number"),
+            };
+        }
+        var text = new Option<string?>("--" + name) { HelpName = "text" };
+        if (value is string shown)
+        {
+            text.DefaultValueFactory = _ => shown;
+        }
+        return text;
+    }
+
+    private static bool ParseBool(string token, string name, ArgumentResult result) => token.ToLowerInvariant() switch
+    {
+        "true" => true,
+        "false" => false,
+        _ => Fail<bool>(result, name, "true or false (or the flag alone for true)"),
+    };
+
+    private static T Fail<T>(ArgumentResult result, string name, string expected)
+    {
+        result.AddError(new OptionException(name, result.Tokens[0].Value, expected).Message);
+        return default!;
+    }
+
+    /// <summary>Options from a JSON object of the same names (with or without the dashes), checked like the command line.</summary>
     private static TrainerOptions FromJson(string path)
     {
         if (!File.Exists(path))
         {
             throw new OptionException("config", path, "an existing JSON file");
         }
+        JsonDocument document;
         try
         {
+            document = JsonDocument.Parse(File.ReadAllText(path));
+        }
+        catch (Exception ex) when (ex is JsonException or IOException or UnauthorizedAccessException)
+        {
+            throw new OptionException("config", path, $"a readable JSON object of options ({ex.Message})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new OptionException("config", path, $"a JSON object of options such as {{ \"steps\": 100 }}, not a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}");
+            }
             var options = new TrainerOptions();
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(path));
             foreach (JsonProperty entry in document.RootElement.EnumerateObject())
             {
-                string name = entry.Name.StartsWith("--", StringComparison.Ordinal) ? entry.Name[2..] : entry.Name;
-                string value = entry.Value.ValueKind == JsonValueKind.String ? entry.Value.GetString()! : entry.Value.GetRawText();
-                options = With(options, Find(name, $"{path}: "), value, name);
+                string name = entry.Name.TrimStart('-');
+                PropertyInfo? property = Properties.FirstOrDefault(p => Kebab(p.Name) == name);
+                if (property is null || name == "config")
+                {
+                    throw OptionException.Unknown(name, Suggestions.Nearest(name, Names), path);
+                }
+                object? parsed = Convert(entry.Value, property.PropertyType);
+                if (parsed is null && !(property.PropertyType == typeof(string) && entry.Value.ValueKind == JsonValueKind.Null))
+                {
+                    string expected = property.PropertyType == typeof(bool) ? "true or false" : property.PropertyType == typeof(int) ? "a whole number" : property.PropertyType == typeof(double) ? "a number" : "a string";
+                    throw OptionException.WithMessage(name, $"{path}: \"{name}\": {entry.Value.GetRawText()} is not valid; expected {expected}.");
+                }
+                TrainerOptions copy = options with { };
+                property.SetValue(copy, parsed);
+                options = copy;
             }
             return options with { Config = path };
         }
-        catch (JsonException ex)
-        {
-            throw new OptionException("config", path, $"a valid JSON object of options ({ex.Message})");
-        }
     }
 
-    private static PropertyInfo Find(string name, string where = "") =>
-        Properties.FirstOrDefault(p => Kebab(p.Name) == name) ?? throw new OptionException(name, where + "unknown option", "one of the options listed by --help");
-
-    private static TrainerOptions With(TrainerOptions options, PropertyInfo property, string value, string name)
+    private static object? Convert(JsonElement value, Type type) => type switch
     {
-        object parsed;
-        try
-        {
-            parsed = property.PropertyType switch
-            {
-                Type t when t == typeof(int) => int.Parse(value, NumberStyles.Integer, CultureInfo.InvariantCulture),
-                Type t when t == typeof(double) => double.Parse(value, NumberStyles.Float, CultureInfo.InvariantCulture),
-                Type t when t == typeof(bool) => bool.Parse(value),
-                _ => value,
-            };
-        }
-        catch (FormatException)
-        {
-            throw new OptionException(name, value, property.PropertyType == typeof(bool) ? "true or false" : $"a {(property.PropertyType == typeof(int) ? "whole number" : "number")}");
-        }
-        catch (OverflowException)
-        {
-            throw new OptionException(name, value, "a number in range");
-        }
-        TrainerOptions copy = options with { };
-        property.SetValue(copy, parsed);
-        return copy;
-    }
+        _ when type == typeof(bool) => value.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => null },
+        _ when type == typeof(int) => value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int i) ? i : null,
+        _ when type == typeof(double) => value.ValueKind == JsonValueKind.Number ? value.GetDouble() : null,
+        _ => value.ValueKind == JsonValueKind.String ? value.GetString() : null,
+    };
 }

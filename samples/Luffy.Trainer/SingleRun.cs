@@ -6,65 +6,86 @@ using static TorchSharp.torch;
 
 namespace Luffy.Trainer;
 
-/// <summary>What a finished (or interrupted) run reports.</summary>
-public sealed record RunSummary(string Mode, int Seed, EvalPoint Base, EvalPoint Final, IReadOnlyList<EvalPoint> History, IReadOnlyList<StepRecord> Steps, bool Cancelled, TimeSpan Elapsed)
-{
-    public double RolloutTokensPerSecond => Steps.Sum(s => (double)s.RolloutTokens) / Math.Max(1e-9, Steps.Sum(s => s.RolloutTokensPerSecond > 0 ? s.RolloutTokens / s.RolloutTokensPerSecond : 0));
-
-    public double TrainTokensPerSecond => Steps.Sum(s => (double)s.TrainTokens) / Math.Max(1e-9, Steps.Sum(s => s.TrainTokensPerSecond > 0 ? s.TrainTokens / s.TrainTokensPerSecond : 0));
-}
-
-/// <summary>Runs one mode and seed with progress, evaluation and checkpoints.</summary>
+/// <summary>Runs one method and seed with progress, evaluation, checkpoints and the run folder's lock.</summary>
 public static class SingleRun
 {
-    /// <summary>Trains <paramref name="model"/> (owned by the run, disposed at the end) on <paramref name="task"/>.</summary>
-    public static RunSummary Run(TrainerOptions options, string mode, int seed, ITrainingTask task, CausalLanguageModel model, Device device, CancellationToken cancel, bool progressUi, Action<CausalLanguageModel, string>? export = null)
+    /// <summary>
+    /// Trains <paramref name="model"/> (owned by the run, disposed at the end) on <paramref name="task"/>. With
+    /// <see cref="TrainerOptions.Resume"/> the run continues from its last complete checkpoint (an error when
+    /// <paramref name="resumeRequired"/> and there is none); without it, a run folder that already holds a checkpoint is
+    /// refused, so that nothing is overwritten.
+    /// </summary>
+    /// <exception cref="CheckpointException">The checkpoint to resume is missing, incomplete or corrupt, or one exists and --resume was not given.</exception>
+    /// <exception cref="RunLockedException">Another trainer writes to the same run folder.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before the first step (during the base model's evaluation).</exception>
+    public static RunSummary Run(TrainerOptions options, TrainingMethod method, int seed, ITrainingTask task, CausalLanguageModel model, Device device, CancellationToken cancel, bool progressUi, Action<CausalLanguageModel, string>? export = null, bool resumeRequired = true)
     {
         var started = DateTime.UtcNow;
-        using var run = new TrainingRun(options, mode, seed, model, task, device) { Export = export };
-        if (options.Resume && run.TryResume())
+        using var run = new TrainingRun(options, method, seed, model, task, device) { Export = export };
+        using RunLock runLock = RunLock.Acquire(run.Directory);
+        if (options.Resume)
         {
-            TrainerApp.Log($"{mode} seed {seed}: resumed from {run.Directory}/checkpoint at step {run.Step}");
+            if (run.TryResume())
+            {
+                TrainerApp.Log($"{method} seed {seed}: resumed from {Checkpoint.CommittedFolder(run.Directory)} at step {run.Step}");
+            }
+            else if (resumeRequired)
+            {
+                throw new CheckpointException(Path.Combine(run.Directory, Checkpoint.PointerFile), "is missing: there is no checkpoint to resume; start without --resume");
+            }
+            else
+            {
+                run.StartFresh();
+            }
         }
-        else if (File.Exists(Path.Combine(run.Directory, "metrics.jsonl")))
+        else if (Checkpoint.Committed(run.Directory) is not null)
         {
-            File.Delete(Path.Combine(run.Directory, "metrics.jsonl"));
+            throw new CheckpointException(Path.Combine(run.Directory, Checkpoint.PointerFile),
+                $"commits a checkpoint of an earlier run; continue it with --resume, or pass another --output, or delete {run.Directory}");
         }
-        EvalPoint basePoint = run.History.FirstOrDefault(h => h.Step == 0) ?? run.Evaluate();
+        else
+        {
+            run.StartFresh();
+        }
+        EvalPoint basePoint = run.History.FirstOrDefault(h => h.Step == 0) ?? run.Evaluate(cancel);
         if (run.Step == 0)
         {
-            run.AppendEvaluation(basePoint);
+            run.Record(new StepRecord { Step = 0, Mode = method.Name, Seed = seed, Evaluation = basePoint.Flatten() });
         }
 
         bool cancelled = false;
+        int savedAt = options.Resume ? run.Step : -1;
         void Loop(Action<string, int, int>? report)
         {
-            while (run.Step < options.Steps)
+            while (run.Step < options.Steps && !cancel.IsCancellationRequested)
             {
                 StepRecord record = run.RunStep();
                 if (record.Skipped)
                 {
-                    TrainerApp.Log($"step {record.Step}: loss {record.Loss} is not finite; the step was skipped");
+                    TrainerApp.Log($"step {record.Step}: loss {record.Loss} or gradient norm {record.GradNorm} is not finite; the update was skipped");
                 }
                 if (run.Step % options.EvalEvery == 0 || run.Step == options.Steps)
                 {
-                    EvalPoint point = run.Evaluate();
-                    run.AppendEvaluation(point);
+                    record = record with { Evaluation = run.Evaluate().Flatten() };
                 }
+                run.Record(record);
                 if (run.Step % options.CheckpointEvery == 0 || run.Step == options.Steps)
                 {
                     run.SaveCheckpoint();
+                    savedAt = run.Step;
                 }
                 EvalPoint last = run.History.OrderBy(h => h.Step).Last();
-                string reward = mode == "sft" ? "" : $"reward {TrainerApp.Percent(record.OnPolicyReward)} ";
-                report?.Invoke($"{mode} seed {seed} step {run.Step}/{options.Steps} {reward}acc ID {TrainerApp.Percent(last.InDistribution)} OOD {TrainerApp.Percent(last.OutOfDistribution)}", run.Step, options.Steps);
-                if (cancel.IsCancellationRequested)
+                string reward = method.Rollouts ? $"reward {TrainerApp.Percent(record.OnPolicyReward)} " : "";
+                report?.Invoke($"{method} seed {seed} step {run.Step}/{options.Steps} {reward}accuracy {TrainerApp.Percent(last.InDistribution)}", run.Step, options.Steps);
+            }
+            if (cancel.IsCancellationRequested && run.Step < options.Steps)
+            {
+                if (savedAt != run.Step)
                 {
                     run.SaveCheckpoint();
-                    cancelled = true;
-                    TrainerApp.Log($"interrupted at step {run.Step}; checkpoint saved, continue with --resume");
-                    return;
                 }
+                cancelled = true;
+                TrainerApp.Log($"interrupted at step {run.Step}; checkpoint saved, continue with --resume");
             }
         }
 
@@ -74,12 +95,12 @@ public static class SingleRun
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(context =>
                 {
-                    ProgressTask task = context.AddTask($"{mode} seed {seed}", maxValue: options.Steps);
-                    task.Value = run.Step;
+                    ProgressTask progress = context.AddTask($"{method} seed {seed}", maxValue: options.Steps);
+                    progress.Value = run.Step;
                     Loop((text, done, total) =>
                     {
-                        task.Description = Markup.Escape(text);
-                        task.Value = done;
+                        progress.Description = Markup.Escape(text);
+                        progress.Value = done;
                     });
                 });
         }
@@ -88,27 +109,48 @@ public static class SingleRun
             Loop(null);
         }
         EvalPoint final = run.History.OrderBy(h => h.Step).Last();
-        return new RunSummary(mode, seed, basePoint, final, run.History.OrderBy(h => h.Step).ToList(), run.Steps.ToList(), cancelled, DateTime.UtcNow - started);
+        return new RunSummary(method.Name, seed, basePoint, final, run.History.OrderBy(h => h.Step).ToList(), run.Steps.ToList(), cancelled, DateTime.UtcNow - started, task.LevelLabel);
     }
 
     public static void Print(RunSummary s)
     {
-        var table = new Table().AddColumns("", "in-distribution", "out-of-distribution");
-        table.AddRow("base model", TrainerApp.Percent(s.Base.InDistribution), TrainerApp.Percent(s.Base.OutOfDistribution));
-        table.AddRow($"{s.Mode} after step {s.Final.Step}", TrainerApp.Percent(s.Final.InDistribution), TrainerApp.Percent(s.Final.OutOfDistribution));
-        AnsiConsole.Write(table);
-        var levels = new Table().AddColumn("level (operands)").AddColumn("base").AddColumn(s.Mode);
-        foreach (int level in s.Final.ByLevel.Keys.Order())
+        var table = new Table().AddColumn("");
+        foreach (string split in s.Final.Accuracy.Keys)
         {
-            levels.AddRow(level.ToString(CultureInfo.InvariantCulture), TrainerApp.Percent(s.Base.ByLevel.GetValueOrDefault(level, double.NaN)), TrainerApp.Percent(s.Final.ByLevel[level]));
+            table.AddColumn(split);
         }
-        AnsiConsole.Write(levels);
-        var examples = new Table().Title($"what the {s.Mode} model answers now (greedy)").AddColumns("level", "prompt", "answer", "");
+        table.AddRow([.. new[] { "base model" }.Concat(s.Final.Accuracy.Keys.Select(k => TrainerApp.Percent(s.Base.Accuracy.GetValueOrDefault(k, double.NaN))))]);
+        table.AddRow([.. new[] { $"{s.Mode} after step {s.Final.Step}" }.Concat(s.Final.Accuracy.Values.Select(TrainerApp.Percent))]);
+        AnsiConsole.Write(table);
+        if (s.LevelLabel is not null && s.Final.ByLevel.Count > 0)
+        {
+            var levels = new Table().AddColumn(s.LevelLabel).AddColumn("base").AddColumn(s.Mode);
+            foreach (int level in s.Final.ByLevel.Keys.Order())
+            {
+                levels.AddRow(level.ToString(CultureInfo.InvariantCulture), TrainerApp.Percent(s.Base.ByLevel.GetValueOrDefault(level, double.NaN)), TrainerApp.Percent(s.Final.ByLevel[level]));
+            }
+            AnsiConsole.Write(levels);
+        }
+        if (s.Final.Measures.Count > 0)
+        {
+            var measures = new Table().AddColumn("measure").AddColumn("base").AddColumn(s.Mode);
+            foreach ((string name, double value) in s.Final.Measures)
+            {
+                measures.AddRow(name, Format(name, s.Base.Measures.GetValueOrDefault(name, double.NaN)), Format(name, value));
+            }
+            AnsiConsole.Write(measures);
+        }
+        var examples = new Table().Title($"what the {s.Mode} model answers now (greedy)").AddColumns(s.LevelLabel is null ? "" : "level", "prompt", "answer", "");
         foreach (Example e in s.Final.Examples.Where((_, i) => i % 2 == 0))
         {
-            examples.AddRow(e.Level.ToString(CultureInfo.InvariantCulture), Markup.Escape(e.Prompt), Markup.Escape(e.Response), e.Correct ? "[green]correct[/]" : "[red]wrong[/]");
+            examples.AddRow(s.LevelLabel is null ? "" : e.Level.ToString(CultureInfo.InvariantCulture), Markup.Escape(e.Prompt), Markup.Escape(e.Response), e.Correct ? "[green]correct[/]" : "[red]wrong[/]");
         }
         AnsiConsole.Write(examples);
         AnsiConsole.MarkupLineInterpolated($"throughput: rollout {s.RolloutTokensPerSecond:F0} tokens/s, training {s.TrainTokensPerSecond:F0} tokens/s; {s.Elapsed.TotalMinutes:F1} min");
     }
+
+    /// <summary>Shares as percentages, the log-likelihood and the entropy as numbers.</summary>
+    public static string Format(string measure, double value) => measure is "entropy" or "trace-log-likelihood"
+        ? double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture)
+        : TrainerApp.Percent(value);
 }

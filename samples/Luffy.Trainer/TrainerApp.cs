@@ -23,8 +23,8 @@ public static class TrainerApp
         }
         catch (OptionException ex)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
-            AnsiConsole.WriteLine("Run with --help to list every option and its default.");
+            Error(ex.Message);
+            Console.Error.WriteLine("Run with --help to list every option and its default.");
             return Task.FromResult(2);
         }
         if (options is null)
@@ -33,16 +33,33 @@ public static class TrainerApp
             return Task.FromResult(0);
         }
 
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = 200; // a log file: tables unwrapped instead of squeezed to 80 columns
+        }
         using var cancellation = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
+            if (cancellation.IsCancellationRequested)
+            {
+                e.Cancel = false; // a second Ctrl+C ends the process at once (the last committed checkpoint stays)
+                return;
+            }
             e.Cancel = true;
             cancellation.Cancel();
-            AnsiConsole.MarkupLine("[yellow]interrupt: finishing the current step, saving a checkpoint and exiting (Ctrl+C again to abort)[/]");
+            AnsiConsole.MarkupLine("[yellow]interrupt: stopping at the end of the current step (a training run saves a checkpoint first); Ctrl+C again aborts at once[/]");
         };
         Console.CancelKeyPress += onCancel;
         try
         {
+            // every folder the run writes is checked before any work starts
+            OutputFolders.EnsureWritable(options.Output, "output");
+            if (options.Model is null)
+            {
+                OutputFolders.EnsureWritable(options.CacheFolder, "cache");
+            }
+            // one trainer per output folder, checked before minutes of pre-training (each run folder has its own lock too)
+            using RunLock outputLock = RunLock.Acquire(options.Output);
             Device device = ResolveDevice(options.Device);
             AnsiConsole.MarkupLineInterpolated($"[bold]Luffy.Trainer[/] mode [aqua]{options.Mode}[/] on [aqua]{device}[/], {Environment.ProcessorCount} cores, torch threads {get_num_threads()}");
             if (options.Model is not null)
@@ -50,20 +67,32 @@ public static class TrainerApp
                 return Task.FromResult(RunHuggingFace(options, device, cancellation.Token));
             }
             var data = new TaskData(new CharTokenizer(), options.MaxOperand);
-            TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress));
+            TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress, cancellation.Token));
             var task = new ArithmeticTask(options, data);
             if (options.Mode == "compare")
             {
                 return Task.FromResult(CompareRunner.Run(options, task, baseModel, device, cancellation.Token));
             }
-            RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true);
+            Log("training: " + options.Method.Description);
+            RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true);
             SingleRun.Print(summary);
             return Task.FromResult(summary.Cancelled ? 130 : 0);
         }
-        catch (Exception ex) when (ex is OptionException or CheckpointException or SafetensorsException or DataFormatException or FileNotFoundException)
+        catch (Exception ex) when (ex is OptionException or CheckpointException or SafetensorsException or DataFormatException or FileNotFoundException or RunLockedException)
         {
-            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+            Error(ex.Message);
             return Task.FromResult(2);
+        }
+        catch (OperationCanceledException)
+        {
+            AnsiConsole.MarkupLine("[yellow]interrupted before the first step: nothing was written[/]");
+            return Task.FromResult(130);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Error(ex.Message);
+            Console.Error.WriteLine("The last complete checkpoint, if one was written, is intact: continue with --resume once the problem is fixed.");
+            return Task.FromResult(1);
         }
         finally
         {
@@ -91,7 +120,7 @@ public static class TrainerApp
         var task = new ReasoningTask(tokenizer, model.Config, options.Data!, options.EvalData, options);
         void Export(CausalLanguageModel trained, string runDirectory) =>
             HuggingFaceCheckpoint.Save((DecoderLanguageModel)trained, Path.Combine(runDirectory, "hf-model"), dir);
-        RunSummary summary = SingleRun.Run(options, options.Mode, options.Seed, task, model, device, cancel, progressUi: true, Export);
+        RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, model, device, cancel, progressUi: true, Export);
         SingleRun.Print(summary);
         Log($"fine-tuned weights: {Path.Combine(options.Output, $"{options.Mode}-seed{options.Seed}", "hf-model")} (config.json, tokenizer, safetensors)");
         if (task.SkippedRecords > 0)
@@ -100,6 +129,9 @@ public static class TrainerApp
         }
         return summary.Cancelled ? 130 : 0;
     }
+
+    /// <summary>An error for the user: one unwrapped line on standard error (scripts and tests read it whole).</summary>
+    public static void Error(string message) => Console.Error.WriteLine("error: " + message);
 
     public static void Log(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
 

@@ -3,10 +3,14 @@ using System.Text.Json;
 
 namespace Luffy.Trainer;
 
-/// <summary>Every setting of the sample trainer, with its default. Set from the command line or a JSON file.</summary>
+/// <summary>
+/// Every setting of the sample trainer, with its default. Set from the command line or a JSON file (see
+/// <see cref="OptionParser"/>, which also holds each option's description).
+/// </summary>
 public sealed record TrainerOptions
 {
     public string Mode { get; init; } = "luffy";
+    public string Methods { get; init; } = string.Join(',', Training.TrainingMethod.All.Select(m => m.Name));
     public string? Model { get; init; }
     public string? Data { get; init; }
     public string? EvalData { get; init; }
@@ -37,12 +41,17 @@ public sealed record TrainerOptions
     public double Entropy { get; init; } = 0.001;
     public bool ClipOnPolicy { get; init; }
     public bool StdNormalize { get; init; } = true;
+    public double SftLossCoefficient { get; init; } = 1.0;
+    public int MiniBatches { get; init; } = 1;
+    public int PpoEpochs { get; init; } = 1;
     public int MaxOperand { get; init; } = 9;
     public string TrainLevels { get; init; } = "2-4";
     public string OodLevels { get; init; } = "5-6";
+    public string OodOperands { get; init; } = "10-19";
     public string PretrainLevels { get; init; } = "2-3";
     public int EvalEvery { get; init; } = 50;
     public int EvalPerLevel { get; init; } = 100;
+    public int PassK { get; init; } = 8;
     public int PretrainSteps { get; init; } = 1500;
     public double PretrainTraceFraction { get; init; } = 0.25;
     public int PretrainBatch { get; init; } = 64;
@@ -52,9 +61,34 @@ public sealed record TrainerOptions
     public int Heads { get; init; } = 4;
     public int CheckpointEvery { get; init; } = 50;
     public string Output { get; init; } = "runs";
-    public string Cache { get; init; } = "runs/cache";
+    public string? Cache { get; init; }
+    public bool Tensorboard { get; init; } = true;
     public bool Resume { get; init; }
     public string? Config { get; init; }
+
+    /// <summary>The folder of the cached base model: <see cref="Cache"/>, or &lt;output&gt;/cache when not set.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string CacheFolder => Cache ?? Path.Combine(Output, "cache");
+
+    /// <summary>The method of a single run (<see cref="Mode"/> is not compare).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Training.TrainingMethod Method => Training.TrainingMethod.Parse(Mode);
+
+    /// <summary>The methods <c>--mode compare</c> runs, from <see cref="Methods"/>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<Training.TrainingMethod> CompareMethods =>
+        Methods.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => Training.TrainingMethod.Parse(m, "methods")).Distinct().ToArray();
+
+    /// <summary>Parses an inclusive range "10-19" of positive integers.</summary>
+    public static (int Low, int High) ParseRange(string text, string option)
+    {
+        string[] parts = text.Split('-', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int low) && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int high) && low >= 1 && high >= low && high <= 999)
+        {
+            return (low, high);
+        }
+        throw new OptionException(option, text, "a range \"low-high\" of whole numbers with 1 <= low <= high <= 999");
+    }
 
     public static IReadOnlyList<int> ParseLevels(string text, string option)
     {
@@ -82,10 +116,14 @@ public sealed record TrainerOptions
     /// <summary>Throws an <see cref="OptionException"/> naming the first bad option.</summary>
     public void Validate()
     {
-        string[] modes = ["luffy", "grpo", "sft", "compare"];
+        string[] modes = [.. Training.TrainingMethod.All.Select(m => m.Name), "compare"];
         if (!modes.Contains(Mode))
         {
-            throw new OptionException("mode", Mode, string.Join(", ", modes));
+            throw new OptionException("mode", Mode, string.Join(", ", modes), Suggestions.Nearest(Mode, modes));
+        }
+        if (CompareMethods.Count == 0)
+        {
+            throw new OptionException("methods", Methods, "a comma-separated list of methods: " + string.Join(", ", Training.TrainingMethod.All.Select(m => m.Name)));
         }
         if (Model is not null || Data is not null)
         {
@@ -130,7 +168,21 @@ public sealed record TrainerOptions
         Positive(Steps, "steps");
         Positive(Seeds, "seeds");
         Positive(PromptsPerStep, "prompts-per-step");
-        Positive(SamplesPerPrompt, "samples-per-prompt");
+        if (SamplesPerPrompt < 2)
+        {
+            throw new OptionException("samples-per-prompt", SamplesPerPrompt.ToString(CultureInfo.InvariantCulture), "an integer >= 2: a group of one sample has no baseline, so GRPO cannot rank it against anything");
+        }
+        Positive(MiniBatches, "mini-batches");
+        Positive(PpoEpochs, "ppo-epochs");
+        if (MiniBatches > PromptsPerStep)
+        {
+            throw new OptionException("mini-batches", MiniBatches.ToString(CultureInfo.InvariantCulture), $"an integer in [1, prompts-per-step = {PromptsPerStep}] (mini-batches split the step's prompt groups)");
+        }
+        Positive(PassK, "pass-k");
+        if (!(SftLossCoefficient >= 0) || !double.IsFinite(SftLossCoefficient))
+        {
+            throw new OptionException("sft-loss-coefficient", SftLossCoefficient.ToString(CultureInfo.InvariantCulture), "a finite number >= 0");
+        }
         if (TracesPerPrompt < 0 || TracesPerPrompt > SamplesPerPrompt)
         {
             throw new OptionException("traces-per-prompt", TracesPerPrompt.ToString(CultureInfo.InvariantCulture), $"an integer in [0, samples-per-prompt = {SamplesPerPrompt}]");
@@ -184,13 +236,22 @@ public sealed record TrainerOptions
         }
         Positive(Layers, "layers");
         Positive(Heads, "heads");
-        if (DModel < 8 || DModel % Heads != 0)
+        if (DModel < 8 || DModel % (2 * Heads) != 0)
         {
-            throw new OptionException("d-model", DModel.ToString(CultureInfo.InvariantCulture), $"an integer >= 8 divisible by heads ({Heads})");
+            throw new OptionException("d-model", DModel.ToString(CultureInfo.InvariantCulture), $"an integer >= 8 divisible by 2 x heads ({Heads}): rotary positions rotate pairs of each head's dimensions");
         }
         ParseLevels(TrainLevels, "train-levels");
         ParseLevels(OodLevels, "ood-levels");
         ParseLevels(PretrainLevels, "pretrain-levels");
+        ParseRange(OodOperands, "ood-operands");
+        if (ParseRange(OodOperands, "ood-operands").Low <= MaxOperand)
+        {
+            throw new OptionException("ood-operands", OodOperands, $"a range above max-operand = {MaxOperand}: those operands must never appear in training prompts");
+        }
+        if (Output.Length == 0)
+        {
+            throw new OptionException("output", Output, "a folder path");
+        }
     }
 
     private static void Positive(int value, string name)

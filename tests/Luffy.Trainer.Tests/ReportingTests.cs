@@ -1,4 +1,5 @@
 using Luffy.Trainer.Reporting;
+using Luffy.Trainer.Training;
 
 namespace Luffy.Trainer.Tests;
 
@@ -15,29 +16,53 @@ public class ReportingTests
     }
 
     [Fact]
-    public void The_compare_report_writes_results_and_plots()
+    public void Confidence_of_one_value_is_that_value_and_nan_values_are_left_out()
+    {
+        CompareRunner.Interval i = CompareRunner.Confidence([0.4, double.NaN]);
+        Assert.Equal((0.4, 0.4, 0.4, 1), (i.Mean, i.Low, i.High, i.N));
+    }
+
+    private static EvalPoint Point(int step, double id, double hard, double validity) => new(step,
+        new() { ["in-distribution"] = id, ["ood-operands"] = id / 2, ["ood-length"] = 0.01 },
+        new() { [2] = 1, [3] = 0.8, [4] = hard, [5] = 0, [6] = 0 },
+        new() { ["process-validity"] = validity, ["superficial-imitation"] = 0.1, ["pass@8"] = hard * 2, ["entropy"] = 0.5, ["trace-log-likelihood"] = -0.3 });
+
+    [Fact]
+    public void The_compare_report_writes_results_tables_and_charts()
     {
         string folder = Path.Combine(Path.GetTempPath(), "luffy-report-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         try
         {
-            var basePoint = new Luffy.Trainer.Training.EvalPoint(0, 0.6, 0.0, new() { [2] = 1, [3] = 0.8, [4] = 0, [5] = 0 });
+            EvalPoint basePoint = Point(0, 0.6, 0.0, 0.9);
             var summaries = new List<RunSummary>();
-            foreach (string method in CompareRunner.Methods)
+            foreach (TrainingMethod method in TrainingMethod.All)
             {
                 for (int seed = 1; seed <= 2; seed++)
                 {
-                    var final = new Luffy.Trainer.Training.EvalPoint(10, 0.5 + 0.1 * seed, 0.01, new() { [2] = 1, [3] = 0.7, [4] = 0.1 * seed, [5] = 0 });
-                    var steps = Enumerable.Range(1, 10).Select(s => new Luffy.Trainer.Training.StepRecord { Step = s, Mode = method, OnPolicyReward = 0.5, RolloutTokens = 100, RolloutTokensPerSecond = 1000, TrainTokens = 50, TrainTokensPerSecond = 500 }).ToList();
-                    summaries.Add(new RunSummary(method, seed, basePoint, final, [basePoint, final], steps, false, TimeSpan.FromMinutes(1)));
+                    EvalPoint final = Point(10, 0.5 + 0.1 * seed, 0.1 * seed, 0.8);
+                    var steps = Enumerable.Range(1, 10).Select(s => new StepRecord { Step = s, Mode = method.Name, OnPolicyReward = 0.5, Entropy = 0.4, RolloutTokens = 100, RolloutTokensPerSecond = 1000, TrainTokens = 50, TrainTokensPerSecond = 500 }).ToList();
+                    summaries.Add(new RunSummary(method.Name, seed, basePoint, final, [basePoint, final], steps, false, TimeSpan.FromMinutes(1), "level (operands)"));
                 }
             }
             CompareRunner.Report(new TrainerOptions(), folder, summaries);
             string json = File.ReadAllText(Path.Combine(folder, "results.json"));
-            Assert.Contains("\"in-distribution-base-unsolved-levels\"", json);
-            Assert.Contains("| luffy |", File.ReadAllText(Path.Combine(folder, "results.md")));
-            Assert.True(new FileInfo(Path.Combine(folder, "accuracy.png")).Length > 1000);
-            Assert.True(new FileInfo(Path.Combine(folder, "reward.png")).Length > 1000);
+            Assert.Contains("\"hard-levels\"", json);
+            Assert.Contains("\"process-validity\"", json);
+            string table = File.ReadAllText(Path.Combine(folder, "results.md"));
+            foreach (TrainingMethod method in TrainingMethod.All)
+            {
+                Assert.Contains($"| {method.Name} |", table);
+            }
+            // level 4 is the one the base cannot solve; seeds 0.1 and 0.2 -> mean 15.0%
+            Assert.Contains("levels the base cannot solve (4)", table);
+            Assert.Contains("15.0% [", table);
+            foreach (string chart in new[] { "accuracy.png", "exploration.png", "imitation.png", "reward.png" })
+            {
+                byte[] bytes = File.ReadAllBytes(Path.Combine(folder, chart));
+                Assert.Equal(new byte[] { 137, 80, 78, 71, 13, 10, 26, 10 }, bytes[..8]); // PNG signature
+                Assert.True(bytes.Length > 5000, $"{chart}: {bytes.Length} bytes");
+            }
         }
         finally
         {
@@ -46,16 +71,21 @@ public class ReportingTests
     }
 
     [Fact]
-    public void Plots_are_valid_png_files()
+    public void Charts_render_headless_with_the_requested_size()
     {
         string path = Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString("N") + ".png");
         try
         {
-            LinePlot.Save(path, [new LinePlot.Panel("accuracy", "step", "acc", [new LinePlot.Series("luffy", LinePlot.Palette[0], [(0, 0.1), (10, 0.5), (20, 0.9)])])]);
+            Charts.Band band = Charts.Of("luffy", [[(0, 0.1), (10, 0.5)], [(0, 0.3), (10, 0.7)]]);
+            Assert.Equal([0.2, 0.6], band.Mean.Select(v => Math.Round(v, 12)));
+            Assert.Equal([0.1, 0.5], band.Low);
+            Assert.Equal([0.3, 0.7], band.High);
+            Charts.Save(path, [new Charts.Panel("accuracy", "step", "accuracy", [band]), new Charts.Panel("entropy", "step", "nats", [band], Percent: false)]);
             byte[] bytes = File.ReadAllBytes(path);
             Assert.Equal(new byte[] { 137, 80, 78, 71, 13, 10, 26, 10 }, bytes[..8]);
             Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
-            Assert.Equal(560, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+            Assert.Equal(2 * 560, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
+            Assert.Equal(420, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
         }
         finally
         {

@@ -16,7 +16,7 @@ internal sealed class TinySetup : IDisposable
         {
             Mode = mode, Steps = 4, PromptsPerStep = 3, SamplesPerPrompt = 3, TracesPerPrompt = 1, MaxResponseLength = 14,
             MicroBatch = 4, DModel = 16, Layers = 1, Heads = 2, PretrainSteps = 3, PretrainBatch = 8, EvalPerLevel = 2,
-            EvalEvery = 2, CheckpointEvery = 2, LearningRate = 1e-2, WarmupSteps = 0, Output = Path.Combine(Folder, "runs"), Cache = Path.Combine(Folder, "cache"),
+            EvalEvery = 2, CheckpointEvery = 2, LearningRate = 1e-2, WarmupSteps = 0, PassK = 2, Tensorboard = false, Output = Path.Combine(Folder, "runs"), Cache = Path.Combine(Folder, "cache"),
         };
         Data = new TaskData(new CharTokenizer(), Options.MaxOperand);
         BaseModel = Training.BaseModel.LoadOrPretrain(Options, Data, CPU, _ => { });
@@ -30,7 +30,9 @@ internal sealed class TinySetup : IDisposable
 
     public TinyTransformer BaseModel { get; }
 
-    public TrainingRun NewRun(string mode, int seed = 1) => new(Options, mode, seed, BaseModel.Copy(), new ArithmeticTask(Options, Data), CPU);
+    public TrainingRun NewRun(TrainingMethod method, int seed = 1) => new(Options, method, seed, BaseModel.Copy(), new ArithmeticTask(Options, Data), CPU);
+
+    public TrainingRun NewRun(string method, int seed = 1) => NewRun(TrainingMethod.Parse(method), seed);
 
     public void Dispose()
     {

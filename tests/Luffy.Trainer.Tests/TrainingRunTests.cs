@@ -6,59 +6,102 @@ namespace Luffy.Trainer.Tests;
 [Collection("torch")]
 public class TrainingRunTests
 {
-    private static double[] Parameters(Luffy.Trainer.Model.CausalLanguageModel model) =>
+    internal static double[] Parameters(Luffy.Trainer.Model.CausalLanguageModel model) =>
         model.parameters().SelectMany(p => p.detach().cpu().to_type(ScalarType.Float64).data<double>().ToArray()).ToArray();
 
+    public static TheoryData<string> Methods() => [.. TrainingMethod.All.Select(m => m.Name)];
+
     [Theory]
-    [InlineData("luffy")]
-    [InlineData("grpo")]
-    [InlineData("sft")]
-    public void A_few_steps_give_finite_losses_and_change_the_parameters(string mode)
+    [MemberData(nameof(Methods))]
+    public void Every_method_runs_three_steps_with_finite_losses_and_changes_the_parameters(string method)
     {
         using var setup = new TinySetup();
-        using TrainingRun run = setup.NewRun(mode);
+        using TrainingRun run = setup.NewRun(method);
         double[] before = Parameters(run.Model);
         for (int i = 0; i < 3; i++)
         {
             StepRecord record = run.RunStep();
             Assert.True(double.IsFinite(record.Loss), $"step {record.Step} loss {record.Loss}");
             Assert.False(record.Skipped);
+            Assert.Equal(1, record.Updates);
         }
         double[] after = Parameters(run.Model);
         Assert.Equal(before.Length, after.Length);
         Assert.True(before.Zip(after).Any(p => p.First != p.Second), "no parameter changed");
-        Assert.True(File.Exists(Path.Combine(run.Directory, "metrics.jsonl")));
+    }
+
+    [Fact]
+    public void Sft_then_grpo_switches_phase_at_half_the_steps()
+    {
+        using var setup = new TinySetup(); // 4 steps: SFT for 1-2, GRPO for 3-4
+        using TrainingRun run = setup.NewRun(TrainingMethod.SftThenGrpo);
+        string[] phases = [.. Enumerable.Range(0, 4).Select(_ => run.RunStep().Phase)];
+        Assert.Equal(["sft", "sft", "grpo", "grpo"], phases);
     }
 
     [Fact]
     public void Luffy_batches_carry_the_trace_and_grpo_batches_do_not()
     {
         using var setup = new TinySetup();
-        using TrainingRun luffy = setup.NewRun("luffy");
-        using TrainingRun grpo = setup.NewRun("grpo");
+        using TrainingRun luffy = setup.NewRun(TrainingMethod.Luffy);
+        using TrainingRun grpo = setup.NewRun(TrainingMethod.Grpo);
         Assert.True(double.IsFinite(luffy.RunStep().TraceReward));      // the trace's verifier reward is logged
         Assert.True(double.IsNaN(grpo.RunStep().TraceReward));          // no trace carriers at all
+    }
+
+    [Fact]
+    public void One_update_per_rollout_batch_sees_ratio_one_exactly()
+    {
+        using var setup = new TinySetup();
+        setup.Options = setup.Options with { ClipOnPolicy = true };
+        using TrainingRun run = setup.NewRun(TrainingMethod.Grpo);
+        StepRecord record = run.RunStep();
+        Assert.Equal(1, record.Updates);
+        Assert.Equal(0.0, record.PpoKl); // old log-probs are the same forward pass's: log ratio 0 on every token
+        Assert.Equal(0.0, record.ClipFraction);
+    }
+
+    [Fact]
+    public void Later_mini_batch_updates_see_ratios_other_than_one_and_report_the_clip_fraction()
+    {
+        using var setup = new TinySetup();
+        // 3 prompt groups in 3 mini-batches, 2 epochs: 6 updates; a large learning rate moves the policy far from the rollout's
+        // responses long enough for whole traces: their reward 1 gives the group non-zero advantages
+        setup.Options = setup.Options with { ClipOnPolicy = true, MiniBatches = 3, PpoEpochs = 2, LearningRate = 0.05, MaxResponseLength = 40 };
+        using TrainingRun run = setup.NewRun(TrainingMethod.Luffy);
+        StepRecord record = run.RunStep();
+        Assert.Equal(6, record.Updates);
+        Assert.NotEqual(0.0, record.PpoKl);
+        Assert.True(record.ClipFraction > 0, $"clip fraction {record.ClipFraction} kl {record.PpoKl} reward {record.OnPolicyReward} trace {record.TraceReward} loss {record.Loss}");
+    }
+
+    [Fact]
+    public void Mini_batches_hold_whole_prompt_groups()
+    {
+        List<long[]> parts = TrainingRun.MiniBatchRows([7, 7, 7, 9, 9, 9, 4, 4, 4, 5, 5, 5, 6, 6, 6], 2);
+        Assert.Equal([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11, 12, 13, 14]], parts);
+        Assert.Single(TrainingRun.MiniBatchRows([1, 1, 2, 2], 1));
+        Assert.Equal(2, TrainingRun.MiniBatchRows([1, 1, 2, 2], 5).Count); // never more parts than groups
     }
 
     [Theory]
     [InlineData("luffy")]
     [InlineData("sft")]
-    public void A_resumed_run_reproduces_the_next_step_loss_of_the_uninterrupted_run(string mode)
+    public void A_resumed_run_reproduces_the_next_step_loss_of_the_uninterrupted_run_bit_for_bit(string method)
     {
         using var setup = new TinySetup();
         double expected;
-        using (TrainingRun uninterrupted = setup.NewRun(mode))
+        using (TrainingRun uninterrupted = setup.NewRun(method))
         {
             uninterrupted.RunStep();
             uninterrupted.RunStep();
             uninterrupted.SaveCheckpoint();
             expected = uninterrupted.RunStep().Loss;
         }
-        using TrainingRun resumed = setup.NewRun(mode);
+        using TrainingRun resumed = setup.NewRun(method);
         Assert.True(resumed.TryResume());
         Assert.Equal(2, resumed.Step);
-        double actual = resumed.RunStep().Loss;
-        Assert.Equal(expected, actual, 6);
+        Assert.Equal(expected, resumed.RunStep().Loss);
     }
 
     [Fact]
@@ -66,43 +109,28 @@ public class TrainingRunTests
     {
         using var setup = new TinySetup();
         double[] saved;
-        using (TrainingRun run = setup.NewRun("luffy"))
+        using (TrainingRun run = setup.NewRun(TrainingMethod.Luffy))
         {
             run.RunStep();
             run.SaveCheckpoint();
             saved = Parameters(run.Model);
         }
-        using TrainingRun loaded = setup.NewRun("luffy");
+        using TrainingRun loaded = setup.NewRun(TrainingMethod.Luffy);
         Assert.True(loaded.TryResume());
         Assert.Equal(saved, Parameters(loaded.Model));
     }
 
     [Fact]
-    public void A_corrupt_checkpoint_gives_an_error_naming_the_file_and_is_not_overwritten()
+    public void Evaluation_reports_accuracy_per_split_and_level_and_the_measures()
     {
         using var setup = new TinySetup();
-        string modelFile;
-        using (TrainingRun run = setup.NewRun("luffy"))
-        {
-            run.RunStep();
-            run.SaveCheckpoint();
-            modelFile = Path.Combine(run.Directory, "checkpoint", "model.bin");
-        }
-        File.WriteAllBytes(modelFile, [1, 2, 3]);
-        using TrainingRun resumed = setup.NewRun("luffy");
-        var ex = Assert.Throws<CheckpointException>(() => resumed.TryResume());
-        Assert.Contains(modelFile, ex.Message);
-        Assert.Equal(new byte[] { 1, 2, 3 }, File.ReadAllBytes(modelFile));
-    }
-
-    [Fact]
-    public void Evaluation_reports_accuracy_per_split_and_level()
-    {
-        using var setup = new TinySetup();
-        using TrainingRun run = setup.NewRun("grpo");
+        using TrainingRun run = setup.NewRun(TrainingMethod.Grpo);
         EvalPoint point = run.Evaluate();
-        Assert.InRange(point.InDistribution, 0, 1);
-        Assert.InRange(point.OutOfDistribution, 0, 1);
+        Assert.Equal(["in-distribution", "ood-operands", "ood-length"], point.Accuracy.Keys);
+        Assert.All(point.Accuracy.Values, a => Assert.InRange(a, 0, 1));
         Assert.Equal(new[] { 2, 3, 4, 5, 6 }, point.ByLevel.Keys.Order());
+        Assert.Equal(["process-validity", "superficial-imitation", "pass@2", "entropy", "trace-log-likelihood"], point.Measures.Keys);
+        Assert.True(point.Measures["trace-log-likelihood"] < 0);
+        Assert.True(point.Measures["entropy"] > 0);
     }
 }

@@ -38,6 +38,21 @@ public sealed record ArithmeticProblem(int[] Operands)
     public static ArithmeticProblem Random(Random random, int level, int maxOperand) =>
         new(Enumerable.Range(0, level).Select(_ => random.Next(1, maxOperand + 1)).ToArray());
 
+    /// <summary>
+    /// A fixed test set of problems with one operand after the first drawn from <paramref name="low"/>..<paramref name="high"/>
+    /// (numbers never seen as operands in training), the others from 1..<paramref name="maxOperand"/>.
+    /// </summary>
+    public static IReadOnlyList<ArithmeticProblem> NewOperandTestSet(IReadOnlyList<int> levels, int perLevel, int maxOperand, int low, int high)
+    {
+        var random = new Random(20_26_11_30);
+        return levels.SelectMany(level => Enumerable.Range(0, perLevel).Select(_ =>
+        {
+            int[] operands = Random(random, level, maxOperand).Operands;
+            operands[random.Next(1, level)] = random.Next(low, high + 1);
+            return new ArithmeticProblem(operands);
+        })).ToArray();
+    }
+
     /// <summary>A fixed, seed-independent test set: the same problems on every run and machine.</summary>
     public static IReadOnlyList<ArithmeticProblem> TestSet(IReadOnlyList<int> levels, int perLevel, int maxOperand)
     {

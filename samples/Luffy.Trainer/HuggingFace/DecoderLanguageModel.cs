@@ -49,7 +49,7 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         ScalarType dtype = model.embed_tokens.weight!.dtype;
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], dtype);
-        (Tensor cos, Tensor sin) = Rotary(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
+        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
         Tensor x = model.embed_tokens.call(ids);
         for (int i = 0; i < model.layers.Count; i++)
         {
@@ -58,20 +58,6 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         return model.norm.Forward(x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>cos and sin of the rotary angles, (B, 1, T, D) each in <paramref name="dtype"/>; angles are computed in float32.</summary>
-    internal static (Tensor Cos, Tensor Sin) Rotary(Tensor positionIds, int headDim, double theta, ScalarType dtype)
-    {
-        Tensor inverseFrequency = 1.0f / pow(theta, arange(0, headDim, 2, ScalarType.Int64, positionIds.device).to_type(ScalarType.Float32) / headDim);
-        Tensor angles = positionIds.to_type(ScalarType.Float32).unsqueeze(-1) * inverseFrequency; // (B, T, D/2)
-        Tensor both = cat([angles, angles], -1).unsqueeze(1);
-        return (both.cos().to_type(dtype), both.sin().to_type(dtype));
-    }
-
-    private static Tensor RotateHalf(Tensor x)
-    {
-        long half = x.shape[^1] / 2;
-        return cat([-x.narrow(-1, half, half), x.narrow(-1, 0, half)], -1);
-    }
 
 #pragma warning disable IDE1006, SA1307 // field names = checkpoint names
     private sealed class Backbone : nn.Module
@@ -134,8 +120,8 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             Tensor query = q_proj.call(x).view(b, t, heads, headDim).transpose(1, 2);
             Tensor key = k_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
             Tensor value = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-            query = query * cos + RotateHalf(query) * sin;
-            key = key * cos + RotateHalf(key) * sin;
+            query = RotaryPositions.Apply(query, cos, sin);
+            key = RotaryPositions.Apply(key, cos, sin);
             if (cache is not null)
             {
                 (key, value) = cache.Append(layer, key, value);

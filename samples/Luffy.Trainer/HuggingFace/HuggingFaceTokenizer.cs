@@ -69,7 +69,11 @@ public sealed class HuggingFaceTokenizer
             vocabulary[token] = (int)id!.GetValue<long>();
         }
         var merges = new List<string>();
-        foreach (JsonNode? merge in model["merges"]?.AsArray() ?? [])
+        // Hugging Face's tokenizers refuse a BPE model without merges ("Missing vocab/merges"); without them every
+        // word would fall apart into single bytes. An explicitly empty list is legitimate (a vocabulary of bytes only).
+        JsonArray mergeList = model["merges"]?.AsArray()
+            ?? throw new SafetensorsException(path, null, "has no model.merges (a BPE tokenizer needs its merge list; an empty list [] is allowed)");
+        foreach (JsonNode? merge in mergeList)
         {
             merges.Add(merge switch
             {

@@ -1,13 +1,13 @@
 namespace Luffy.Trainer.Model;
 
-/// <summary>Shape of the sample's decoder-only transformer.</summary>
+/// <summary>Shape of the sample's decoder-only transformer (MaxPositions bounds the sequences generation and training build, not a position table).</summary>
 public sealed record ModelConfig(int VocabularySize, int DModel = 128, int Layers = 3, int Heads = 4, int MaxPositions = 128)
 {
     public void Validate()
     {
-        if (DModel % Heads != 0)
+        if (Heads < 1 || DModel % (2 * Heads) != 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(DModel), DModel, $"d-model must be divisible by heads ({Heads}).");
+            throw new ArgumentOutOfRangeException(nameof(DModel), DModel, $"d-model must be divisible by 2 x heads ({Heads}): rotary positions rotate pairs of each head's dimensions.");
         }
         if (Layers < 1 || Heads < 1 || MaxPositions < 8 || VocabularySize < 3)
         {

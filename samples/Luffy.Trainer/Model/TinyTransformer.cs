@@ -6,13 +6,15 @@ using static TorchSharp.torch.nn;
 namespace Luffy.Trainer.Model;
 
 /// <summary>
-/// A small pre-norm decoder-only transformer (learned positions, GELU MLP) with an optional KV cache. Padding is
-/// handled with an explicit key mask, so left-padded prompts and right-padded responses batch together.
+/// A small pre-norm decoder-only transformer (rotary position embeddings, GELU MLP) with an optional KV cache. Rotary
+/// positions leave no position untrained: attention sees only relative offsets, so sequences longer than any seen in
+/// training are not out of range by construction (learned absolute positions were). Padding is handled with an
+/// explicit key mask, so left-padded prompts and right-padded responses batch together.
 /// </summary>
 public sealed class TinyTransformer : CausalLanguageModel
 {
+    private const double RopeTheta = 10_000;
     private readonly Embedding tokenEmbedding;
-    private readonly Embedding positionEmbedding;
     private readonly ModuleList<Block> blocks;
     private readonly LayerNorm finalNorm;
     private readonly Linear head;
@@ -22,7 +24,6 @@ public sealed class TinyTransformer : CausalLanguageModel
         config.Validate();
         Config = config;
         tokenEmbedding = Embedding(config.VocabularySize, config.DModel);
-        positionEmbedding = Embedding(config.MaxPositions, config.DModel);
         blocks = new ModuleList<Block>(Enumerable.Range(0, config.Layers).Select(_ => new Block(config.DModel, config.Heads)).ToArray());
         finalNorm = LayerNorm(config.DModel);
         head = Linear(config.DModel, config.VocabularySize, hasBias: false);
@@ -52,10 +53,11 @@ public sealed class TinyTransformer : CausalLanguageModel
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
 
-        Tensor x = tokenEmbedding.call(ids) + positionEmbedding.call(positionIds.clamp(0, Config.MaxPositions - 1));
+        Tensor x = tokenEmbedding.call(ids);
+        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, x.dtype);
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].Forward(x, mask, cache, i);
+            x = blocks[i].Forward(x, cos, sin, mask, cache, i);
         }
         return finalNorm.call(x).MoveToOuterDisposeScope();
     }
@@ -79,12 +81,12 @@ public sealed class TinyTransformer : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor mask, KvCache? cache, int layer)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
         {
             long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / heads;
             Tensor[] parts = qkv.call(norm1.call(x)).chunk(3, 2);
-            Tensor q = parts[0].view(b, t, heads, hd).transpose(1, 2);
-            Tensor k = parts[1].view(b, t, heads, hd).transpose(1, 2);
+            Tensor q = RotaryPositions.Apply(parts[0].view(b, t, heads, hd).transpose(1, 2), cos, sin);
+            Tensor k = RotaryPositions.Apply(parts[1].view(b, t, heads, hd).transpose(1, 2), cos, sin);
             Tensor v = parts[2].view(b, t, heads, hd).transpose(1, 2);
             if (cache is not null)
             {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Luffy.Trainer.HuggingFace;
@@ -10,22 +11,29 @@ namespace Luffy.Trainer.Reasoning;
 /// training data (verl's): <c>prompt</c> = list of {role, content} (or a string, taken as the user turn);
 /// <c>reward_model.ground_truth</c> (or top-level <c>ground_truth</c> / <c>answer</c>); <c>target</c> = list of
 /// {role, content} whose assistant turn is the off-policy trace (or a string); optional <c>data_source</c>. Blank
-/// lines are skipped; a malformed record throws a <see cref="DataFormatException"/> naming the file and line.
+/// lines are skipped; the file must be UTF-8 (invalid bytes are an error naming the line) and no line may exceed
+/// <see cref="DefaultMaxLineBytes"/>; a malformed record throws a <see cref="DataFormatException"/> naming the file and line.
 /// </summary>
 public static class JsonlReasoningReader
 {
+    /// <summary>The longest line (in bytes, UTF-8) a record may have unless the caller says otherwise: 16 MiB, far above any reasoning trace (a 32k-token trace is about 150 KB).</summary>
+    public const int DefaultMaxLineBytes = 16 << 20;
+
     /// <summary>Reads <paramref name="path"/> lazily, record by record.</summary>
+    /// <param name="path">The JSONL file.</param>
+    /// <param name="maxLineBytes">The longest line accepted; a longer one is an error naming its line, found without holding the line in memory.</param>
     /// <exception cref="FileNotFoundException">The file does not exist (thrown when enumeration starts).</exception>
-    /// <exception cref="DataFormatException">A line is not a valid record.</exception>
-    public static IEnumerable<ReasoningRecord> Read(string path)
+    /// <exception cref="DataFormatException">A line is not a valid record, is not valid UTF-8, or is longer than <paramref name="maxLineBytes"/>.</exception>
+    public static IEnumerable<ReasoningRecord> Read(string path, int maxLineBytes = DefaultMaxLineBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLineBytes, 1);
         if (!File.Exists(path))
         {
             throw new FileNotFoundException($"data file {path} does not exist.", path);
         }
-        using var reader = new StreamReader(path);
+        using FileStream stream = File.OpenRead(path);
         long line = 0;
-        while (reader.ReadLine() is { } text)
+        foreach (string text in Lines(stream, path, maxLineBytes))
         {
             line++;
             if (string.IsNullOrWhiteSpace(text))
@@ -33,6 +41,71 @@ public static class JsonlReasoningReader
                 continue;
             }
             yield return Parse(text, path, line);
+        }
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>
+    /// The lines of <paramref name="stream"/> (\n or \r\n; a leading byte-order mark is skipped), decoded as strict
+    /// UTF-8. StreamReader would replace invalid bytes with U+FFFD silently and would hold a line of any length in memory.
+    /// </summary>
+    private static IEnumerable<string> Lines(Stream stream, string path, int maxLineBytes)
+    {
+        var buffer = new byte[1 << 16];
+        var current = new MemoryStream();
+        long line = 1;
+        bool first = true;
+        int read;
+        while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            if (first)
+            {
+                first = false;
+                if (read >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF)
+                {
+                    start = 3;
+                }
+            }
+            while (start < read)
+            {
+                int newline = Array.IndexOf(buffer, (byte)'\n', start, read - start);
+                int end = newline < 0 ? read : newline;
+                if (current.Length + (end - start) > maxLineBytes)
+                {
+                    throw new DataFormatException(path, line, $"is longer than {maxLineBytes} bytes, the limit for one record");
+                }
+                current.Write(buffer, start, end - start);
+                if (newline < 0)
+                {
+                    break;
+                }
+                yield return Decode(current, path, line++);
+                current.SetLength(0);
+                start = newline + 1;
+            }
+        }
+        if (current.Length > 0)
+        {
+            yield return Decode(current, path, line);
+        }
+    }
+
+    private static string Decode(MemoryStream bytes, string path, long line)
+    {
+        ReadOnlySpan<byte> span = bytes.GetBuffer().AsSpan(0, (int)bytes.Length);
+        if (span.Length > 0 && span[^1] == (byte)'\r')
+        {
+            span = span[..^1];
+        }
+        try
+        {
+            return StrictUtf8.GetString(span);
+        }
+        catch (DecoderFallbackException ex)
+        {
+            throw new DataFormatException(path, line, $"invalid UTF-8 (byte 0x{ex.BytesUnknown?.FirstOrDefault():X2} at column {ex.Index + 1})");
         }
     }
 

@@ -151,12 +151,15 @@ public sealed class ReasoningTask : ITrainingTask
         MathAnswerVerifier.Reward(tokenizer.Decode(response, skipSpecialTokens: true), ((ReasoningRecord)prompt.Problem).GroundTruth);
 
     /// <inheritdoc/>
-    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model)
+    public string? LevelLabel => null;
+
+    /// <inheritdoc/>
+    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default)
     {
-        var none = new SplitAccuracy("none", double.NaN, new Dictionary<int, double>(), []);
+        var noMeasures = new Dictionary<string, double>();
         if (evalPath is null)
         {
-            return (new SplitAccuracy("evaluation", double.NaN, new Dictionary<int, double>(), []), none);
+            return new Evaluation([new SplitAccuracy("evaluation", double.NaN, new Dictionary<int, double>(), [])], noMeasures);
         }
         ReasoningRecord[] records = JsonlReasoningReader.Read(evalPath).Take(options.EvalPerLevel).ToArray();
         bool training = model.training;
@@ -167,6 +170,7 @@ public sealed class ReasoningTask : ITrainingTask
             var examples = new List<Example>();
             foreach (ReasoningRecord[] chunk in records.Chunk(options.MicroBatch))
             {
+                cancel.ThrowIfCancellationRequested();
                 int[][] contexts = chunk.Select(PromptTokens).ToArray();
                 GenerationResult result = Generation.Generate(model, contexts, options.MaxResponseLength, 0, 1, null, eosTokenIds: EosTokenIds, padTokenId: PadTokenId);
                 for (int i = 0; i < chunk.Length; i++)
@@ -182,7 +186,7 @@ public sealed class ReasoningTask : ITrainingTask
                 }
             }
             double accuracy = correct.Count == 0 ? double.NaN : correct.Average(c => c ? 1.0 : 0.0);
-            return (new SplitAccuracy(Path.GetFileName(evalPath), accuracy, new Dictionary<int, double>(), examples), none);
+            return new Evaluation([new SplitAccuracy(Path.GetFileName(evalPath), accuracy, new Dictionary<int, double>(), examples)], noMeasures);
         }
         finally
         {

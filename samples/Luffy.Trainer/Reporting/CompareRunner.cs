@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Luffy.Trainer.Model;
 using Luffy.Trainer.Training;
@@ -9,26 +10,30 @@ using static TorchSharp.torch;
 namespace Luffy.Trainer.Reporting;
 
 /// <summary>
-/// `--mode compare`: LUFFY, on-policy GRPO and SFT on the same budget over several seeds; a table of accuracy
-/// (mean and 95% t-interval), results.json and PNG plots of reward and accuracy curves.
+/// `--mode compare`: every method of <c>--methods</c> on the same budget (same prompts, traces and steps) over several
+/// seeds; a table of each measure's mean and 95% Student-t interval, results.json and results.md, and PNG charts of the
+/// curves with seed bands.
 /// </summary>
 public static class CompareRunner
 {
-    public static readonly string[] Methods = ["luffy", "grpo", "sft"];
-
     public sealed record Interval(double Mean, double Low, double High, int N);
 
-    /// <summary>Mean and two-sided 95% Student-t interval (no interval for a single value).</summary>
+    /// <summary>Mean and two-sided 95% Student-t interval (no interval for a single value; NaN values are left out).</summary>
     public static Interval Confidence(IReadOnlyList<double> values)
     {
-        double mean = values.Average();
-        if (values.Count < 2)
+        double[] finite = values.Where(double.IsFinite).ToArray();
+        if (finite.Length == 0)
         {
-            return new Interval(mean, mean, mean, values.Count);
+            return new Interval(double.NaN, double.NaN, double.NaN, 0);
         }
-        double sd = MathNet.Numerics.Statistics.Statistics.StandardDeviation(values);
-        double half = StudentT.InvCDF(0, 1, values.Count - 1, 0.975) * sd / Math.Sqrt(values.Count);
-        return new Interval(mean, mean - half, mean + half, values.Count);
+        double mean = finite.Average();
+        if (finite.Length < 2)
+        {
+            return new Interval(mean, mean, mean, finite.Length);
+        }
+        double sd = MathNet.Numerics.Statistics.Statistics.StandardDeviation(finite);
+        double half = StudentT.InvCDF(0, 1, finite.Length - 1, 0.975) * sd / Math.Sqrt(finite.Length);
+        return new Interval(mean, mean - half, mean + half, finite.Length);
     }
 
     public static int Run(TrainerOptions options, ITrainingTask task, TinyTransformer baseModel, Device device, CancellationToken cancel)
@@ -39,11 +44,11 @@ public static class CompareRunner
         var summaries = new List<RunSummary>();
         for (int s = 0; s < options.Seeds; s++)
         {
-            foreach (string method in Methods)
+            foreach (TrainingMethod method in options.CompareMethods)
             {
-                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true);
+                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true, resumeRequired: false);
                 summaries.Add(summary);
-                AnsiConsole.MarkupLineInterpolated($"{method} seed {summary.Seed}: ID {TrainerApp.Percent(summary.Final.InDistribution)}, OOD {TrainerApp.Percent(summary.Final.OutOfDistribution)} ({summary.Elapsed.TotalMinutes:F1} min)");
+                AnsiConsole.MarkupLineInterpolated($"{method} seed {summary.Seed}: accuracy {string.Join(", ", summary.Final.Accuracy.Select(p => $"{p.Key} {TrainerApp.Percent(p.Value)}"))} ({summary.Elapsed.TotalMinutes:F1} min)");
                 if (summary.Cancelled)
                 {
                     AnsiConsole.MarkupLine("[yellow]compare interrupted; rerun with --resume to continue[/]");
@@ -55,37 +60,50 @@ public static class CompareRunner
         return 0;
     }
 
+    /// <summary>The levels of the training set the base model solves less than 5% of.</summary>
+    public static int[] HardLevels(TrainerOptions options, EvalPoint basePoint) =>
+        [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value < 0.05).Select(p => p.Key).Order()];
+
     public static void Report(TrainerOptions options, string folder, IReadOnlyList<RunSummary> summaries)
     {
         EvalPoint basePoint = summaries[0].Base;
-        var hardLevels = basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value < 0.05).Select(p => p.Key).Order().ToArray();
-        double Hard(EvalPoint point) => hardLevels.Length == 0 ? double.NaN : hardLevels.Average(l => point.ByLevel.GetValueOrDefault(l));
+        int[] hardLevels = HardLevels(options, basePoint);
+        string hardName = $"levels the base cannot solve ({string.Join(',', hardLevels)})";
+        double Hard(EvalPoint point) => hardLevels.Length == 0 ? double.NaN : hardLevels.Average(l => point.ByLevel.GetValueOrDefault(l, double.NaN));
+        string[] splits = [.. basePoint.Accuracy.Keys];
+        string[] measures = [.. basePoint.Measures.Keys];
+        string[] methods = [.. summaries.Select(s => s.Mode).Distinct()];
 
-        var table = new Table().Title(Markup.Escape("accuracy after training (mean [95% CI] over seeds)"))
-            .AddColumns("method", "in-distribution", $"ID levels the base cannot solve ({string.Join(',', hardLevels)})", "out-of-distribution", "rollout tok/s", "train tok/s");
-        table.AddRow("base model", TrainerApp.Percent(basePoint.InDistribution), TrainerApp.Percent(Hard(basePoint)), TrainerApp.Percent(basePoint.OutOfDistribution), "", "");
-        var markdown = new System.Text.StringBuilder();
-        markdown.AppendLine("| method | in-distribution | ID levels the base cannot solve | out-of-distribution | rollout tokens/s | training tokens/s |");
-        markdown.AppendLine("|---|---|---|---|---:|---:|");
-        markdown.AppendLine(CultureInfo.InvariantCulture, $"| base model | {TrainerApp.Percent(basePoint.InDistribution)} | {TrainerApp.Percent(Hard(basePoint))} | {TrainerApp.Percent(basePoint.OutOfDistribution)} | | |");
-        var rows = new List<object>();
-        foreach (string method in Methods)
+        // one column per split, the hard levels after the primary split, then the measures
+        var columns = new List<(string Name, Func<EvalPoint, double> Value, bool Percent)>();
+        foreach (string split in splits)
         {
-            RunSummary[] runs = summaries.Where(s => s.Mode == method).ToArray();
-            if (runs.Length == 0)
+            columns.Add((split, p => p.Accuracy.GetValueOrDefault(split, double.NaN), true));
+            if (split == splits[0])
             {
-                continue;
+                columns.Add((hardName, Hard, true));
             }
-            Interval id = Confidence(runs.Select(r => r.Final.InDistribution).ToArray());
-            Interval hard = Confidence(runs.Select(r => Hard(r.Final)).ToArray());
-            Interval ood = Confidence(runs.Select(r => r.Final.OutOfDistribution).ToArray());
-            table.AddRow(new[]
-            {
-                method, Format(id), Format(hard), Format(ood),
-                method == "sft" ? "-" : runs.Average(r => r.RolloutTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture),
-                runs.Average(r => r.TrainTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture),
-            }.Select(Markup.Escape).ToArray());
-            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {method} | {Format(id)} | {Format(hard)} | {Format(ood)} | {(method == "sft" ? "-" : runs.Average(r => r.RolloutTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture))} | {runs.Average(r => r.TrainTokensPerSecond).ToString("F0", CultureInfo.InvariantCulture)} |");
+        }
+        columns.AddRange(measures.Select(m => (m, (Func<EvalPoint, double>)(p => p.Measures.GetValueOrDefault(m, double.NaN)), m is not ("entropy" or "trace-log-likelihood"))));
+
+        var table = new Table().Title(Markup.Escape("after training: mean [95% CI] over seeds")).AddColumn("method");
+        foreach ((string name, _, _) in columns)
+        {
+            table.AddColumn(Markup.Escape(name));
+        }
+        var markdown = new StringBuilder();
+        markdown.AppendLine("| method | " + string.Join(" | ", columns.Select(c => c.Name)) + " | minutes per run |");
+        markdown.AppendLine("|---|" + string.Join("|", columns.Select(_ => "---")) + "|---:|");
+        string Cell(double value, bool percent) => percent ? TrainerApp.Percent(value) : double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture);
+        string[] baseCells = [.. columns.Select(c => Cell(c.Value(basePoint), c.Percent))];
+        table.AddRow([.. new[] { "base model" }.Concat(baseCells)]);
+        markdown.AppendLine("| base model | " + string.Join(" | ", baseCells) + " | |");
+        foreach (string method in methods)
+        {
+            RunSummary[] runs = [.. summaries.Where(s => s.Mode == method)];
+            string[] cells = [.. columns.Select(c => Format(Confidence([.. runs.Select(r => c.Value(r.Final))]), c.Percent))];
+            table.AddRow([.. new[] { method }.Concat(cells).Select(Markup.Escape)]);
+            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {method} | {string.Join(" | ", cells)} | {runs.Average(r => r.Elapsed.TotalMinutes):F1} |");
         }
         AnsiConsole.Write(table);
         File.WriteAllText(Path.Combine(folder, "results.md"), markdown.ToString());
@@ -94,39 +112,77 @@ public static class CompareRunner
         {
             settings = options,
             hardLevels,
-            @base = new { inDistribution = basePoint.InDistribution, outOfDistribution = basePoint.OutOfDistribution, hard = Hard(basePoint), byLevel = basePoint.ByLevel },
-            runs = summaries.SelectMany(s => new[]
+            @base = new { accuracy = basePoint.Accuracy, hard = Hard(basePoint), byLevel = basePoint.ByLevel, measures = basePoint.Measures },
+            runs = summaries.Select(s => new
             {
-                new { method = s.Mode, seed = s.Seed, split = "in-distribution", accuracy = s.Final.InDistribution },
-                new { method = s.Mode, seed = s.Seed, split = "in-distribution-base-unsolved-levels", accuracy = Hard(s.Final) },
-                new { method = s.Mode, seed = s.Seed, split = "out-of-distribution", accuracy = s.Final.OutOfDistribution },
+                method = s.Mode,
+                seed = s.Seed,
+                minutes = s.Elapsed.TotalMinutes,
+                accuracy = s.Final.Accuracy,
+                hard = Hard(s.Final),
+                byLevel = s.Final.ByLevel,
+                measures = s.Final.Measures,
+                rolloutTokensPerSecond = s.RolloutTokensPerSecond,
+                trainTokensPerSecond = s.TrainTokensPerSecond,
             }).ToArray(),
-            byLevel = summaries.Select(s => new { method = s.Mode, seed = s.Seed, s.Final.ByLevel }).ToArray(),
-            throughput = summaries.Select(s => new { method = s.Mode, seed = s.Seed, rolloutTokensPerSecond = s.RolloutTokensPerSecond, trainTokensPerSecond = s.TrainTokensPerSecond, minutes = s.Elapsed.TotalMinutes }).ToArray(),
-            curves = summaries.Select(s => new { method = s.Mode, seed = s.Seed, evaluations = s.History }).ToArray(),
+            curves = summaries.Select(s => new
+            {
+                method = s.Mode,
+                seed = s.Seed,
+                evaluations = s.History.Select(h => new { step = h.Step, accuracy = h.Accuracy, hard = Hard(h), measures = h.Measures }),
+                steps = s.Steps.Where(r => r.Step > 0).Select(r => new { step = r.Step, reward = r.OnPolicyReward, entropy = r.Entropy, clipFraction = r.ClipFraction, ppoKl = r.PpoKl }),
+            }).ToArray(),
         };
         string resultsPath = Path.Combine(folder, "results.json");
         File.WriteAllText(resultsPath, JsonSerializer.Serialize(results, TrainerOptions.JsonOptions));
 
-        var colors = Methods.Select((m, i) => (m, LinePlot.Palette[i])).ToDictionary(x => x.m, x => x.Item2);
-        LinePlot.Series Mean(string method, Func<RunSummary, IEnumerable<(double X, double Y)>> points) =>
-            new(method, colors[method], summaries.Where(s => s.Mode == method).SelectMany(points).GroupBy(p => p.X).OrderBy(g => g.Key).Select(g => (g.Key, g.Average(p => p.Y))).ToArray());
-        var rewardSeries = Methods.Where(m => m != "sft").Select(m => Mean(m, s => Smooth(s.Steps.Select(r => ((double)r.Step, r.OnPolicyReward)).ToArray(), 10))).ToList();
-        LinePlot.Save(Path.Combine(folder, "reward.png"), [new LinePlot.Panel("on-policy reward (mean over seeds)", "step", "reward", rewardSeries)]);
-        LinePlot.Save(Path.Combine(folder, "accuracy.png"),
-        [
-            new LinePlot.Panel("in-distribution accuracy", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, h.InDistribution)))).ToList()),
-            new LinePlot.Panel($"levels the base cannot solve ({string.Join(',', hardLevels)})", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, Hard(h))))).ToList()),
-            new LinePlot.Panel("out-of-distribution accuracy", "step", "accuracy", Methods.Select(m => Mean(m, s => s.History.Select(h => ((double)h.Step, h.OutOfDistribution)))).ToList()),
-        ]);
-        AnsiConsole.MarkupLineInterpolated($"wrote {resultsPath}, {Path.Combine(folder, "reward.png")}, {Path.Combine(folder, "accuracy.png")}");
+        Charts.Band Curve(string method, Func<EvalPoint, double> value) =>
+            Charts.Of(method, summaries.Where(s => s.Mode == method).Select(s => (IReadOnlyList<(double, double)>)[.. s.History.Select(h => ((double)h.Step, value(h)))]));
+        Charts.Band Training(string method, Func<StepRecord, double> value) =>
+            Charts.Of(method, summaries.Where(s => s.Mode == method).Select(s => (IReadOnlyList<(double, double)>)Smooth([.. s.Steps.Where(r => r.Step > 0).Select(r => ((double)r.Step, value(r)))], 10)));
+        var accuracyPanels = new List<Charts.Panel> { new("in-distribution", "step", "accuracy", [.. methods.Select(m => Curve(m, p => p.InDistribution))]) };
+        if (hardLevels.Length > 0)
+        {
+            accuracyPanels.Add(new Charts.Panel(hardName, "step", "accuracy", [.. methods.Select(m => Curve(m, Hard))]));
+        }
+        accuracyPanels.AddRange(splits.Skip(1).Select(split => new Charts.Panel(split, "step", "accuracy", [.. methods.Select(m => Curve(m, p => p.Accuracy.GetValueOrDefault(split, double.NaN)))])));
+        Charts.Save(Path.Combine(folder, "accuracy.png"), accuracyPanels);
+        var written = new List<string> { resultsPath, Path.Combine(folder, "accuracy.png") };
+        if (measures.Length > 0)
+        {
+            Charts.Save(Path.Combine(folder, "exploration.png"),
+            [
+                .. measures.Where(m => m.StartsWith("pass@", StringComparison.Ordinal) || m == "entropy")
+                    .Select(m => new Charts.Panel(m == "entropy" ? "entropy of temperature-1 samples (hardest level)" : $"{m} at temperature 1 (hardest level)", "step", m == "entropy" ? "nats per token" : m, [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))], m != "entropy")),
+                new Charts.Panel("training entropy (rollout and trace tokens)", "step", "nats per token", [.. methods.Select(m => Training(m, r => r.Entropy))], false),
+            ]);
+            Charts.Save(Path.Combine(folder, "imitation.png"),
+            [
+                .. new[] { "process-validity", "superficial-imitation" }.Where(measures.Contains).Select(m => new Charts.Panel(m, "step", "share", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))])),
+                .. new[] { "trace-log-likelihood" }.Where(measures.Contains).Select(m => new Charts.Panel("log-likelihood of the solver's traces", "step", "nats per token", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))], false)),
+            ]);
+            written.Add(Path.Combine(folder, "exploration.png"));
+            written.Add(Path.Combine(folder, "imitation.png"));
+        }
+        string[] rollouts = [.. methods.Where(m => TrainingMethod.All.FirstOrDefault(x => x.Name == m)?.Rollouts ?? true)];
+        Charts.Save(Path.Combine(folder, "reward.png"), [new Charts.Panel("on-policy reward (10-step mean)", "step", "reward", [.. rollouts.Select(m => Training(m, r => r.OnPolicyReward))])]);
+        written.Add(Path.Combine(folder, "reward.png"));
+        AnsiConsole.MarkupLineInterpolated($"wrote {string.Join(", ", written)}");
     }
 
-    /// <summary>Mean [95% interval], the interval clipped to the possible range [0, 1].</summary>
-    private static string Format(Interval i) => double.IsNaN(i.Mean) ? "-" : i.N < 2
-        ? TrainerApp.Percent(i.Mean)
-        : $"{TrainerApp.Percent(i.Mean)} [{TrainerApp.Percent(Math.Max(0, i.Low))}, {TrainerApp.Percent(Math.Min(1, i.High))}]";
+    /// <summary>Mean [95% interval], a share's interval clipped to [0, 1].</summary>
+    private static string Format(Interval i, bool percent)
+    {
+        if (double.IsNaN(i.Mean))
+        {
+            return "-";
+        }
+        string F(double v) => percent ? TrainerApp.Percent(v) : v.ToString("F3", CultureInfo.InvariantCulture);
+        return i.N < 2 ? F(i.Mean) : percent
+            ? $"{F(i.Mean)} [{F(Math.Max(0, i.Low))}, {F(Math.Min(1, i.High))}]"
+            : $"{F(i.Mean)} [{F(i.Low)}, {F(i.High)}]";
+    }
 
     private static (double X, double Y)[] Smooth((double X, double Y)[] points, int window) =>
-        points.Select((p, i) => (p.X, points.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Where(q => double.IsFinite(q.Y)).Select(q => q.Y).DefaultIfEmpty(0).Average())).ToArray();
+        [.. points.Select((p, i) => (p.X, points.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Where(q => double.IsFinite(q.Y)).Select(q => q.Y).DefaultIfEmpty(double.NaN).Average()))];
 }

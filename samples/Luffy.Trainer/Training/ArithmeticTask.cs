@@ -17,7 +17,7 @@ public sealed class ArithmeticTask : ITrainingTask
         this.options = options;
         Data = data;
         trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
-        evaluator = new Evaluator(data, trainLevels, TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, options.MaxResponseLength);
+        evaluator = new Evaluator(data, options, TrainingMethod.Builder(options, this));
     }
 
     /// <summary>The task's tokenizer and problem generator.</summary>
@@ -36,7 +36,7 @@ public sealed class ArithmeticTask : ITrainingTask
     public int MaxPromptLength => 64;
 
     /// <inheritdoc/>
-    public string Fingerprint => $"{BaseModel.Fingerprint(options)}|{options.TrainLevels}";
+    public string Fingerprint => $"{BaseModel.Fingerprint(options)}|{options.TrainLevels}|{options.MaxResponseLength}";
 
     /// <inheritdoc/>
     public IReadOnlyList<TaskPrompt> Prompts(int seed, int step, int count)
@@ -49,5 +49,8 @@ public sealed class ArithmeticTask : ITrainingTask
     public double Reward(TaskPrompt prompt, IReadOnlyList<int> response) => Data.Reward((ArithmeticProblem)prompt.Problem, response);
 
     /// <inheritdoc/>
-    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model) => evaluator.Evaluate(model);
+    public string? LevelLabel => "level (operands)";
+
+    /// <inheritdoc/>
+    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default) => evaluator.Evaluate(model, cancel);
 }

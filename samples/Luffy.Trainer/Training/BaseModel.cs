@@ -21,12 +21,12 @@ public static class BaseModel
     public static ModelConfig Config(TrainerOptions o, CharTokenizer tokenizer) => new(tokenizer.VocabularySize, o.DModel, o.Layers, o.Heads, 64 + o.MaxResponseLength + 8);
 
     public static string Fingerprint(TrainerOptions o) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v1|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}")))[..16].ToLowerInvariant();
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}")))[..16].ToLowerInvariant();
 
-    public static TinyTransformer LoadOrPretrain(TrainerOptions o, TaskData data, Device device, Action<string> log, Action<int, int>? progress = null)
+    public static TinyTransformer LoadOrPretrain(TrainerOptions o, TaskData data, Device device, Action<string> log, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
         ModelConfig config = Config(o, data.Tokenizer);
-        string path = Path.Combine(o.Cache, $"base-{Fingerprint(o)}.bin");
+        string path = Path.Combine(o.CacheFolder, $"base-{Fingerprint(o)}.bin");
         manual_seed(1234);
         var model = new TinyTransformer(config);
         if (File.Exists(path))
@@ -47,11 +47,12 @@ public static class BaseModel
         model.to(device);
         IReadOnlyList<int> levels = TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels");
         var optimizer = optim.AdamW(model.parameters(), o.PretrainLearningRate, weight_decay: 0.01);
-        var builder = ObjectiveFactory.Builder(o, new ArithmeticTask(o, data));
+        var builder = TrainingMethod.Builder(o, new ArithmeticTask(o, data));
         var loss = new MixedPolicyLoss(new PolicyLossOptions { Shaping = new Luffy.Objectives.Shaping.LogShaping(1.0), Aggregation = LossAggregation.TokenMean });
         var random = new Random(4321);
         for (int step = 1; step <= o.PretrainSteps; step++)
         {
+            cancel.ThrowIfCancellationRequested(); // Ctrl+C: stop pre-training, cache nothing
             using var scope = NewDisposeScope();
             ArithmeticProblem[] problems = data.Sample(random, levels, o.PretrainBatch);
             PromptInput[] prompts = problems.Select((p, i) =>
@@ -80,7 +81,7 @@ public static class BaseModel
             optimizer.step();
             progress?.Invoke(step, o.PretrainSteps);
         }
-        Directory.CreateDirectory(o.Cache);
+        Directory.CreateDirectory(o.CacheFolder);
         string temporary = path + ".tmp";
         model.save(temporary);
         File.Move(temporary, path, overwrite: true);

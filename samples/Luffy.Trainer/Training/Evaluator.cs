@@ -1,27 +1,70 @@
+using Luffy.Objectives.Batching;
+using Luffy.Objectives.Tokens;
 using Luffy.Trainer.Arithmetic;
 using Luffy.Trainer.Model;
+using static TorchSharp.torch;
 
 namespace Luffy.Trainer.Training;
 
-/// <summary>Accuracy of one split.</summary>
-public sealed record SplitAccuracy(string Split, double Accuracy, IReadOnlyDictionary<int, double> ByLevel, IReadOnlyList<Example> Examples);
-
-/// <summary>One test problem with the model's greedy answer.</summary>
-public sealed record Example(int Level, string Prompt, string Response, bool Correct);
-
-/// <summary>Greedy-decoding accuracy on the fixed in-distribution and out-of-distribution test sets.</summary>
-public sealed class Evaluator(TaskData data, IReadOnlyList<int> trainLevels, IReadOnlyList<int> oodLevels, int perLevel, int maxResponseLength)
+/// <summary>
+/// The arithmetic task's evaluation, on fixed seed-independent test sets:
+/// <list type="bullet">
+/// <item>greedy accuracy on three splits: in-distribution (the training levels), ood-operands (the training levels with
+/// one operand after the first from a range never seen as an operand, e.g. "Q:3+12+5=": the learned procedure in a new
+/// setting, at the lengths it was trained on), and ood-length (longer chains than any trained on);</item>
+/// <item>process validity of the in-distribution answers (every scratchpad step arithmetically true) and superficial
+/// imitation (the share of correct answers reached through a false step), by <see cref="ScratchpadChecker"/>;</item>
+/// <item>exploration on the hardest training level: pass@k of k samples at temperature 1 and the mean per-token entropy
+/// of the model's next-token distributions along those samples;</item>
+/// <item>imitation: the mean per-token log-likelihood of the solver's traces (EOS included) under the model.</item>
+/// </list>
+/// </summary>
+public sealed class Evaluator
 {
-    private readonly IReadOnlyList<ArithmeticProblem> inDistribution = ArithmeticProblem.TestSet(trainLevels, perLevel, data.MaxOperand);
-    private readonly IReadOnlyList<ArithmeticProblem> outOfDistribution = ArithmeticProblem.TestSet(oodLevels, perLevel, data.MaxOperand);
+    private const int Chunk = 256;
+    private readonly TaskData data;
+    private readonly TrainerOptions options;
+    private readonly MixedBatchBuilder builder;
+    private readonly IReadOnlyList<ArithmeticProblem> inDistribution, newOperands, longChains, hardest;
+    private readonly int hardestLevel;
 
-    public (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model)
+    public Evaluator(TaskData data, TrainerOptions options, MixedBatchBuilder builder)
+    {
+        this.data = data;
+        this.options = options;
+        this.builder = builder;
+        IReadOnlyList<int> trainLevels = TrainerOptions.ParseLevels(options.TrainLevels, "train-levels");
+        (int low, int high) = TrainerOptions.ParseRange(options.OodOperands, "ood-operands");
+        inDistribution = ArithmeticProblem.TestSet(trainLevels, options.EvalPerLevel, data.MaxOperand);
+        newOperands = ArithmeticProblem.NewOperandTestSet(trainLevels, options.EvalPerLevel, data.MaxOperand, low, high);
+        longChains = ArithmeticProblem.TestSet(TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, data.MaxOperand);
+        hardestLevel = trainLevels.Max();
+        hardest = inDistribution.Where(p => p.Level == hardestLevel).ToArray();
+    }
+
+    /// <summary>The names of the measures, for the results' columns.</summary>
+    public string PassAtK => $"pass@{options.PassK}";
+
+    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default)
     {
         bool training = model.training;
         model.eval();
         try
         {
-            return (Score("in-distribution", model, inDistribution), Score("out-of-distribution", model, outOfDistribution));
+            (SplitAccuracy id, ScratchpadVerdict[] verdicts) = Score("in-distribution", model, inDistribution, cancel);
+            (SplitAccuracy operands, _) = Score("ood-operands", model, newOperands, cancel);
+            (SplitAccuracy length, _) = Score("ood-length", model, longChains, cancel);
+            int correct = verdicts.Count(v => v.Correct);
+            (double passAtK, double entropy) = Explore(model, cancel);
+            var measures = new Dictionary<string, double>
+            {
+                ["process-validity"] = verdicts.Average(v => v.Valid ? 1.0 : 0.0),
+                ["superficial-imitation"] = correct == 0 ? double.NaN : verdicts.Count(v => v.Correct && !v.Valid) / (double)correct,
+                [PassAtK] = passAtK,
+                ["entropy"] = entropy,
+                ["trace-log-likelihood"] = TraceLogLikelihood(model),
+            };
+            return new Evaluation([id, operands, length], measures);
         }
         finally
         {
@@ -29,24 +72,77 @@ public sealed class Evaluator(TaskData data, IReadOnlyList<int> trainLevels, IRe
         }
     }
 
-    private SplitAccuracy Score(string split, CausalLanguageModel model, IReadOnlyList<ArithmeticProblem> problems)
+    private (SplitAccuracy Accuracy, ScratchpadVerdict[] Verdicts) Score(string split, CausalLanguageModel model, IReadOnlyList<ArithmeticProblem> problems, CancellationToken cancel)
     {
-        var correct = new bool[problems.Count];
+        var verdicts = new ScratchpadVerdict[problems.Count];
         var responses = new string[problems.Count];
-        const int chunk = 256;
-        for (int start = 0; start < problems.Count; start += chunk)
+        for (int start = 0; start < problems.Count; start += Chunk)
         {
-            ArithmeticProblem[] part = problems.Skip(start).Take(chunk).ToArray();
-            GenerationResult result = Generation.Generate(model, part.Select(data.PromptTokens).ToArray(), maxResponseLength, 0, 1, null);
+            cancel.ThrowIfCancellationRequested();
+            ArithmeticProblem[] part = problems.Skip(start).Take(Chunk).ToArray();
+            GenerationResult result = Generation.Generate(model, part.Select(data.PromptTokens).ToArray(), options.MaxResponseLength, 0, 1, null);
             for (int i = 0; i < part.Length; i++)
             {
-                correct[start + i] = data.Reward(part[i], result.Tokens[i]) > 0;
                 responses[start + i] = data.Tokenizer.Decode(result.Tokens[i]);
+                verdicts[start + i] = ScratchpadChecker.Check(part[i], responses[start + i]);
             }
         }
-        var byLevel = problems.Select((p, i) => (p.Level, correct[i])).GroupBy(x => x.Level)
-            .ToDictionary(g => g.Key, g => g.Average(x => x.Item2 ? 1.0 : 0.0));
-        var examples = problems.Select((p, i) => new Example(p.Level, p.Prompt, responses[i], correct[i])).GroupBy(e => e.Level).SelectMany(g => g.Take(2)).ToArray();
-        return new SplitAccuracy(split, correct.Average(c => c ? 1.0 : 0.0), byLevel, examples);
+        var byLevel = problems.Select((p, i) => (p.Level, verdicts[i].Correct)).GroupBy(x => x.Level)
+            .ToDictionary(g => g.Key, g => g.Average(x => x.Correct ? 1.0 : 0.0));
+        var examples = problems.Select((p, i) => new Example(p.Level, p.Prompt, responses[i], verdicts[i].Correct)).GroupBy(e => e.Level).SelectMany(g => g.Take(2)).ToArray();
+        return (new SplitAccuracy(split, verdicts.Average(v => v.Correct ? 1.0 : 0.0), byLevel, examples), verdicts);
+    }
+
+    /// <summary>k samples at temperature 1 of every hardest-level problem (a fixed seed): pass@k and the mean per-token entropy along them.</summary>
+    private (double PassAtK, double Entropy) Explore(CausalLanguageModel model, CancellationToken cancel)
+    {
+        int k = options.PassK;
+        ArithmeticProblem[] repeated = hardest.SelectMany(p => Enumerable.Repeat(p, k)).ToArray();
+        var solved = new bool[hardest.Count];
+        double entropySum = 0;
+        long tokens = 0;
+        using var generator = new Generator(20_261_130, model.OutputWeight.device);
+        for (int start = 0; start < repeated.Length; start += Chunk)
+        {
+            cancel.ThrowIfCancellationRequested();
+            ArithmeticProblem[] part = repeated.Skip(start).Take(Chunk).ToArray();
+            GenerationResult result = Generation.Generate(model, part.Select(data.PromptTokens).ToArray(), options.MaxResponseLength, 1.0, 1.0, generator);
+            var prompts = new PromptInput[part.Length];
+            for (int i = 0; i < part.Length; i++)
+            {
+                solved[(start + i) / k] |= data.Reward(part[i], result.Tokens[i]) > 0;
+                prompts[i] = new PromptInput(i, data.PromptTokens(part[i]), [SampleInput.OnPolicy(result.Tokens[i], reward: 0)]);
+            }
+            (double sum, long count) = Sum(model, prompts, entropy: true);
+            entropySum += sum;
+            tokens += count;
+        }
+        return (solved.Average(s => s ? 1.0 : 0.0), tokens == 0 ? double.NaN : entropySum / tokens);
+    }
+
+    /// <summary>The mean log-likelihood per token of the solver's traces (EOS included) of the in-distribution test problems.</summary>
+    private double TraceLogLikelihood(CausalLanguageModel model)
+    {
+        double sum = 0;
+        long tokens = 0;
+        foreach (ArithmeticProblem[] part in inDistribution.Chunk(Chunk))
+        {
+            PromptInput[] prompts = part.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.Trace(p), reward: 0)])).ToArray();
+            (double s, long n) = Sum(model, prompts, entropy: false);
+            sum += s;
+            tokens += n;
+        }
+        return tokens == 0 ? double.NaN : sum / tokens;
+    }
+
+    /// <summary>Σ over response tokens of the entropy (or the log-prob) under the model, and the token count.</summary>
+    private (double Sum, long Tokens) Sum(CausalLanguageModel model, PromptInput[] prompts, bool entropy)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using TrainingBatch batch = builder.Build(prompts, device: model.OutputWeight.device);
+        using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(model, batch);
+        Tensor values = where(batch.ResponseMask, entropy ? stats.Entropy : stats.LogProbs, zeros(1, device: batch.ResponseMask.device));
+        return (values.sum().to_type(ScalarType.Float64).item<double>(), batch.ResponseMask.sum().item<long>());
     }
 }

@@ -29,6 +29,10 @@ public interface ITrainingTask
     /// <summary>Rule-based reward of a response (tokens after the prompt and any forced prefix are included).</summary>
     double Reward(TaskPrompt prompt, IReadOnlyList<int> response);
 
-    /// <summary>Greedy accuracy on the task's test splits (NaN where a split does not exist).</summary>
-    (SplitAccuracy InDistribution, SplitAccuracy OutOfDistribution) Evaluate(CausalLanguageModel model);
+    /// <summary>What the task's difficulty levels are called in summaries (e.g. "level (operands)"), or null when it has none.</summary>
+    string? LevelLabel { get; }
+
+    /// <summary>Accuracy on the task's test splits (the primary one first) and its further measures; stops early when cancelled.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was signalled.</exception>
+    Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default);
 }

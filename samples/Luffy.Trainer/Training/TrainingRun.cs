@@ -14,9 +14,10 @@ using static TorchSharp.torch;
 namespace Luffy.Trainer.Training;
 
 /// <summary>
-/// One training run of one mode and seed: rollouts (with KV cache), group building, old log-probs, advantages,
-/// the mixed-policy loss over micro-batches with gradient accumulation, AdamW with gradient clipping and a
-/// learning-rate schedule, evaluation, JSONL metrics and atomic checkpoints.
+/// One training run of one method and seed. A step is three phases: <see cref="Rollout"/> (plan each prompt's group and
+/// generate what the plan asks for), <see cref="Build"/> (the padded batch, its rewards and advantages, the old log-probs),
+/// and <see cref="Update"/> (the method's loss over micro-batches, one or more AdamW updates per rollout batch). Metrics
+/// go to metrics.jsonl (one record per step, evaluations included) and TensorBoard; checkpoints commit atomically.
 /// </summary>
 public sealed class TrainingRun : IDisposable
 {
@@ -25,37 +26,28 @@ public sealed class TrainingRun : IDisposable
     private readonly ITrainingTask task;
     private readonly Device device;
     private readonly AdamW optimizer;
-    private readonly GroupPlanner planner;
     private readonly MixedBatchBuilder builder;
-    private readonly MixedPolicyLoss loss;
-    private readonly IAdvantageEstimator estimator;
     private readonly string fingerprint;
+    private TorchSharp.Modules.SummaryWriter? tensorboard;
 
     /// <summary>A run that trains <paramref name="model"/> (owned and disposed by the run) on <paramref name="task"/>.</summary>
-    public TrainingRun(TrainerOptions options, string mode, int seed, CausalLanguageModel model, ITrainingTask task, Device device)
+    public TrainingRun(TrainerOptions options, TrainingMethod method, int seed, CausalLanguageModel model, ITrainingTask task, Device device)
     {
-        if (mode is not ("luffy" or "grpo" or "sft"))
-        {
-            throw new OptionException("mode", mode, "luffy, grpo or sft for a single run");
-        }
-        this.options = options with { Seed = seed, Mode = mode };
+        this.options = options with { Seed = seed, Mode = method.Name };
         this.task = task;
         this.device = device;
-        Mode = mode;
+        Method = method;
         Seed = seed;
-        Directory = Path.Combine(options.Output, $"{mode}-seed{seed}");
+        Directory = Path.Combine(options.Output, $"{method.Name}-seed{seed}");
         Model = model;
         Model.to(device);
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
-        planner = ObjectiveFactory.Planner(this.options, mode);
-        builder = ObjectiveFactory.Builder(options, task);
-        loss = ObjectiveFactory.Loss(options, mode);
-        estimator = ObjectiveFactory.Advantages(options);
+        builder = TrainingMethod.Builder(options, task);
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{task.Fingerprint}|{mode}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}")))[..16];
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}")))[..16];
     }
 
-    public string Mode { get; }
+    public TrainingMethod Method { get; }
 
     public int Seed { get; }
 
@@ -66,31 +58,37 @@ public sealed class TrainingRun : IDisposable
     /// <summary>Called after every checkpoint with the model and the run folder (the Hugging Face export).</summary>
     public Action<CausalLanguageModel, string>? Export { get; init; }
 
-    /// <summary>Completed optimizer steps.</summary>
+    /// <summary>Completed rollout steps.</summary>
     public int Step { get; private set; }
 
     public List<EvalPoint> History { get; } = [];
 
     public List<StepRecord> Steps { get; } = [];
 
-    private string CheckpointDirectory => Path.Combine(Directory, "checkpoint");
-
     private string MetricsPath => Path.Combine(Directory, "metrics.jsonl");
 
-    /// <summary>Loads the run's last checkpoint (if any); returns whether one was loaded.</summary>
+    /// <summary>
+    /// Loads the run's committed checkpoint; returns false when the folder holds none. A folder with checkpoint data
+    /// that was never committed, or a checkpoint that fails verification, throws a <see cref="CheckpointException"/> naming the file.
+    /// </summary>
     public bool TryResume()
     {
-        if (!Checkpoint.Exists(CheckpointDirectory))
+        if (Checkpoint.Committed(Directory) is null)
         {
+            if (Checkpoint.HasUncommittedData(Directory))
+            {
+                throw new CheckpointException(Path.Combine(Directory, Checkpoint.Folders),
+                    "holds a checkpoint whose write was interrupted before it was committed, and no complete one; there is nothing to resume: start again without --resume (the interrupted data is replaced)");
+            }
             return false;
         }
-        CheckpointState state = Checkpoint.Load(CheckpointDirectory, Model, optimizer, fingerprint);
+        CheckpointState state = Checkpoint.Load(Directory, Model, optimizer, fingerprint, Method.Name, Seed);
         Step = state.Step;
         History.Clear();
         History.AddRange(state.History);
         Steps.Clear();
         Steps.AddRange(state.Steps);
-        // metrics.jsonl may hold steps after the checkpoint (written before an interruption): keep only those before it
+        // metrics.jsonl may hold steps after the checkpoint (written before an interruption): keep only those up to it
         if (File.Exists(MetricsPath))
         {
             string[] kept = File.ReadAllLines(MetricsPath).Where(line =>
@@ -109,17 +107,33 @@ public sealed class TrainingRun : IDisposable
         return true;
     }
 
+    /// <summary>Starts the run from scratch in its folder: the metrics and checkpoint data of an earlier, never-checkpointed attempt are removed.</summary>
+    public void StartFresh()
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        File.Delete(MetricsPath);
+        string uncommitted = Path.Combine(Directory, Checkpoint.Folders);
+        if (System.IO.Directory.Exists(uncommitted))
+        {
+            System.IO.Directory.Delete(uncommitted, recursive: true);
+        }
+    }
+
     public void SaveCheckpoint()
     {
-        Checkpoint.Save(CheckpointDirectory, Model, optimizer, new CheckpointState(Step, Mode, Seed, fingerprint, History, Steps));
+        Checkpoint.Save(Directory, Model, optimizer, new CheckpointState(Step, Method.Name, Seed, fingerprint, History, Steps));
         Export?.Invoke(Model, Directory);
     }
 
-    public EvalPoint Evaluate()
+    public EvalPoint Evaluate(CancellationToken cancel = default)
     {
-        (SplitAccuracy id, SplitAccuracy ood) = task.Evaluate(Model);
-        var byLevel = id.ByLevel.Concat(ood.ByLevel).ToDictionary(p => p.Key, p => p.Value);
-        var point = new EvalPoint(Step, id.Accuracy, ood.Accuracy, byLevel) { Examples = [.. id.Examples, .. ood.Examples] };
+        Evaluation evaluation = task.Evaluate(Model, cancel);
+        var accuracy = evaluation.Splits.ToDictionary(s => s.Split, s => s.Accuracy);
+        var byLevel = evaluation.Splits.SelectMany(s => s.ByLevel).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().Value);
+        var point = new EvalPoint(Step, accuracy, byLevel, evaluation.Measures.ToDictionary(p => p.Key, p => p.Value))
+        {
+            Examples = [.. evaluation.Splits.SelectMany(s => s.Examples)],
+        };
         History.RemoveAll(h => h.Step == Step);
         History.Add(point);
         return point;
@@ -134,23 +148,69 @@ public sealed class TrainingRun : IDisposable
         return options.LearningRate * warm * decay;
     }
 
-    /// <summary>Runs the next optimizer step and appends its metrics to metrics.jsonl.</summary>
+    /// <summary>Runs the next rollout step (not yet recorded: see <see cref="Record"/>).</summary>
     public StepRecord RunStep()
     {
         int step = Step + 1;
+        TrainingMethod phase = Method.At(step, options.Steps);
         using var scope = NewDisposeScope();
-        IReadOnlyList<TaskPrompt> problems = task.Prompts(Seed, step, options.PromptsPerStep);
+        var clock = Stopwatch.StartNew();
+        (PromptInput[] prompts, Dictionary<long, TaskPrompt> problems, long rolloutTokens) = Rollout(step, phase);
+        double rolloutSeconds = clock.Elapsed.TotalSeconds;
+        clock.Restart();
+        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
+        (Tensor old, Tensor advantages) = Build(batch, phase);
+        (double loss, double gradNorm, bool skipped, double lr, PolicyLossMetrics metrics, int updates) = Update(batch, phase, old, advantages, step);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
 
-        // Plan, then generate what the plan asks for (prompt + forced prefix, continued by the policy).
-        var rollout = Stopwatch.StartNew();
-        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, Mode == "grpo" || p.Trace is null ? [] : [p.Trace], step)).ToArray();
-        int[][] promptTokens = problems.Select(p => p.Tokens).ToArray();
+        bool[] isOn = HostRead<long>(batch.SampleKinds).Select(k => k == (long)SampleKind.OnPolicy).ToArray();
+        float[] rewards = HostRead<float>(batch.Rewards);
+        long trainTokens = batch.ResponseLengths.sum().item<long>();
+        Step = step;
+        return new StepRecord
+        {
+            Step = step,
+            Mode = Method.Name,
+            Phase = phase.Name,
+            Seed = Seed,
+            Loss = loss,
+            Skipped = skipped,
+            LearningRate = lr,
+            GradNorm = gradNorm,
+            Updates = updates,
+            OnPolicyReward = Mean(rewards.Where((_, i) => isOn[i])),
+            TraceReward = Mean(rewards.Where((_, i) => !isOn[i])),
+            OnPolicyLoss = metrics.OnPolicyLoss,
+            OffPolicyLoss = metrics.OffPolicyLoss,
+            OffPolicyProbability = metrics.OffPolicyProbability,
+            OffRatioMean = metrics.OffPolicyRatioMean,
+            ClipFraction = metrics.ClipFraction,
+            PpoKl = metrics.PpoKl,
+            SftLoss = metrics.SftLoss,
+            Entropy = metrics.Entropy,
+            SolveNone = batch.Statistics.SolveNone,
+            SolveAll = batch.Statistics.SolveAll,
+            MeanOnResponseLength = batch.Statistics.MeanOnResponseLength,
+            TruncatedResponses = batch.Statistics.TruncatedResponses,
+            RolloutTokens = rolloutTokens,
+            TrainTokens = trainTokens,
+            RolloutTokensPerSecond = rolloutTokens / Math.Max(rolloutSeconds, 1e-9),
+            TrainTokensPerSecond = trainTokens / Math.Max(trainSeconds, 1e-9),
+        };
+    }
+
+    /// <summary>Plans each prompt's group (rollouts and trace carriers) and generates what the plans ask for: prompt + forced prefix, continued by the policy.</summary>
+    private (PromptInput[] Prompts, Dictionary<long, TaskPrompt> Problems, long RolloutTokens) Rollout(int step, TrainingMethod phase)
+    {
+        IReadOnlyList<TaskPrompt> problems = task.Prompts(Seed, step, options.PromptsPerStep);
+        GroupPlanner planner = phase.Planner(options);
+        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, !phase.CarriesTraces || p.Trace is null ? [] : [p.Trace], step)).ToArray();
         var contexts = new List<int[]>();
         for (int i = 0; i < plans.Length; i++)
         {
             foreach (SamplePlan sample in plans[i].Samples.Where(s => s.NeedsGeneration))
             {
-                contexts.Add([.. promptTokens[i], .. sample.ForcedPrefix]);
+                contexts.Add([.. problems[i].Tokens, .. sample.ForcedPrefix]);
             }
         }
         GenerationResult? generated = null;
@@ -166,8 +226,6 @@ public sealed class TrainingRun : IDisposable
             generated = parts.Count == 1 ? parts[0] : new GenerationResult([.. parts.SelectMany(p => p.Tokens)], [.. parts.SelectMany(p => p.LogProbs)], [.. parts.SelectMany(p => p.Finish)]);
             Model.train();
         }
-        rollout.Stop();
-        long rolloutTokens = generated?.Tokens.Sum(t => (long)t.Length) ?? 0;
 
         int next = 0;
         var prompts = new PromptInput[plans.Length];
@@ -176,124 +234,163 @@ public sealed class TrainingRun : IDisposable
             var samples = new List<SampleInput>();
             foreach (SamplePlan sample in plans[i].Samples)
             {
-                if (sample.NeedsGeneration)
-                {
-                    samples.Add(SampleInput.FromPlan(sample, generated!.Tokens[next], generated.LogProbs[next], generated.Finish[next]));
-                    next++;
-                }
-                else
-                {
-                    samples.Add(SampleInput.FromPlan(sample, []));
-                }
+                samples.Add(sample.NeedsGeneration
+                    ? SampleInput.FromPlan(sample, generated!.Tokens[next], generated.LogProbs[next], generated.Finish[next++])
+                    : SampleInput.FromPlan(sample, []));
             }
-            prompts[i] = new PromptInput(plans[i].GroupId, promptTokens[i], samples);
+            prompts[i] = new PromptInput(plans[i].GroupId, problems[i].Tokens, samples);
         }
-        var problemOf = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
-        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => task.Reward(problemOf[prompt.GroupId], response), device);
+        var byGroup = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
+        return (prompts, byGroup, generated?.Tokens.Sum(t => (long)t.Length) ?? 0);
+    }
 
-        // Old log-probs under the rollout policy (recomputed, detached), then advantages.
-        var train = Stopwatch.StartNew();
-        IReadOnlyList<MicroBatch> micro = MicroBatcher.ByCount(batch, options.MicroBatch);
+    /// <summary>The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and its token advantages.</summary>
+    private (Tensor Old, Tensor Advantages) Build(TrainingBatch batch, TrainingMethod phase)
+    {
         var old = new List<Tensor>();
         using (no_grad())
         {
-            foreach (MicroBatch m in micro)
+            foreach (MicroBatch m in MicroBatcher.ByCount(batch, options.MicroBatch))
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);
                 old.Add(s.LogProbs.detach().clone());
+                m.Dispose();
             }
         }
-        Tensor tokenAdvantages;
-        if (Mode == "sft")
+        Tensor oldLogProbs = cat(old, 0);
+        IAdvantageEstimator? estimator = phase.Estimator(options);
+        if (estimator is null)
         {
-            tokenAdvantages = batch.ResponseMask.to_type(ScalarType.Float32); // SFT: advantage 1 on every trace token
+            return (oldLogProbs, batch.ResponseMask.to_type(ScalarType.Float32)); // SFT: advantage 1 on every trace token
         }
-        else
-        {
-            using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
-            tokenAdvantages = advantages.ToTokens(batch.ResponseMask);
-        }
+        using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
+        return (oldLogProbs, advantages.ToTokens(batch.ResponseMask));
+    }
 
-        optimizer.zero_grad();
-        var microMetrics = new List<PolicyLossMetrics>(micro.Count);
-        for (int k = 0; k < micro.Count; k++)
-        {
-            MicroBatch m = micro[k];
-            using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-            using PolicyLossResult result = loss.Compute(new PolicyLossInputs
-            {
-                LogProbs = stats.LogProbs,
-                OldLogProbs = old[k],
-                Advantages = m.Slice(tokenAdvantages),
-                ResponseMask = m.Batch.ResponseMask,
-                OffPolicyMask = m.Batch.OffPolicyMask,
-                Entropy = stats.Entropy,
-                Normalizers = m.Normalizers(loss.Options),
-            });
-            result.Loss.backward();
-            microMetrics.Add(result.Metrics);
-            m.Dispose();
-        }
-        PolicyLossMetrics metrics = PolicyLossMetrics.Combine(microMetrics);
-        double totalLoss = metrics.Loss;
-
+    /// <summary>
+    /// The method's loss and AdamW: <see cref="TrainerOptions.PpoEpochs"/> passes, each split into
+    /// <see cref="TrainerOptions.MiniBatches"/> mini-batches of whole prompt groups, one optimizer update each (gradients
+    /// accumulated over micro-batches with the mini-batch's normalizers). The old log-probs stay those of the rollout, so
+    /// from the second update on the importance ratio differs from 1 and the clip can act.
+    /// </summary>
+    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor old, Tensor advantages, int step)
+    {
+        MixedPolicyLoss loss = phase.Loss(options);
         double lr = LearningRate(step);
         foreach (var group in optimizer.ParamGroups)
         {
             group.LearningRate = lr;
         }
-        double gradNorm = nn.utils.clip_grad_norm_(Model.parameters(), options.GradClip);
-        bool skipped = !double.IsFinite(totalLoss) || !double.IsFinite(gradNorm);
-        if (skipped)
+        long[] groups = HostRead<long>(batch.GroupIds);
+        List<long[]> miniBatches = MiniBatchRows(groups, options.MiniBatches);
+        var parts = new List<PolicyLossMetrics>();
+        double totalLoss = 0, gradNorm = 0;
+        bool skipped = false;
+        int updates = 0;
+        for (int epoch = 0; epoch < options.PpoEpochs; epoch++)
         {
-            optimizer.zero_grad(); // a NaN/Inf step never reaches the weights (nor, so, a checkpoint)
+            foreach (long[] rows in miniBatches)
+            {
+                using var scope = NewDisposeScope();
+                Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
+                using TrainingBatch mini = batch.Select(indices);
+                Tensor miniOld = old.index_select(0, indices), miniAdvantages = advantages.index_select(0, indices);
+                optimizer.zero_grad();
+                var updateParts = new List<PolicyLossMetrics>();
+                foreach (MicroBatch m in MicroBatcher.ByCount(mini, options.MicroBatch))
+                {
+                    using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
+                    using PolicyLossResult result = loss.Compute(new PolicyLossInputs
+                    {
+                        LogProbs = stats.LogProbs,
+                        OldLogProbs = m.Slice(miniOld),
+                        Advantages = m.Slice(miniAdvantages),
+                        ResponseMask = m.Batch.ResponseMask,
+                        OffPolicyMask = m.Batch.OffPolicyMask,
+                        Entropy = stats.Entropy,
+                        Normalizers = m.Normalizers(loss.Options),
+                    });
+                    result.Loss.backward();
+                    updateParts.Add(result.Metrics);
+                    m.Dispose();
+                }
+                PolicyLossMetrics update = PolicyLossMetrics.Combine(updateParts);
+                double norm = nn.utils.clip_grad_norm_(Model.parameters(), options.GradClip);
+                if (!double.IsFinite(update.Loss) || !double.IsFinite(norm))
+                {
+                    optimizer.zero_grad(); // a NaN/Inf update never reaches the weights (nor, so, a checkpoint)
+                    skipped = true;
+                }
+                else
+                {
+                    optimizer.step();
+                }
+                parts.AddRange(updateParts);
+                totalLoss += update.Loss;
+                gradNorm += norm;
+                updates++;
+            }
         }
-        else
-        {
-            optimizer.step();
-        }
-        train.Stop();
+        return (totalLoss / updates, gradNorm / updates, skipped, lr, PolicyLossMetrics.Combine(parts), updates);
+    }
 
-        bool[] isOn = batch.SampleKinds.cpu().data<long>().ToArray().Select(k => k == (long)SampleKind.OnPolicy).ToArray();
-        float[] rewards = batch.Rewards.cpu().data<float>().ToArray();
-        long trainTokens = batch.ResponseLengths.sum().item<long>();
-        Step = step;
-        var record = new StepRecord
+    /// <summary>The rows of each mini-batch: whole prompt groups, in order, split into <paramref name="count"/> nearly equal parts.</summary>
+    internal static List<long[]> MiniBatchRows(long[] groupIds, int count)
+    {
+        long[] distinct = groupIds.Distinct().ToArray();
+        int parts = Math.Min(count, distinct.Length);
+        var result = new List<long[]>(parts);
+        for (int k = 0; k < parts; k++)
         {
-            Step = step,
-            Mode = Mode,
-            Seed = Seed,
-            Loss = totalLoss,
-            Skipped = skipped,
-            LearningRate = lr,
-            GradNorm = gradNorm,
-            OnPolicyReward = Mean(rewards.Where((_, i) => isOn[i])),
-            TraceReward = Mean(rewards.Where((_, i) => !isOn[i])),
-            OnPolicyLoss = metrics.OnPolicyLoss,
-            OffPolicyLoss = metrics.OffPolicyLoss,
-            OffPolicyProbability = metrics.OffPolicyProbability,
-            OffRatioMean = metrics.OffPolicyRatioMean,
-            Entropy = metrics.Entropy,
-            SolveNone = batch.Statistics.SolveNone,
-            SolveAll = batch.Statistics.SolveAll,
-            MeanOnResponseLength = batch.Statistics.MeanOnResponseLength,
-            TruncatedResponses = batch.Statistics.TruncatedResponses,
-            RolloutTokens = rolloutTokens,
-            TrainTokens = trainTokens,
-            RolloutTokensPerSecond = rolloutTokens / Math.Max(rollout.Elapsed.TotalSeconds, 1e-9),
-            TrainTokensPerSecond = trainTokens / Math.Max(train.Elapsed.TotalSeconds, 1e-9),
-        };
+            var members = distinct.Skip(k * distinct.Length / parts).Take((k + 1) * distinct.Length / parts - k * distinct.Length / parts).ToHashSet();
+            result.Add(Enumerable.Range(0, groupIds.Length).Where(i => members.Contains(groupIds[i])).Select(i => (long)i).ToArray());
+        }
+        return result;
+    }
+
+    /// <summary>Appends a step's record to metrics.jsonl and TensorBoard (an evaluation of that step included).</summary>
+    public void Record(StepRecord record)
+    {
+        Steps.RemoveAll(s => s.Step == record.Step);
         Steps.Add(record);
         System.IO.Directory.CreateDirectory(Directory);
         File.AppendAllText(MetricsPath, JsonSerializer.Serialize(record, TrainerOptions.JsonLineOptions) + "\n");
-        return record;
+        if (!options.Tensorboard)
+        {
+            return;
+        }
+        tensorboard ??= torch.utils.tensorboard.SummaryWriter(Path.Combine(Directory, "tensorboard"));
+        if (record.Step > 0)
+        {
+            foreach ((string tag, double value) in new (string, double)[]
+            {
+                ("train/loss", record.Loss), ("train/reward", record.OnPolicyReward), ("train/trace_reward", record.TraceReward),
+                ("train/entropy", record.Entropy), ("train/pg_clipfrac", record.ClipFraction), ("train/ppo_kl", record.PpoKl),
+                ("train/on_pg_loss", record.OnPolicyLoss), ("train/off_pg_loss", record.OffPolicyLoss), ("train/off_ratio_mean", record.OffRatioMean),
+                ("train/off_policy_prob", record.OffPolicyProbability), ("train/sft_loss", record.SftLoss), ("train/grad_norm", record.GradNorm),
+                ("train/learning_rate", record.LearningRate), ("train/solve_none", record.SolveNone), ("train/solve_all", record.SolveAll),
+            })
+            {
+                if (double.IsFinite(value))
+                {
+                    tensorboard.add_scalar(tag, (float)value, record.Step);
+                }
+            }
+        }
+        foreach ((string name, double value) in record.Evaluation ?? [])
+        {
+            if (double.IsFinite(value))
+            {
+                tensorboard.add_scalar("eval/" + name, (float)value, record.Step);
+            }
+        }
     }
 
-    /// <summary>Adds an evaluation to the last step's record (and to metrics.jsonl).</summary>
-    public void AppendEvaluation(EvalPoint point)
+    private static T[] HostRead<T>(Tensor t)
+        where T : unmanaged
     {
-        System.IO.Directory.CreateDirectory(Directory);
-        File.AppendAllText(MetricsPath, JsonSerializer.Serialize(new StepRecord { Step = point.Step, Mode = Mode, Seed = Seed, InDistributionAccuracy = point.InDistribution, OutOfDistributionAccuracy = point.OutOfDistribution }, TrainerOptions.JsonLineOptions) + "\n");
+        using var scope = NewDisposeScope();
+        return t.cpu().data<T>().ToArray();
     }
 
     private static double Mean(IEnumerable<float> values)

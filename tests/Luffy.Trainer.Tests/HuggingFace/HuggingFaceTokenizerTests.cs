@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
@@ -87,5 +88,23 @@ public class HuggingFaceTokenizerTests : IDisposable
         var ex = Assert.Throws<SafetensorsException>(() => HuggingFaceTokenizer.Load(unigram));
         Assert.Contains("unigram.json", ex.Message);
         Assert.Contains("Unigram", ex.Message);
+    }
+
+    [Fact]
+    public void A_tokenizer_without_merges_is_refused_and_an_empty_merge_list_is_accepted()
+    {
+        JsonObject root = JsonNode.Parse(File.ReadAllText(Path.Combine(files.Folder, "tokenizer.json")))!.AsObject();
+        root["model"]!.AsObject().Remove("merges");
+        string missing = Path.Combine(files.Folder, "no-merges.json");
+        File.WriteAllText(missing, root.ToJsonString());
+        var ex = Assert.Throws<SafetensorsException>(() => HuggingFaceTokenizer.Load(missing));
+        Assert.Contains("no-merges.json", ex.Message);
+        Assert.Contains("has no model.merges", ex.Message);
+
+        root["model"]!["merges"] = new JsonArray();
+        string empty = Path.Combine(files.Folder, "empty-merges.json");
+        File.WriteAllText(empty, root.ToJsonString());
+        HuggingFaceTokenizer bytesOnly = HuggingFaceTokenizer.Load(empty);
+        Assert.Equal(" the".Length, bytesOnly.Encode(" the").Length); // no merges: one token per byte
     }
 }

@@ -62,4 +62,40 @@ public sealed class JsonlReasoningReaderTests : IDisposable
     [Fact]
     public void A_missing_file_is_named() =>
         Assert.Contains("nope.jsonl", Assert.Throws<FileNotFoundException>(() => JsonlReasoningReader.Read("nope.jsonl").ToArray()).Message);
+
+    [Fact]
+    public void Invalid_utf8_is_an_error_naming_the_file_and_line()
+    {
+        byte[] good = System.Text.Encoding.UTF8.GetBytes("""{"prompt": "café", "answer": "1"}""" + "\n");
+        byte[] bad = [.. System.Text.Encoding.UTF8.GetBytes("{\"prompt\": \"caf"), 0xC3, 0x28, .. System.Text.Encoding.UTF8.GetBytes("\", \"answer\": \"1\"}\n")];
+        File.WriteAllBytes(path, [.. good, .. good, .. bad]);
+        var ex = Assert.Throws<DataFormatException>(() => JsonlReasoningReader.Read(path).ToArray());
+        Assert.Equal(3, ex.Line);
+        Assert.StartsWith($"{path} line 3: invalid UTF-8", ex.Message);
+    }
+
+    [Fact]
+    public void Utf8_with_a_byte_order_mark_and_crlf_line_ends_is_read()
+    {
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. System.Text.Encoding.UTF8.GetBytes("{\"prompt\": \"caf\u00e9 \u2211\", \"answer\": \"1\"}\r\n\r\n{\"prompt\": \"b\", \"answer\": \"2\"}")]);
+        ReasoningRecord[] records = JsonlReasoningReader.Read(path).ToArray();
+        Assert.Equal("caf\u00e9 \u2211", records[0].Prompt.Single().Content);
+        Assert.Equal(["1", "2"], records.Select(r => r.GroundTruth));
+        Assert.Equal([1L, 3L], records.Select(r => r.Line));
+    }
+
+    [Fact]
+    public void A_line_longer_than_the_limit_is_an_error_naming_the_line_without_reading_it_whole()
+    {
+        string longLine = "{\"prompt\": \"" + new string('x', 5000) + "\", \"answer\": \"1\"}";
+        File.WriteAllLines(path, ["""{"prompt": "fine", "answer": "1"}""", longLine, """{"prompt": "fine", "answer": "1"}"""]);
+        var ex = Assert.Throws<DataFormatException>(() => JsonlReasoningReader.Read(path, maxLineBytes: 4096).ToArray());
+        Assert.Equal(2, ex.Line);
+        Assert.Contains("is longer than 4096 bytes, the limit for one record", ex.Message);
+        Assert.Equal(3, JsonlReasoningReader.Read(path, maxLineBytes: 8192).Count());
+    }
+
+    [Fact]
+    public void The_line_limit_must_be_positive() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => JsonlReasoningReader.Read(path, maxLineBytes: 0).ToArray());
 }

@@ -1,21 +1,26 @@
 namespace Luffy.Trainer.Training;
 
-/// <summary>Metrics of one optimizer step (one JSONL line).</summary>
+/// <summary>Metrics of one rollout step: one line of metrics.jsonl, and the TensorBoard scalars of that step.</summary>
 public sealed record StepRecord
 {
     public int Step { get; init; }
     public string Mode { get; init; } = "";
+    public string Phase { get; init; } = "";
     public int Seed { get; init; }
     public double Loss { get; init; }
     public bool Skipped { get; init; }
     public double LearningRate { get; init; }
     public double GradNorm { get; init; }
+    public int Updates { get; init; }
     public double OnPolicyReward { get; init; }
     public double TraceReward { get; init; }
     public double OnPolicyLoss { get; init; }
     public double OffPolicyLoss { get; init; }
     public double OffPolicyProbability { get; init; }
     public double OffRatioMean { get; init; }
+    public double ClipFraction { get; init; }
+    public double PpoKl { get; init; }
+    public double SftLoss { get; init; }
     public double Entropy { get; init; }
     public int SolveNone { get; init; }
     public int SolveAll { get; init; }
@@ -25,13 +30,7 @@ public sealed record StepRecord
     public double TrainTokensPerSecond { get; init; }
     public long RolloutTokens { get; init; }
     public long TrainTokens { get; init; }
-    public double? InDistributionAccuracy { get; init; }
-    public double? OutOfDistributionAccuracy { get; init; }
-}
 
-/// <summary>An evaluation point of a run.</summary>
-public sealed record EvalPoint(int Step, double InDistribution, double OutOfDistribution, Dictionary<int, double> ByLevel)
-{
-    /// <summary>A few greedy answers per level (not written to checkpoints' history when empty).</summary>
-    public List<Example> Examples { get; init; } = [];
+    /// <summary>The evaluation made after this step (accuracy per split, measures), or <see langword="null"/>.</summary>
+    public Dictionary<string, double>? Evaluation { get; init; }
 }

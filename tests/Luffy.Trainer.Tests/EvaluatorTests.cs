@@ -1,0 +1,51 @@
+using Luffy.Trainer.Arithmetic;
+using Luffy.Trainer.Training;
+
+namespace Luffy.Trainer.Tests;
+
+[Collection("torch")]
+public class EvaluatorTests
+{
+    private static readonly TrainerOptions Options = new() { EvalPerLevel = 20, PassK = 4 };
+
+    /// <summary>Answers right (with no steps) when the first operand is odd, "A:0" otherwise.</summary>
+    private static string OddFirst(ArithmeticProblem p) => p.Operands[0] % 2 == 1 ? "A:" + p.Answer : "A:0";
+
+    private static double Share(IEnumerable<ArithmeticProblem> problems) => problems.Average(p => p.Operands[0] % 2 == 1 ? 1.0 : 0.0);
+
+    [Fact]
+    public void Accuracy_validity_and_pass_at_k_of_a_scripted_model_equal_a_hand_count()
+    {
+        var data = new TaskData(new CharTokenizer(), Options.MaxOperand);
+        using var model = new ScriptedModel(OddFirst);
+        Evaluation evaluation = new ArithmeticTask(Options, data).Evaluate(model);
+
+        IReadOnlyList<ArithmeticProblem> id = ArithmeticProblem.TestSet([2, 3, 4], 20, 9);
+        IReadOnlyList<ArithmeticProblem> operands = ArithmeticProblem.NewOperandTestSet([2, 3, 4], 20, 9, 10, 19);
+        IReadOnlyList<ArithmeticProblem> length = ArithmeticProblem.TestSet([5, 6], 20, 9);
+        double hardest = Share(id.Where(p => p.Level == 4));
+        Assert.InRange(Share(id), 0.2, 0.8); // the test sets mix odd and even first operands: the counts below mean something
+
+        Assert.Equal(Share(id), evaluation.Splits[0].Accuracy, 12);
+        Assert.Equal(Share(operands), evaluation.Splits[1].Accuracy, 12);
+        Assert.Equal(Share(length), evaluation.Splits[2].Accuracy, 12);
+        Assert.Equal(hardest, evaluation.Splits[0].ByLevel[4], 12);
+        Assert.Equal(Share(id), evaluation.Measures["process-validity"], 12);   // "A:sum" with no steps is valid, "A:0" is not
+        Assert.Equal(0.0, evaluation.Measures["superficial-imitation"]);
+        Assert.Equal(hardest, evaluation.Measures["pass@4"], 12);              // every one of the k samples is the scripted answer
+        Assert.InRange(evaluation.Measures["entropy"], 0, 1e-12);               // a logit gap of 50: no uncertainty
+    }
+
+    [Fact]
+    public void Superficial_imitation_counts_correct_answers_reached_through_false_steps()
+    {
+        var data = new TaskData(new CharTokenizer(), Options.MaxOperand);
+        // every answer right; the problems whose first operand is odd get a false first step ("0+..." keeps the count but not the sum)
+        using var model = new ScriptedModel(p => (p.Operands[0] % 2 == 1 ? "0+" + string.Join('+', p.Operands.Skip(1)) + ";" : "") + "A:" + p.Answer);
+        Evaluation evaluation = new ArithmeticTask(Options, data).Evaluate(model);
+        IReadOnlyList<ArithmeticProblem> id = ArithmeticProblem.TestSet([2, 3, 4], 20, 9);
+        Assert.Equal(1.0, evaluation.Splits[0].Accuracy);
+        Assert.Equal(Share(id), evaluation.Measures["superficial-imitation"], 12);
+        Assert.Equal(1 - Share(id), evaluation.Measures["process-validity"], 12);
+    }
+}
