@@ -53,7 +53,7 @@ public static class OptionParser
         ["max-operand"] = "operands of training problems are drawn from 1..max-operand",
         ["train-levels"] = "operand counts of the training problems",
         ["ood-levels"] = "operand counts of the long-chain out-of-distribution test set (never trained on)",
-        ["ood-operands"] = "operands of the operand out-of-distribution test set (training levels, one operand after the first from this range, never seen as an operand)",
+        ["ood-operands"] = "first operands of the ood-operands test set (training levels; numbers above max-operand, never seen as operands but reached as running sums in the traces)",
         ["pretrain-levels"] = "operand counts the base model is pre-trained on (answer only)",
         ["eval-every"] = "evaluate every N steps",
         ["eval-per-level"] = "test problems per level (fixed, seed-independent)",

@@ -22,8 +22,8 @@ public sealed record TrainerOptions
     public string Device { get; init; } = "cpu";
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
-    public int Steps { get; init; } = 250;
-    public int PromptsPerStep { get; init; } = 32;
+    public int Steps { get; init; } = 500;
+    public int PromptsPerStep { get; init; } = 16;
     public int SamplesPerPrompt { get; init; } = 8;
     public int TracesPerPrompt { get; init; } = 1;
     public string PrefixStrategy { get; init; } = "full";

@@ -39,8 +39,11 @@ public sealed record ArithmeticProblem(int[] Operands)
         new(Enumerable.Range(0, level).Select(_ => random.Next(1, maxOperand + 1)).ToArray());
 
     /// <summary>
-    /// A fixed test set of problems with one operand after the first drawn from <paramref name="low"/>..<paramref name="high"/>
-    /// (numbers never seen as operands in training), the others from 1..<paramref name="maxOperand"/>.
+    /// A fixed test set of problems whose first operand is drawn from <paramref name="low"/>..<paramref name="high"/>
+    /// (numbers never seen as operands in training), the others from 1..<paramref name="maxOperand"/>. The first
+    /// operand is the one the scratchpad treats like a running sum ("Q:8+3+2=" → "11+2;13;A:13"), and running sums of
+    /// that size are what the solver's traces add operands to all the time: a model that learned the procedure has
+    /// seen every addition these problems need; a model that memorized answers to prompts has not.
     /// </summary>
     public static IReadOnlyList<ArithmeticProblem> NewOperandTestSet(IReadOnlyList<int> levels, int perLevel, int maxOperand, int low, int high)
     {
@@ -48,7 +51,7 @@ public sealed record ArithmeticProblem(int[] Operands)
         return levels.SelectMany(level => Enumerable.Range(0, perLevel).Select(_ =>
         {
             int[] operands = Random(random, level, maxOperand).Operands;
-            operands[random.Next(1, level)] = random.Next(low, high + 1);
+            operands[0] = random.Next(low, high + 1);
             return new ArithmeticProblem(operands);
         })).ToArray();
     }

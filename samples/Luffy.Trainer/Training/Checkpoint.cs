@@ -102,19 +102,25 @@ public static class Checkpoint
         {
             return null;
         }
+        CheckpointPointer commit = ReadJson<CheckpointPointer>(pointer);
+        if (string.IsNullOrEmpty(commit.Folder) || Path.IsPathRooted(commit.Folder) || commit.Folder.Contains("..", StringComparison.Ordinal) || string.IsNullOrEmpty(commit.ManifestSha256))
+        {
+            throw new CheckpointException(pointer, $"names no checkpoint folder of this run ({commit.Folder})");
+        }
+        return commit;
+    }
+
+    /// <summary>A checkpoint's JSON file; a file that is empty or not the expected JSON is named.</summary>
+    private static T ReadJson<T>(string path)
+        where T : class
+    {
         try
         {
-            CheckpointPointer commit = JsonSerializer.Deserialize<CheckpointPointer>(File.ReadAllText(pointer), TrainerOptions.JsonOptions)
-                ?? throw new CheckpointException(pointer, "is empty");
-            if (string.IsNullOrEmpty(commit.Folder) || Path.IsPathRooted(commit.Folder) || commit.Folder.Contains("..", StringComparison.Ordinal) || string.IsNullOrEmpty(commit.ManifestSha256))
-            {
-                throw new CheckpointException(pointer, $"names no checkpoint folder of this run ({commit.Folder})");
-            }
-            return commit;
+            return JsonSerializer.Deserialize<T>(File.ReadAllText(path), TrainerOptions.JsonOptions) ?? throw new CheckpointException(path, "is empty");
         }
         catch (JsonException ex)
         {
-            throw new CheckpointException(pointer, $"is corrupt ({ex.Message})");
+            throw new CheckpointException(path, $"is corrupt ({ex.Message})");
         }
     }
 
@@ -140,15 +146,10 @@ public static class Checkpoint
         {
             throw new CheckpointException(manifestPath, "does not match the checksum the commit recorded; the checkpoint was changed after it was written");
         }
-        CheckpointManifest manifest;
-        try
+        CheckpointManifest manifest = ReadJson<CheckpointManifest>(manifestPath);
+        if (manifest.Files is null || manifest.Fingerprint is null)
         {
-            manifest = JsonSerializer.Deserialize<CheckpointManifest>(File.ReadAllText(manifestPath), TrainerOptions.JsonOptions)
-                ?? throw new CheckpointException(manifestPath, "is empty");
-        }
-        catch (JsonException ex)
-        {
-            throw new CheckpointException(manifestPath, $"is corrupt ({ex.Message})");
+            throw new CheckpointException(manifestPath, "lists no files");
         }
         foreach (string required in new[] { ModelFile, OptimizerFile, StateFile })
         {
@@ -170,16 +171,7 @@ public static class Checkpoint
         }
 
         string statePath = Path.Combine(folder, StateFile);
-        CheckpointState state;
-        try
-        {
-            state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), TrainerOptions.JsonOptions)
-                ?? throw new CheckpointException(statePath, "is empty");
-        }
-        catch (JsonException ex)
-        {
-            throw new CheckpointException(statePath, $"is corrupt ({ex.Message})");
-        }
+        CheckpointState state = ReadJson<CheckpointState>(statePath);
         if (state.Step < 0)
         {
             throw new CheckpointException(statePath, $"has step {state.Step}; a step count is >= 0");

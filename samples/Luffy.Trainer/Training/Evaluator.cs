@@ -10,8 +10,9 @@ namespace Luffy.Trainer.Training;
 /// The arithmetic task's evaluation, on fixed seed-independent test sets:
 /// <list type="bullet">
 /// <item>greedy accuracy on three splits: in-distribution (the training levels), ood-operands (the training levels with
-/// one operand after the first from a range never seen as an operand, e.g. "Q:3+12+5=": the learned procedure in a new
-/// setting, at the lengths it was trained on), and ood-length (longer chains than any trained on);</item>
+/// a first operand from a range never seen as an operand but reached by the traces' running sums, e.g. "Q:8+3+2=" when
+/// training operands are 1-6: the learned procedure in a new setting, at the lengths it was trained on; see
+/// <see cref="ArithmeticProblem.NewOperandTestSet"/>), and ood-length (longer chains than any trained on);</item>
 /// <item>process validity of the in-distribution answers (every scratchpad step arithmetically true) and superficial
 /// imitation (the share of correct answers reached through a false step), by <see cref="ScratchpadChecker"/>;</item>
 /// <item>exploration on the hardest training level: pass@k of k samples at temperature 1 and the mean per-token entropy

@@ -80,7 +80,8 @@ public sealed class TrainingMethod
     /// <summary>The method named <paramref name="name"/>.</summary>
     /// <exception cref="OptionException"><paramref name="name"/> is not a method.</exception>
     public static TrainingMethod Parse(string name, string option = "mode") =>
-        All.FirstOrDefault(m => m.Name == name) ?? throw new OptionException(option, name, string.Join(", ", All.Select(m => m.Name)));
+        All.FirstOrDefault(m => m.Name == name)
+        ?? throw new OptionException(option, name, string.Join(", ", All.Select(m => m.Name)), Suggestions.Nearest(name, [.. All.Select(m => m.Name)]));
 
     /// <summary>What the method does at step <paramref name="step"/> of <paramref name="steps"/> (two-stage methods switch halfway).</summary>
     public TrainingMethod At(int step, int steps) => phase?.Invoke(step, steps) ?? this;
