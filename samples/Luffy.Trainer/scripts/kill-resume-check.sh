@@ -3,13 +3,13 @@
 # continues from a complete checkpoint and that the losses of the killed-and-resumed run equal those of an
 # uninterrupted run bit for bit.
 #
-#   samples/Luffy.Trainer/scripts/kill-resume-check.sh [kills] [steps]     (defaults: 25 kills, 60 steps)
+#   samples/Luffy.Trainer/scripts/kill-resume-check.sh [kills] [steps]     (defaults: 25 kills, 150 steps)
 #
 # A kill counts as "during a checkpoint write" when, right after it, the run folder holds a save that did not finish
 # (a checkpoints/*.partial folder, checkpoint.json.tmp, or an old checkpoint folder not yet removed).
 set -euo pipefail
 kills=${1:-25}
-steps=${2:-60}
+steps=${2:-150}
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 work=$(mktemp -d /tmp/luffy-kill-check.XXXXXX)
 trap 'kill -9 "${pid:-0}" 2>/dev/null || true' EXIT
@@ -30,7 +30,8 @@ while (( mid_write < kills )); do
   "${trainer[@]}" "${settings[@]}" --output "$work/killed" "${resume[@]}" >>"$work/killed.log" 2>&1 &
   pid=$!
   (( ${#resume[@]} )) && resumes=$((resumes + 1))
-  # wait for a save to start, then kill after 0-30 ms
+  # let 0-4 s of training (and saves) pass, wait for the next save to start, then kill it after 0-30 ms
+  sleep "$(( RANDOM % 4 )).$(( RANDOM % 10 ))"
   until compgen -G "$run/checkpoints/*.partial" >/dev/null || ! kill -0 "$pid" 2>/dev/null; do sleep 0.005; done
   if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" || true; echo "the run finished before $kills kills; use more steps"; exit 1; fi
   sleep "0.0$(( RANDOM % 30 ))"
@@ -46,7 +47,9 @@ while (( mid_write < kills )); do
 done
 
 echo "finishing with --resume"
-"${trainer[@]}" "${settings[@]}" --output "$work/killed" --resume >>"$work/killed.log" 2>&1
+if ! "${trainer[@]}" "${settings[@]}" --output "$work/killed" --resume >>"$work/killed.log" 2>&1; then
+  echo "FAIL: the final resume failed:"; tail -5 "$work/killed.log"; exit 1
+fi
 resumes=$((resumes + 1))
 
 extract() { sed -E 's/.*"step":([0-9]+).*"loss":([^,]+),.*"grad-norm":([^,]+),.*"on-policy-reward":([^,]+),.*/\1 \2 \3 \4/' "$1"; }
