@@ -137,7 +137,7 @@ public sealed record TrainerOptions
             }
             if (Mode == "compare")
             {
-                throw new OptionException("mode", Mode, "luffy, grpo or sft with --model (compare runs the embedded task)");
+                throw new OptionException("mode", Mode, "a method with --model (" + string.Join(", ", Training.TrainingMethod.All.Select(m => m.Name)) + "); compare runs the embedded task only");
             }
             if (!Directory.Exists(Model))
             {

@@ -81,6 +81,37 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void A_write_failure_such_as_a_full_disk_keeps_the_last_complete_checkpoint_and_says_so()
+    {
+        using var setup = new TinySetup();
+        using TrainingRun run = setup.NewRun(TrainingMethod.Luffy);
+        run.RunStep();
+        run.SaveCheckpoint();
+        string committed = Checkpoint.CommittedFolder(run.Directory)!;
+        run.RunStep();
+        Checkpoint.FaultInjection = s =>
+        {
+            if (s == Checkpoint.Stage.Optimizer)
+            {
+                throw new IOException("No space left on device");
+            }
+        };
+        try
+        {
+            var ex = Assert.Throws<IOException>(run.SaveCheckpoint);
+            Assert.Contains("writing the checkpoint of step 2", ex.Message);
+            Assert.Contains("No space left on device", ex.Message);
+            Assert.Contains("the last complete checkpoint is kept", ex.Message);
+        }
+        finally
+        {
+            Checkpoint.FaultInjection = null;
+        }
+        Assert.Equal(committed, Checkpoint.CommittedFolder(run.Directory));
+        Assert.Equal([committed], Directory.GetDirectories(Path.Combine(run.Directory, Checkpoint.Folders))); // the partial folder is removed
+    }
+
+    [Fact]
     public void A_crash_during_the_first_save_leaves_nothing_to_resume_and_says_so()
     {
         using var setup = new TinySetup();

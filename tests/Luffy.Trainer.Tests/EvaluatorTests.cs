@@ -32,6 +32,7 @@ public class EvaluatorTests
         Assert.Equal(hardest, evaluation.Splits[0].ByLevel[4], 12);
         Assert.Equal(Share(id), evaluation.Measures["process-validity"], 12);   // "A:sum" with no steps is valid, "A:0" is not
         Assert.Equal(0.0, evaluation.Measures["superficial-imitation"]);
+        Assert.Equal(0.0, evaluation.Measures["scratchpad-use"]);                 // every answer is direct
         Assert.Equal(hardest, evaluation.Measures["pass@4"], 12);              // every one of the k samples is the scripted answer
         Assert.InRange(evaluation.Measures["entropy"], 0, 1e-12);               // a logit gap of 50: no uncertainty
     }
@@ -47,5 +48,6 @@ public class EvaluatorTests
         Assert.Equal(1.0, evaluation.Splits[0].Accuracy);
         Assert.Equal(Share(id), evaluation.Measures["superficial-imitation"], 12);
         Assert.Equal(1 - Share(id), evaluation.Measures["process-validity"], 12);
+        Assert.Equal(Share(id.Where(p => p.Level == 4)), evaluation.Measures["scratchpad-use"], 12); // on the hardest level
     }
 }

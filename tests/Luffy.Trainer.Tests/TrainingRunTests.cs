@@ -129,7 +129,7 @@ public class TrainingRunTests
         Assert.Equal(["in-distribution", "ood-operands", "ood-length"], point.Accuracy.Keys);
         Assert.All(point.Accuracy.Values, a => Assert.InRange(a, 0, 1));
         Assert.Equal(new[] { 2, 3, 4, 5, 6 }, point.ByLevel.Keys.Order());
-        Assert.Equal(["process-validity", "superficial-imitation", "pass@2", "entropy", "trace-log-likelihood"], point.Measures.Keys);
+        Assert.Equal(["process-validity", "superficial-imitation", "scratchpad-use", "pass@2", "entropy", "trace-log-likelihood"], point.Measures.Keys);
         Assert.True(point.Measures["trace-log-likelihood"] < 0);
         Assert.True(point.Measures["entropy"] > 0);
     }

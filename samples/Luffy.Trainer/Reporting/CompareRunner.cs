@@ -158,7 +158,7 @@ public static class CompareRunner
             ]);
             Charts.Save(Path.Combine(folder, "imitation.png"),
             [
-                .. new[] { "process-validity", "superficial-imitation" }.Where(measures.Contains).Select(m => new Charts.Panel(m, "step", "share", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))])),
+                .. new[] { "process-validity", "superficial-imitation", "scratchpad-use" }.Where(measures.Contains).Select(m => new Charts.Panel(m, "step", "share", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))])),
                 .. new[] { "trace-log-likelihood" }.Where(measures.Contains).Select(m => new Charts.Panel("log-likelihood of the solver's traces", "step", "nats per token", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))], false)),
             ]);
             written.Add(Path.Combine(folder, "exploration.png"));

@@ -14,7 +14,9 @@ namespace Luffy.Trainer.Training;
 /// training operands are 1-6: the learned procedure in a new setting, at the lengths it was trained on; see
 /// <see cref="ArithmeticProblem.NewOperandTestSet"/>), and ood-length (longer chains than any trained on);</item>
 /// <item>process validity of the in-distribution answers (every scratchpad step arithmetically true) and superficial
-/// imitation (the share of correct answers reached through a false step), by <see cref="ScratchpadChecker"/>;</item>
+/// imitation (the share of correct answers reached through a false step), by <see cref="ScratchpadChecker"/>, and
+/// scratchpad use on the hardest training level (the share of its answers written with at least one step, the rest
+/// answering directly);</item>
 /// <item>exploration on the hardest training level: pass@k of k samples at temperature 1 and the mean per-token entropy
 /// of the model's next-token distributions along those samples;</item>
 /// <item>imitation: the mean per-token log-likelihood of the solver's traces (EOS included) under the model.</item>
@@ -61,6 +63,7 @@ public sealed class Evaluator
             {
                 ["process-validity"] = verdicts.Average(v => v.Valid ? 1.0 : 0.0),
                 ["superficial-imitation"] = correct == 0 ? double.NaN : verdicts.Count(v => v.Correct && !v.Valid) / (double)correct,
+                ["scratchpad-use"] = verdicts.Where((_, i) => inDistribution[i].Level == hardestLevel).Average(v => v.Steps > 0 ? 1.0 : 0.0),
                 [PassAtK] = passAtK,
                 ["entropy"] = entropy,
                 ["trace-log-likelihood"] = TraceLogLikelihood(model),

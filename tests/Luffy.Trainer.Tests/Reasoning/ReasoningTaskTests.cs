@@ -92,6 +92,7 @@ public sealed class ReasoningTaskTests : IDisposable
         string run = Path.Combine(options.Output, $"{mode}-seed1");
         string[] metrics = File.ReadAllLines(Path.Combine(run, "metrics.jsonl"));
         Assert.Contains(metrics, line => line.Contains("\"step\":2", StringComparison.Ordinal) && line.Contains("\"loss\"", StringComparison.Ordinal));
+        Assert.Equal(3, metrics.Length); // steps 0, 1, 2: one record each, evaluations inside them
         string exported = Path.Combine(run, "hf-model");
         Assert.True(File.Exists(Path.Combine(exported, "tokenizer.json")));
         using DecoderLanguageModel original = HuggingFaceCheckpoint.Load(model);
@@ -100,6 +101,9 @@ public sealed class ReasoningTaskTests : IDisposable
         Tensor before = original.state_dict()["model.embed_tokens.weight"], after = trained.state_dict()["model.embed_tokens.weight"];
         Assert.True((before - after).abs().max().item<float>() > 0, "the exported weights are the trained ones");
     }
+
+    [Fact]
+    public void The_task_has_no_difficulty_levels_so_summaries_name_none() => Assert.Null(NewTask(Options()).LevelLabel);
 
     [Fact]
     public async Task Bad_model_or_data_options_exit_with_an_error()
