@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using Luffy.Objectives.Shaping;
 using static TorchSharp.torch;
 
@@ -15,7 +16,7 @@ public sealed record ClippedImportanceWeightObjective : IOnPolicyObjective
     public double ClipLow
     {
         get;
-        init => field = value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(nameof(ClipLow), value, "ClipLow must be in [0, 1).");
+        init => field = ClipRange.RatioLow(value, nameof(ClipLow));
     } = 0.2;
 
     /// <summary>ε_high, finite and ≥ 0. The default is 0.2 (verl's clip_ratio_high).</summary>
@@ -23,7 +24,7 @@ public sealed record ClippedImportanceWeightObjective : IOnPolicyObjective
     public double ClipHigh
     {
         get;
-        init => field = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(ClipHigh), value, "ClipHigh must be a finite number >= 0.");
+        init => field = ClipRange.NonNegative(value, nameof(ClipHigh));
     } = 0.2;
 
     /// <inheritdoc />

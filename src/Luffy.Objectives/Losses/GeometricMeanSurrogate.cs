@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -23,7 +24,7 @@ public sealed record GeometricMeanSurrogate : IOnPolicyObjective
     public double ClipLow
     {
         get;
-        init => field = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(ClipLow), value, "ClipLow must be a finite number >= 0.");
+        init => field = ClipRange.NonNegative(value, nameof(ClipLow));
     } = 0.2;
 
     /// <summary>ε_high ≥ 0, the upper bound of the clipped log-ratio. The default is 0.2 (verl's clip_ratio_high).</summary>
@@ -31,7 +32,7 @@ public sealed record GeometricMeanSurrogate : IOnPolicyObjective
     public double ClipHigh
     {
         get;
-        init => field = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(ClipHigh), value, "ClipHigh must be a finite number >= 0.");
+        init => field = ClipRange.NonNegative(value, nameof(ClipHigh));
     } = 0.2;
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -19,7 +20,7 @@ public sealed record GroupSequenceSurrogate : IOnPolicyObjective
     public double ClipLow
     {
         get;
-        init => field = value >= 0 && value < 1 ? value : throw new ArgumentOutOfRangeException(nameof(ClipLow), value, "ClipLow must be in [0, 1).");
+        init => field = ClipRange.RatioLow(value, nameof(ClipLow));
     } = 3e-4;
 
     /// <summary>ε_high, finite and ≥ 0. The default is 4e-4 (verl's GSPO recipe).</summary>
@@ -27,7 +28,7 @@ public sealed record GroupSequenceSurrogate : IOnPolicyObjective
     public double ClipHigh
     {
         get;
-        init => field = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(ClipHigh), value, "ClipHigh must be a finite number >= 0.");
+        init => field = ClipRange.NonNegative(value, nameof(ClipHigh));
     } = 4e-4;
 
     /// <inheritdoc />
