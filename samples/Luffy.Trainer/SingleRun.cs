@@ -150,7 +150,5 @@ public static class SingleRun
     }
 
     /// <summary>Shares as percentages, the log-likelihood and the entropy as numbers.</summary>
-    public static string Format(string measure, double value) => measure is "entropy" or "trace-log-likelihood"
-        ? double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture)
-        : TrainerApp.Percent(value);
+    public static string Format(string measure, double value) => TrainerApp.Number(value, TrainerApp.IsShare(measure));
 }

@@ -169,4 +169,11 @@ public static class TrainerApp
     }
 
     public static string Percent(double value) => double.IsNaN(value) ? "-" : (100 * value).ToString("F1", CultureInfo.InvariantCulture) + "%";
+
+    /// <summary>A share as a percentage, anything else with three decimals; NaN as "-".</summary>
+    public static string Number(double value, bool share) =>
+        share ? Percent(value) : double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture);
+
+    /// <summary>Whether an evaluation measure is a share (shown as a percentage): all but the entropy and the trace log-likelihood, which are nats per token.</summary>
+    public static bool IsShare(string measure) => measure is not ("entropy" or "trace-log-likelihood");
 }

@@ -84,7 +84,7 @@ public static class CompareRunner
                 columns.Add((hardName, Hard, true));
             }
         }
-        columns.AddRange(measures.Select(m => (m, (Func<EvalPoint, double>)(p => p.Measures.GetValueOrDefault(m, double.NaN)), m is not ("entropy" or "trace-log-likelihood"))));
+        columns.AddRange(measures.Select(m => (m, (Func<EvalPoint, double>)(p => p.Measures.GetValueOrDefault(m, double.NaN)), TrainerApp.IsShare(m))));
 
         var table = new Table().Title(Markup.Escape("after training: mean [95% CI] over seeds")).AddColumn("method");
         foreach ((string name, _, _) in columns)
@@ -94,8 +94,7 @@ public static class CompareRunner
         var markdown = new StringBuilder();
         markdown.AppendLine("| method | " + string.Join(" | ", columns.Select(c => c.Name)) + " | minutes per run |");
         markdown.AppendLine("|---|" + string.Join("|", columns.Select(_ => "---")) + "|---:|");
-        string Cell(double value, bool percent) => percent ? TrainerApp.Percent(value) : double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture);
-        string[] baseCells = [.. columns.Select(c => Cell(c.Value(basePoint), c.Percent))];
+        string[] baseCells = [.. columns.Select(c => TrainerApp.Number(c.Value(basePoint), c.Percent))];
         table.AddRow([.. new[] { "base model" }.Concat(baseCells)]);
         markdown.AppendLine("| base model | " + string.Join(" | ", baseCells) + " | |");
         foreach (string method in methods)
@@ -177,7 +176,7 @@ public static class CompareRunner
         {
             return "-";
         }
-        string F(double v) => percent ? TrainerApp.Percent(v) : v.ToString("F3", CultureInfo.InvariantCulture);
+        string F(double v) => TrainerApp.Number(v, percent);
         return i.N < 2 ? F(i.Mean) : percent
             ? $"{F(i.Mean)} [{F(Math.Max(0, i.Low))}, {F(Math.Min(1, i.High))}]"
             : $"{F(i.Mean)} [{F(i.Low)}, {F(i.High)}]";

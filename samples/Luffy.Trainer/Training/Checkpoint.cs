@@ -20,6 +20,9 @@ public static class Checkpoint
     public const string PointerFile = "checkpoint.json", Folders = "checkpoints";
     private const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin", StateFile = "state.json", ManifestFile = "manifest.json";
 
+    /// <summary>The files a checkpoint holds besides its manifest, which lists each of them.</summary>
+    private static readonly string[] DataFiles = [ModelFile, OptimizerFile, StateFile];
+
     /// <summary>The stages of a save, in order; a fault-injection hook may stop a save at any of them (tests).</summary>
     public enum Stage
     {
@@ -47,12 +50,9 @@ public static class Checkpoint
     /// <exception cref="IOException">Writing failed (a full disk, say): the last complete checkpoint is kept.</exception>
     public static void Save(string runDirectory, CausalLanguageModel model, OptimizerHelper optimizer, CheckpointState state)
     {
-        foreach ((string parameter, Parameter p) in model.named_parameters())
+        if (NonFiniteParameter(model) is { } parameter)
         {
-            if (!p.isfinite().all().item<bool>())
-            {
-                throw new InvalidOperationException($"parameter {parameter} holds NaN/Inf; the checkpoint is not written.");
-            }
+            throw new InvalidOperationException($"parameter {parameter} holds NaN/Inf; the checkpoint is not written.");
         }
         string root = Path.Combine(runDirectory, Folders);
         Directory.CreateDirectory(root);
@@ -69,8 +69,7 @@ public static class Checkpoint
             FaultInjection?.Invoke(Stage.Optimizer);
             WriteFlushed(Path.Combine(partial, StateFile), JsonSerializer.Serialize(state, TrainerOptions.JsonOptions));
             FaultInjection?.Invoke(Stage.State);
-            var manifest = new CheckpointManifest(state.Step, state.Fingerprint, [.. new[] { ModelFile, OptimizerFile, StateFile }.Select(f => Describe(partial, f))]);
-            WriteFlushed(Path.Combine(partial, ManifestFile), JsonSerializer.Serialize(manifest, TrainerOptions.JsonOptions));
+            WriteManifest(partial, state.Step, state.Fingerprint);
             FaultInjection?.Invoke(Stage.Manifest);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -151,7 +150,7 @@ public static class Checkpoint
         {
             throw new CheckpointException(manifestPath, "lists no files");
         }
-        foreach (string required in new[] { ModelFile, OptimizerFile, StateFile })
+        foreach (string required in DataFiles)
         {
             ManifestEntry entry = manifest.Files.FirstOrDefault(f => f.Name == required) ?? throw new CheckpointException(manifestPath, $"does not list {required}");
             string path = Path.Combine(folder, required);
@@ -202,12 +201,9 @@ public static class Checkpoint
         {
             throw new CheckpointException(modelPath, $"is corrupt or does not match the model ({ex.Message})");
         }
-        foreach ((string name, Parameter p) in model.named_parameters())
+        if (NonFiniteParameter(model) is { } name)
         {
-            if (!p.isfinite().all().item<bool>())
-            {
-                throw new CheckpointException(modelPath, $"holds NaN/Inf in parameter {name}");
-            }
+            throw new CheckpointException(modelPath, $"holds NaN/Inf in parameter {name}");
         }
         string optimizerPath = Path.Combine(folder, OptimizerFile);
         try
@@ -228,13 +224,27 @@ public static class Checkpoint
         return state;
     }
 
-    private static bool Finite(torch.Tensor? t) => t is null || t.isfinite().all().item<bool>();
+    private static bool Finite(torch.Tensor? t)
+    {
+        using var scope = torch.NewDisposeScope();
+        return t is null || t.isfinite().all().item<bool>();
+    }
+
+    /// <summary>The name of the first parameter holding NaN/Inf, or <see langword="null"/>.</summary>
+    private static string? NonFiniteParameter(CausalLanguageModel model) =>
+        model.named_parameters().Where(p => !Finite(p.parameter)).Select(p => p.name).FirstOrDefault();
+
+    /// <summary>Writes (flushed) the manifest of a checkpoint folder: every data file's size and SHA-256.</summary>
+    private static void WriteManifest(string folder, int step, string fingerprint)
+    {
+        var manifest = new CheckpointManifest(step, fingerprint, [.. DataFiles.Select(f => Describe(folder, f))]);
+        WriteFlushed(Path.Combine(folder, ManifestFile), JsonSerializer.Serialize(manifest, TrainerOptions.JsonOptions));
+    }
 
     /// <summary>Recomputes a checkpoint folder's manifest (for tests that build checkpoints by hand).</summary>
     internal static void Seal(string runDirectory, string folder, int step, string fingerprint)
     {
-        var manifest = new CheckpointManifest(step, fingerprint, [.. new[] { ModelFile, OptimizerFile, StateFile }.Select(f => Describe(folder, f))]);
-        WriteFlushed(Path.Combine(folder, ManifestFile), JsonSerializer.Serialize(manifest, TrainerOptions.JsonOptions));
+        WriteManifest(folder, step, fingerprint);
         WriteFlushed(Path.Combine(runDirectory, PointerFile), JsonSerializer.Serialize(new CheckpointPointer(Path.GetRelativePath(runDirectory, folder), Sha256(Path.Combine(folder, ManifestFile))), TrainerOptions.JsonOptions));
     }
 

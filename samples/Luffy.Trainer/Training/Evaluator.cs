@@ -45,7 +45,7 @@ public sealed class Evaluator
         hardest = inDistribution.Where(p => p.Level == hardestLevel).ToArray();
     }
 
-    /// <summary>The names of the measures, for the results' columns.</summary>
+    /// <summary>The name of the pass@k measure (e.g. <c>pass@8</c>), its key in the evaluation's measures.</summary>
     public string PassAtK => $"pass@{options.PassK}";
 
     public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default)
