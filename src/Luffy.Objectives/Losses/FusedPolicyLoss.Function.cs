@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -5,8 +6,11 @@ namespace Luffy.Objectives.Losses;
 internal static partial class FusedPolicyLoss
 {
     /// <summary>
-    /// The autograd node: forward runs the kernel, backward hands over (or scales) the cached gradients. Backward must
-    /// not throw (an exception would cross the native callback and end the process) and reads only the state.
+    /// The autograd node: forward runs the kernel and saves the input views with the node (so the graph keeps them
+    /// however the result is disposed), backward hands over (or scales) the cached gradients. Backward must not throw
+    /// (an exception would cross the native callback and end the process): the guard in front of the node has checked
+    /// the saved tensors' versions, and <see cref="AutogradSafety.Backward"/> turns anything unforeseen into a
+    /// catchable autograd error.
     /// </summary>
     private sealed class FusedFunction : autograd.SingleTensorFunction<FusedFunction>
     {
@@ -16,17 +20,28 @@ internal static partial class FusedPolicyLoss
         {
             var state = (State)vars[2];
             ctx.save_data("state", state);
+            ctx.save_data("inputs", new[] { true, vars[1] is Tensor, false });
+            ctx.save_for_backward(state.SavedTensors);
             return state.Run();
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
         {
             var state = (State)ctx.get_data("state");
-            Tensor gradLogProbs = state.GradientFor(grad_output);
-            Tensor? gradEntropy = state.NeedsEntropyGradient ? state.GradEntropy(grad_output) : null;
-            state.BackwardDone();
-            grad_output.Dispose(); // TorchSharp's wrapper for this call; nothing reads it afterwards
-            return [gradLogProbs, gradEntropy!, null!];
+            return AutogradSafety.Backward(Name, (bool[])ctx.get_data("inputs"), () =>
+            {
+                List<Tensor>? rebound = null;
+                if (state.Released)
+                {
+                    rebound = ctx.get_saved_variables();
+                    state.Rebind(rebound);
+                }
+                Tensor gradLogProbs = state.LogProbsRequireGrad ? state.GradientFor(grad_output) : null!;
+                Tensor? gradEntropy = state.NeedsEntropyGradient ? state.GradEntropy(grad_output) : null;
+                state.BackwardDone(rebound);
+                grad_output.Dispose(); // TorchSharp's wrapper for this call; nothing reads it afterwards
+                return [gradLogProbs, gradEntropy!, null!];
+            });
         }
     }
 }

@@ -12,19 +12,20 @@ internal static unsafe partial class FusedPolicyLoss
 {
     /// <summary>
     /// Everything one fused call owns: views of its inputs (taken when the loss is computed, so the caller may dispose
-    /// its tensors before backward), the cached gradient and the metrics. Backward reads nothing else.
+    /// its tensors before backward), the cached gradient and the metrics. The autograd node also saves the input views
+    /// (<see cref="SavedTensors"/>): the graph keeps what its backward needs, as it does for the composed ops, so a
+    /// result disposed before a backward, or between backward passes through a retained graph, still differentiates
+    /// correctly; the state's own handles are released at <see cref="Dispose"/>.
     /// </summary>
     internal sealed class State : IDisposable
     {
         private readonly PolicyLossOptions o;
         private readonly LossNormalizers? normalizers;
-        private readonly List<Tensor> owned = [];
         private readonly List<Tensor> returned = [];
-        private readonly Tensor logp, old, advantages, mask;
-        private readonly Tensor? off, reference, entropy, traceProbabilities, weights;
-        private readonly bool logProbsRequireGrad;
+        private Tensor logp, old, advantages, mask;
+        private Tensor? off, reference, entropy, traceProbabilities, weights, metrics;
         private double[]? regularizerWeights;
-        private bool disposed, released, backwardRan, handedOver;
+        private bool released, handedOver;
 
         public State(PolicyLossInputs inputs, PolicyLossOptions options)
         {
@@ -40,29 +41,49 @@ internal static unsafe partial class FusedPolicyLoss
             entropy = inputs.Entropy is null ? null : View(inputs.Entropy, dtype);
             traceProbabilities = inputs.TraceProbabilities is null ? null : View(inputs.TraceProbabilities, dtype);
             weights = inputs.RolloutWeights is null ? null : View(inputs.RolloutWeights, dtype);
-            logProbsRequireGrad = inputs.LogProbs.requires_grad;
+            LogProbsRequireGrad = inputs.LogProbs.requires_grad;
             NeedsEntropyGradient = o.EntropyCoefficient > 0 && inputs.Entropy is not null;
         }
 
         /// <summary>Whether the entropy takes part in the autograd node (a bonus coefficient &gt; 0 and an entropy tensor).</summary>
         public bool NeedsEntropyGradient { get; }
 
+        /// <summary>Whether the log-probs require grad (otherwise backward returns no gradient for them).</summary>
+        public bool LogProbsRequireGrad { get; }
+
         /// <summary>The cached ∂loss/∂log-probs, (B, T).</summary>
         public Tensor? GradLogProbs { get; private set; }
 
         /// <summary>The raw metric vector (<see cref="MetricSlots"/>), float64.</summary>
-        public Tensor? Metrics { get; private set; }
+        public Tensor? Metrics => metrics;
 
-        private Tensor Own(Tensor t)
+        /// <summary>The input views backward reads, in a fixed order (null where an input is absent); saved by the node.</summary>
+        public List<Tensor> SavedTensors => [logp, old, advantages, mask, off!, reference!, entropy!, traceProbabilities!, weights!];
+
+        /// <summary>Whether <see cref="Dispose"/> released the state's handles (backward then works on the node's saved tensors).</summary>
+        public bool Released => released;
+
+        private static Tensor View(Tensor t, ScalarType dtype) =>
+            (t.dtype == dtype ? t.detach() : t.detach().to_type(dtype)).contiguous().DetachFromDisposeScope();
+
+        private static Tensor BoolView(Tensor t) => TensorGuard.AsBoolMask(t.detach()).contiguous().DetachFromDisposeScope();
+
+        /// <summary>
+        /// After <see cref="Dispose"/>: points the state at the node's saved tensors for one backward (handles the caller
+        /// disposes after it). Reading them cannot fail: the guard in front of the node has checked their versions.
+        /// </summary>
+        public void Rebind(List<Tensor> saved)
         {
-            owned.Add(t);
-            return t;
+            logp = saved[0];
+            old = saved[1];
+            advantages = saved[2];
+            mask = saved[3];
+            off = saved[4];
+            reference = saved[5];
+            entropy = saved[6];
+            traceProbabilities = saved[7];
+            weights = saved[8];
         }
-
-        private Tensor View(Tensor t, ScalarType dtype) =>
-            Own((t.dtype == dtype ? t.detach() : t.detach().to_type(dtype)).contiguous().DetachFromDisposeScope());
-
-        private Tensor BoolView(Tensor t) => Own(TensorGuard.AsBoolMask(t.detach()).contiguous().DetachFromDisposeScope());
 
         /// <summary>
         /// Runs the kernel and returns the scalar loss. Optimized at first call: a method called once per training step
@@ -112,7 +133,7 @@ internal static unsafe partial class FusedPolicyLoss
             regularizerWeights = rowRegularizerWeights;
             double sftNormalizer = normalizers?.Sft ?? Math.Max(sftTokens, 1);
 
-            Tensor grad = Own(empty(b, t, dtype: dtype).DetachFromDisposeScope()); // every element is written by the kernel
+            Tensor grad = empty(b, t, dtype: dtype).DetachFromDisposeScope(); // every element is written by the kernel
             var settings = new KernelSettings(policyWeights, rowRegularizerWeights, traceRows, allMaxLogBound, -o.SftCoefficient / sftNormalizer, b, t);
             Accumulator total = dtype == ScalarType.Float32 ? Kernel<float>(grad, settings) : Kernel<double>(grad, settings);
             total.ResponseCount = tokens;
@@ -128,8 +149,10 @@ internal static unsafe partial class FusedPolicyLoss
             double loss = total.Policy + o.SftCoefficient * sftLoss
                 - (entropy is null ? 0 : o.EntropyCoefficient * total.Entropy)
                 + (reference is null ? 0 : o.KlCoefficient * total.Kl);
+            GradLogProbs?.Dispose(); // a recomputation's buffer replaces the previous one (autograd holds its own reference)
             GradLogProbs = grad;
-            Metrics ??= Own(MetricVector(total, loss).DetachFromDisposeScope());
+            handedOver = false;
+            metrics ??= MetricVector(total, loss).DetachFromDisposeScope();
             using var scope = NewDisposeScope();
             return tensor(loss, dtype: ScalarType.Float64).to_type(dtype).MoveToOuterDisposeScope();
         }
@@ -173,15 +196,15 @@ internal static unsafe partial class FusedPolicyLoss
         /// The gradient for backward: the cached buffer itself when d loss = 1 on the CPU (a plain <c>loss.backward()</c>),
         /// handed over to autograd instead of a scaled copy — no second (B, T) allocation, whose fresh pages cost as much as
         /// the kernel. The buffer then belongs to the caller (it typically becomes <c>LogProbs.grad</c>, and optimizers and
-        /// clipping may change it in place), so a later backward through the same graph (retain_graph) recomputes the
-        /// gradient instead of reusing it.
+        /// clipping may change it in place), so a later backward through the same graph (retain_graph), or one after the
+        /// state released its buffer, recomputes the gradient instead of reusing it.
         /// </summary>
         public Tensor GradientFor(Tensor gradOutput)
         {
             using var scope = NewDisposeScope();
-            if (handedOver)
+            if (handedOver || GradLogProbs is null)
             {
-                Run();
+                Run().Dispose();
             }
             Tensor cached = GradLogProbs!;
             Tensor result;
@@ -215,47 +238,52 @@ internal static unsafe partial class FusedPolicyLoss
         }
 
         /// <summary>
-        /// Called by backward. Throwing here would cross a native callback and end the process, so a result disposed
-        /// before backward keeps its gradients until the first backward has used them.
+        /// Called at the end of a backward that ran after <see cref="Dispose"/>: the rebound handles and what this backward
+        /// created are released (what it returns at the next fused step, once autograd has taken it).
         /// </summary>
-        public void BackwardDone()
+        public void BackwardDone(List<Tensor>? rebound)
         {
-            backwardRan = true;
-            if (released)
+            if (rebound is null)
             {
-                // what backward is about to return must stay valid until autograd has taken it: left to the finalizer
-                ReleaseTensors(includeReturned: false);
+                return;
             }
+            foreach (Tensor t in rebound)
+            {
+                t?.Dispose();
+            }
+            foreach (Tensor t in returned)
+            {
+                AutogradSafety.Adopt(t);
+            }
+            returned.Clear();
+            GradLogProbs?.Dispose();
+            GradLogProbs = null;
         }
 
         private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
         /// <summary>
-        /// Releases the cached gradients now when no backward can need them (backward already ran, or the log-probs
-        /// do not require grad); otherwise right after the first backward. A graph that is never differentiated
-        /// leaves them to the garbage collector.
+        /// Releases the state's handles: the inputs' views, the cached gradient (unless autograd took it) and what earlier
+        /// backward passes returned. A later backward works on the node's saved tensors. Idempotent.
         /// </summary>
         public void Dispose()
         {
-            released = true;
-            if (backwardRan || !logProbsRequireGrad)
-            {
-                ReleaseTensors(includeReturned: true);
-            }
-        }
-
-        private void ReleaseTensors(bool includeReturned)
-        {
-            if (disposed)
+            if (released)
             {
                 return;
             }
-            disposed = true;
-            foreach (Tensor t in includeReturned ? owned.Concat(returned) : owned)
+            released = true;
+            foreach (Tensor? t in SavedTensors)
+            {
+                t?.Dispose();
+            }
+            GradLogProbs?.Dispose(); // a buffer handed to autograd lives on in .grad: this is only the state's handle
+            GradLogProbs = null;
+            metrics?.Dispose(); // the result's handle; a recomputation in a later backward does not make a new one
+            foreach (Tensor t in returned)
             {
                 t.Dispose();
             }
-            owned.Clear();
             returned.Clear();
         }
 

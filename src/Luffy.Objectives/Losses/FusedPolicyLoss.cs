@@ -129,6 +129,7 @@ internal static partial class FusedPolicyLoss
     /// <summary>Runs the kernel inside its own dispose scope; the result owns the loss, the metrics and the state.</summary>
     public static PolicyLossResult Compute(PolicyLossInputs inputs, PolicyLossOptions options)
     {
+        AutogradSafety.DisposeOrphans();
         using var scope = NewDisposeScope();
         var state = new State(inputs, options);
         // The differentiable inputs enter through same-shape views. Autograd copies a gradient that anything else
@@ -138,10 +139,11 @@ internal static partial class FusedPolicyLoss
         Tensor logProbs = inputs.LogProbs.view(inputs.LogProbs.shape);
         Tensor? entropy = state.NeedsEntropyGradient ? inputs.Entropy!.view(inputs.Entropy.shape) : null;
         Tensor fused = FusedFunction.apply(logProbs, entropy!, state);
-        // A custom node's saved data outlives a backward (TorchSharp's node keeps it), so a second backward without
-        // retain_graph would silently run again. Multiplying by a saved constant puts a built-in node in front: autograd
-        // frees its saved tensor after the first backward and refuses a second one, exactly as for the composed ops.
-        Tensor loss = fused * ones(1, dtype: fused.dtype).squeeze(0);
+        // A custom node's saved data outlives a backward (TorchSharp's node keeps it), and an error inside its backward
+        // would end the process. The guard puts built-in nodes in front that autograd checks first: a second backward
+        // without retain_graph is refused, and so is one after an input the node saved was modified in place, exactly
+        // as for the composed ops.
+        Tensor loss = AutogradSafety.Guard(fused, state.SavedTensors.ToArray());
         return new PolicyLossResult(loss.MoveToOuterDisposeScope(), state.Metrics!, LossKernel.Fused, "", state);
     }
 }

@@ -39,7 +39,12 @@ public sealed class MixedPolicyLoss
     public PolicyLossOptions Options { get; }
 
     /// <summary>Computes the loss and its metrics for one (micro-)batch.</summary>
-    /// <param name="inputs">The (B, T) tensors of the step; none is disposed, and none is read after this returns.</param>
+    /// <param name="inputs">
+    /// The (B, T) tensors of the step; none is disposed, and the caller may dispose them before backward. The graph keeps
+    /// what backward needs (also after the result is disposed, and through a retained graph). The fused kernel's graph
+    /// saves its inputs: modifying one of them in place before backward is refused by autograd with a catchable error,
+    /// as for any saved tensor.
+    /// </param>
     /// <returns>A fresh result with a scalar loss that is differentiable with respect to <see cref="PolicyLossInputs.LogProbs"/> (and <see cref="PolicyLossInputs.Entropy"/>).</returns>
     /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, B or T is 0, or a tensor the options need is missing.</exception>
     /// <exception cref="NotSupportedException"><see cref="PolicyLossOptions.Kernel"/> is <see cref="LossKernel.Fused"/> and the fused kernel does not support the inputs or options (the message says why).</exception>

@@ -6,6 +6,13 @@ namespace Luffy.Objectives.Tokens;
 internal static class ChunkMath
 {
     /// <summary>
+    /// The floor put under log s before it multiplies s in the entropy: exp(−10⁴) is 0 in every floating-point dtype,
+    /// so the floor changes no finite term, and a vocabulary entry with a logit of −∞ (a forbidden token) contributes
+    /// 0·(−10⁴) = 0 instead of 0·(−∞) = NaN, to the entropy and to its gradient.
+    /// </summary>
+    public const double LogProbabilityFloor = -1e4;
+
+    /// <summary>
     /// Writes log softmax(z)[id] and the entropy of softmax(z) of one chunk of scaled logits z (rows, V). The entropy
     /// logsumexp(z) − Σ s·z is evaluated as −Σ s·log s (the same value), which does not cancel two large terms when
     /// the logits are large and the distribution peaked.
@@ -14,7 +21,7 @@ internal static class ChunkMath
     {
         Tensor logSoftmax = z - z.logsumexp(1, keepdim: true);
         logProbsOut.copy_(logSoftmax.gather(1, ids.unsqueeze(1)).squeeze(1));
-        entropyOut.copy_((logSoftmax.exp() * logSoftmax).sum(1).neg_());
+        entropyOut.copy_((logSoftmax.exp() * logSoftmax.clamp_min(LogProbabilityFloor)).sum(1).neg_());
     }
 
     /// <summary>
@@ -24,6 +31,7 @@ internal static class ChunkMath
     public static Tensor Gradient(Tensor z, Tensor ids, Tensor gradLogProbs, Tensor gradEntropy, double temperature)
     {
         z.sub_(z.logsumexp(1, keepdim: true)); // z − E_s[z] is shift-invariant: work with log s, whose values are small
+        z.clamp_min_(LogProbabilityFloor); // where s = 0 (a logit of −∞) every term below is 0, not 0·∞
         Tensor probabilities = z.exp();
         Tensor expectedLogit = (probabilities * z).sum(1, keepdim: true);
         Tensor gLogProbs = gradLogProbs.unsqueeze(1);

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Tokens;
@@ -10,6 +11,8 @@ namespace Luffy.Objectives.Tokens;
 /// </summary>
 internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensorFunction<ChunkedProjectionStatisticsFunction>
 {
+    private static readonly bool[] TensorInputs = [true, true, true, false, false];
+
     public override string Name => "LuffyChunkedProjectionTokenStatistics";
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
@@ -42,7 +45,10 @@ internal sealed class ChunkedProjectionStatisticsFunction : autograd.MultiTensor
         return [logProbs.reshape(tokenIds.shape), entropy.reshape(tokenIds.shape)];
     }
 
-    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs)
+    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs) =>
+        AutogradSafety.Backward(Name, TensorInputs, () => Backward(ctx, grad_outputs));
+
+    private static List<Tensor> Backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs)
     {
         List<Tensor> saved = ctx.get_saved_variables();
         Tensor hidden = saved[0], weight = saved[1], tokenIds = saved[2];

@@ -1,3 +1,4 @@
+using Luffy.Objectives.Internal;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Tokens;
@@ -9,6 +10,8 @@ namespace Luffy.Objectives.Tokens;
 /// </summary>
 internal sealed class ChunkedTokenStatisticsFunction : autograd.MultiTensorFunction<ChunkedTokenStatisticsFunction>
 {
+    private static readonly bool[] TensorInputs = [true, true, false, false];
+
     public override string Name => "LuffyChunkedTokenStatistics";
 
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
@@ -38,7 +41,10 @@ internal sealed class ChunkedTokenStatisticsFunction : autograd.MultiTensorFunct
         return [logProbs.reshape(tokenIds.shape), entropy.reshape(tokenIds.shape)];
     }
 
-    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs)
+    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs) =>
+        AutogradSafety.Backward(Name, TensorInputs, () => Backward(ctx, grad_outputs));
+
+    private static List<Tensor> Backward(autograd.AutogradContext ctx, List<Tensor> grad_outputs)
     {
         List<Tensor> saved = ctx.get_saved_variables();
         Tensor logits = saved[0];

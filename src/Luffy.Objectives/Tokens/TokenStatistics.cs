@@ -41,7 +41,7 @@ public static class TokenStatistics
         using var scope = NewDisposeScope();
         Tensor z = Scaled(logits, temperature);
         Tensor logSoftmax = z.log_softmax(-1); // −Σ s·log s: no cancellation of large terms for peaked distributions
-        return (logSoftmax.exp() * logSoftmax).sum(-1).neg().MoveToOuterDisposeScope();
+        return (logSoftmax.exp() * logSoftmax.clamp_min(ChunkMath.LogProbabilityFloor)).sum(-1).neg().MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -70,11 +70,11 @@ public static class TokenStatistics
             Tensor z = Scaled(logits, temperature);
             Tensor logSoftmax = z.log_softmax(-1);
             Tensor logProbs = logSoftmax.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
-            Tensor entropy = -(logSoftmax.exp() * logSoftmax).sum(-1);
+            Tensor entropy = -(logSoftmax.exp() * logSoftmax.clamp_min(ChunkMath.LogProbabilityFloor)).sum(-1);
             return new TokenStatisticsResult(logProbs.MoveToOuterDisposeScope(), entropy.MoveToOuterDisposeScope());
         }
         List<Tensor> outputs = ChunkedTokenStatisticsFunction.apply(logits, ids, (long)chunkSize, temperature);
-        return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+        return Guarded(outputs, logits, ids);
     }
 
     /// <summary>
@@ -119,9 +119,18 @@ public static class TokenStatistics
         }
         CheckVocabulary(tokenIds, outputWeight.shape[0]);
         using var scope = NewDisposeScope();
-        List<Tensor> outputs = ChunkedProjectionStatisticsFunction.apply(hidden, outputWeight, tokenIds.to_type(ScalarType.Int64), (long)chunkSize, temperature);
-        return new TokenStatisticsResult(outputs[0].MoveToOuterDisposeScope(), outputs[1].MoveToOuterDisposeScope());
+        Tensor ids = tokenIds.to_type(ScalarType.Int64);
+        List<Tensor> outputs = ChunkedProjectionStatisticsFunction.apply(hidden, outputWeight, ids, (long)chunkSize, temperature);
+        return Guarded(outputs, hidden, outputWeight, ids);
     }
+
+    /// <summary>
+    /// The chunked functions' outputs behind the autograd guard (<see cref="AutogradSafety.Guard"/>): modifying an input
+    /// in place before backward, or a second backward through a graph that was not retained, is refused with PyTorch's
+    /// catchable error before the custom backward runs, as on the unchunked path.
+    /// </summary>
+    private static TokenStatisticsResult Guarded(List<Tensor> outputs, params Tensor[] inputs) =>
+        new(AutogradSafety.Guard(outputs[0], inputs).MoveToOuterDisposeScope(), AutogradSafety.Guard(outputs[1], inputs).MoveToOuterDisposeScope());
 
     /// <summary>
     /// Log-probs and entropies of a batch's response tokens from the model's logits over the whole sequence: position

@@ -1,6 +1,6 @@
 namespace Luffy.Objectives.Tests.Tokens;
 
-public class TokenStatisticsTests
+public partial class TokenStatisticsTests
 {
     private const int B = 3, T = 5, V = 11;
 

@@ -1,0 +1,100 @@
+namespace Luffy.Objectives.Tests.Losses;
+
+/// <summary>
+/// Disposal and backward in any order: the graph keeps what the fused backward needs, like the composed ops' graph,
+/// and anything autograd would refuse is a catchable error, never a process abort.
+/// </summary>
+public partial class MixedPolicyLossTests
+{
+    private static PolicyLossOptions EntropyOptions(LossKernel kernel) => new() { Kernel = kernel, EntropyCoefficient = 0.01, KlCoefficient = 0.1 };
+
+    /// <summary>The gradients of one plain compute-backward-dispose step, for comparison.</summary>
+    private static (double[] LogProbs, double[] Entropy) PlainGradients(MixedBatch batch, PolicyLossOptions options, bool logProbsRequireGrad)
+    {
+        (PolicyLossInputs inputs, Tensor logp, Tensor entropy) = batch.ToInputs(ScalarType.Float64, Extras.Entropy | Extras.Reference);
+        logp.requires_grad_(logProbsRequireGrad);
+        using (PolicyLossResult result = new MixedPolicyLoss(options).Compute(inputs))
+        {
+            result.Loss.backward();
+        }
+        return (logProbsRequireGrad ? Tensors.ToArray(logp.grad!) : [], Tensors.ToArray(entropy.grad!));
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused, false)]
+    [InlineData(LossKernel.Fused, true)]
+    [InlineData(LossKernel.Composed, false)]
+    public void A_result_disposed_before_backward_still_differentiates(LossKernel kernel, bool logProbsRequireGrad)
+    {
+        // the entropy bonus alone may require grad (frozen log-probs): the fused state used to free its buffers at
+        // Dispose because the log-probs did not require grad, and backward aborted the process
+        MixedBatch batch = MixedBatch.Random(4);
+        PolicyLossOptions options = EntropyOptions(kernel);
+        (double[] expectedLogp, double[] expectedEntropy) = PlainGradients(batch, options with { Kernel = LossKernel.Composed }, logProbsRequireGrad);
+        (PolicyLossInputs inputs, Tensor logp, Tensor entropy) = batch.ToInputs(ScalarType.Float64, Extras.Entropy | Extras.Reference);
+        logp.requires_grad_(logProbsRequireGrad);
+        PolicyLossResult result = new MixedPolicyLoss(options).Compute(inputs);
+        Tensor loss = result.Loss * 1;
+        result.Dispose();
+        loss.backward();
+        AssertClose.Array(expectedEntropy, Tensors.ToArray(entropy.grad!), 1e-12, "entropy gradient");
+        if (logProbsRequireGrad)
+        {
+            AssertClose.Array(expectedLogp, Tensors.ToArray(logp.grad!), 1e-12, "log-prob gradient");
+        }
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void A_retained_graph_differentiates_again_after_the_result_is_disposed(LossKernel kernel)
+    {
+        // backward(retain_graph), Dispose, backward: the fused backward used to rerun the kernel on freed tensors (abort)
+        MixedBatch batch = MixedBatch.Random(6);
+        PolicyLossOptions options = EntropyOptions(kernel);
+        (double[] expectedLogp, double[] expectedEntropy) = PlainGradients(batch, options with { Kernel = LossKernel.Composed }, true);
+        (PolicyLossInputs inputs, Tensor logp, Tensor entropy) = batch.ToInputs(ScalarType.Float64, Extras.Entropy | Extras.Reference);
+        PolicyLossResult result = new MixedPolicyLoss(options).Compute(inputs);
+        Tensor loss = result.Loss * 1;
+        loss.backward(retain_graph: true);
+        result.Dispose();
+        loss.backward(retain_graph: true);
+        loss.backward();
+        AssertClose.Array(expectedLogp.Select(g => 3 * g).ToArray(), Tensors.ToArray(logp.grad!), 1e-12, "log-prob gradient");
+        AssertClose.Array(expectedEntropy.Select(g => 3 * g).ToArray(), Tensors.ToArray(entropy.grad!), 1e-12, "entropy gradient");
+        var error = Assert.ThrowsAny<Exception>(() => loss.backward());
+        Assert.Contains("second time", error.Message);
+    }
+
+    [Fact]
+    public void Log_probs_modified_in_place_before_a_fused_backward_are_a_catchable_error()
+    {
+        // (the composed ops save what they need themselves: there the gradient is the one at the values of the call)
+        const LossKernel kernel = LossKernel.Fused;
+        MixedBatch batch = MixedBatch.Random(3);
+        (PolicyLossInputs inputs, Tensor logp, _) = batch.ToInputs(ScalarType.Float32, Extras.None);
+        Tensor modelOutput = logp * 1; // a non-leaf, as a model's log-probs are
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel }).Compute(inputs with { LogProbs = modelOutput });
+        using (no_grad())
+        {
+            modelOutput.sub_(0.5);
+        }
+        var error = Assert.ThrowsAny<Exception>(() => result.Loss.backward());
+        Assert.Contains("modified by an inplace operation", error.Message);
+    }
+
+    [Fact]
+    public void Old_log_probs_modified_in_place_before_a_fused_backward_are_a_catchable_error()
+    {
+        // the fused backward recomputes from its saved inputs when the result was disposed first: a changed input would
+        // give a gradient of other data, so autograd's version check refuses it first
+        MixedBatch batch = MixedBatch.Random(3);
+        (PolicyLossInputs inputs, _, _) = batch.ToInputs(ScalarType.Float32, Extras.None);
+        PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(inputs);
+        Tensor loss = result.Loss * 1;
+        result.Dispose();
+        inputs.OldLogProbs.add_(1);
+        var error = Assert.ThrowsAny<Exception>(() => loss.backward());
+        Assert.Contains("modified by an inplace operation", error.Message);
+    }
+}
