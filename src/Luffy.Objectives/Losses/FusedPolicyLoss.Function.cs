@@ -8,9 +8,10 @@ internal static partial class FusedPolicyLoss
     /// <summary>
     /// The autograd node: forward runs the kernel and saves the input views with the node (so the graph keeps them
     /// however the result is disposed), backward hands over (or scales) the cached gradients. Backward must not throw
-    /// (an exception would cross the native callback and end the process): the guard in front of the node has checked
-    /// the saved tensors' versions, and <see cref="AutogradSafety.Backward"/> turns anything unforeseen into a
-    /// catchable autograd error.
+    /// (an exception would cross the native callback and end the process). It unpacks the saved inputs first, which
+    /// checks their versions: an input modified in place since the forward pass (whose gradient would belong to other
+    /// data) fails there, and <see cref="AutogradSafety.Backward"/> turns that, like anything unforeseen, into a
+    /// catchable autograd error ("returned an invalid gradient"), with the cause on standard error.
     /// </summary>
     private sealed class FusedFunction : autograd.SingleTensorFunction<FusedFunction>
     {
@@ -30,15 +31,14 @@ internal static partial class FusedPolicyLoss
             var state = (State)ctx.get_data("state");
             return AutogradSafety.Backward(Name, (bool[])ctx.get_data("inputs"), () =>
             {
-                List<Tensor>? rebound = null;
+                List<Tensor> saved = ctx.get_saved_variables(); // throws (caught above) if an input was modified in place
                 if (state.Released)
                 {
-                    rebound = ctx.get_saved_variables();
-                    state.Rebind(rebound);
+                    state.Rebind(saved);
                 }
                 Tensor gradLogProbs = state.LogProbsRequireGrad ? state.GradientFor(grad_output) : null!;
                 Tensor? gradEntropy = state.NeedsEntropyGradient ? state.GradEntropy(grad_output) : null;
-                state.BackwardDone(rebound);
+                state.BackwardDone(saved);
                 grad_output.Dispose(); // TorchSharp's wrapper for this call; nothing reads it afterwards
                 return [gradLogProbs, gradEntropy!, null!];
             });

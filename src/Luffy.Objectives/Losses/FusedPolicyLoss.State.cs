@@ -238,18 +238,19 @@ internal static unsafe partial class FusedPolicyLoss
         }
 
         /// <summary>
-        /// Called at the end of a backward that ran after <see cref="Dispose"/>: the rebound handles and what this backward
-        /// created are released (what it returns at the next fused step, once autograd has taken it).
+        /// Called at the end of each backward with the node's unpacked saved tensors (handles of this call, disposed
+        /// here). After <see cref="Dispose"/>, what this backward created is released too (what it returns at the next
+        /// fused step, once autograd has taken it).
         /// </summary>
-        public void BackwardDone(List<Tensor>? rebound)
+        public void BackwardDone(List<Tensor> saved)
         {
-            if (rebound is null)
-            {
-                return;
-            }
-            foreach (Tensor t in rebound)
+            foreach (Tensor t in saved)
             {
                 t?.Dispose();
+            }
+            if (!released)
+            {
+                return;
             }
             foreach (Tensor t in returned)
             {
