@@ -47,7 +47,8 @@ public sealed class PassAtKAdvantage : IAdvantageEstimator
         if (NormalizeByStd)
         {
             (_, Tensor std) = index.Moments(index.Rewards);
-            gap /= std + Epsilon;
+            // a uniform group has gap 0 and std 0: its advantage stays exactly 0, also with epsilon 0 (not 0/0 = NaN)
+            gap = where(gap.eq(0), gap, gap / (std + Epsilon));
         }
         return zeros_like(index.Rewards).index_copy(0, best, gap);
     });

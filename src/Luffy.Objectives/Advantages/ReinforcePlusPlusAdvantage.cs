@@ -67,6 +67,6 @@ public sealed class ReinforcePlusPlusAdvantage : IAdvantageEstimator
         Tensor mean = (returns * m).sum() / count.clamp_min(1);
         Tensor centered = returns - mean;
         Tensor variance = (centered * centered * m).sum() / (count - 1).clamp_min(1);
-        return centered * (variance + ReinforcePlusPlusBaselineAdvantage.WhiteningEpsilon).rsqrt() * m;
+        return ReinforcePlusPlusBaselineAdvantage.Whiten(centered, variance) * m;
     }
 }

@@ -27,6 +27,21 @@ public sealed class ReinforcePlusPlusBaselineAdvantage : IAdvantageEstimator
         Tensor tokenMean = (baseline * lengths).sum() / tokens.clamp_min(1);
         Tensor centered = baseline - tokenMean;
         Tensor variance = (centered * centered * lengths).sum() / (tokens - 1).clamp_min(1);
-        return centered * (variance + WhiteningEpsilon).rsqrt();
+        return Whiten(centered, variance);
     }, requiresResponseMask: true);
+
+    /// <summary>
+    /// centered·rsqrt(variance + 1e-8), evaluated in float32 for half-precision rewards: in float16 the 1e-8 rounds to 0,
+    /// and a batch of equal rewards (variance 0) would give 0·∞ = NaN instead of 0.
+    /// </summary>
+    internal static Tensor Whiten(Tensor centered, Tensor variance)
+    {
+        if (centered.dtype is not (ScalarType.Float16 or ScalarType.BFloat16))
+        {
+            return centered * (variance + WhiteningEpsilon).rsqrt();
+        }
+        using var scope = NewDisposeScope();
+        Tensor whitened = centered.to_type(ScalarType.Float32) * (variance.to_type(ScalarType.Float32) + WhiteningEpsilon).rsqrt();
+        return whitened.to_type(centered.dtype).MoveToOuterDisposeScope();
+    }
 }

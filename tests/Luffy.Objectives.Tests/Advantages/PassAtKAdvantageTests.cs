@@ -24,4 +24,15 @@ public class PassAtKAdvantageTests
         Assert.Contains("group 17", ex.Message);
         Assert.Contains("G >= 2", ex.Message);
     }
+
+    [Fact]
+    public void A_uniform_group_stays_at_zero_with_epsilon_zero()
+    {
+        // gap 0 over std 0 was 0/0 = NaN, though a uniform group is documented to get exactly 0
+        var batch = new RewardBatch(tensor(new[] { 1.0, 1.0, 1.0, 0.0, 1.0, 0.0 }), tensor(new long[] { 0, 0, 0, 1, 1, 1 }));
+        using AdvantageResult result = new PassAtKAdvantage(normalizeByStd: true, epsilon: 0).Compute(batch);
+        double[] advantages = Tensors.ToArray(result.Advantages);
+        Assert.Equal(new[] { 0.0, 0.0, 0.0 }, advantages.Take(3));
+        Assert.Equal(1 / Math.Sqrt(1.0 / 3), advantages[4], 12); // the second group: gap 1 over the unbiased std sqrt(1/3)
+    }
 }

@@ -60,4 +60,17 @@ public class ReinforcePlusPlusAdvantageTests
         using AdvantageResult result = new ReinforcePlusPlusAdvantage().Compute(batch);
         Assert.Contains("[2, 4]", Assert.Throws<ArgumentException>(() => result.ToTokens(ones(2, 4, dtype: ScalarType.Bool))).Message);
     }
+
+    [Theory]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    [InlineData(ScalarType.Float32)]
+    public void Equal_rewards_whiten_to_zero_in_every_dtype(ScalarType dtype)
+    {
+        // all returns equal, variance 0: the 1e-8 epsilon rounded to 0 in float16, and 0·rsqrt(0) was NaN everywhere
+        var batch = new RewardBatch(full(4, 1.0, dtype: dtype), tensor(new long[] { 0, 0, 1, 1 })) { ResponseMask = ones(4, 3, dtype: ScalarType.Bool) };
+        using AdvantageResult result = new ReinforcePlusPlusAdvantage().Compute(batch);
+        Assert.Equal(dtype, result.Advantages.dtype);
+        Assert.All(Tensors.ToArray(result.ToTokens(batch.ResponseMask!)), a => Assert.Equal(0.0, a));
+    }
 }

@@ -32,4 +32,28 @@ public class ReinforcePlusPlusBaselineAdvantageTests
         var ex = Assert.Throws<ArgumentException>(() => new ReinforcePlusPlusBaselineAdvantage().Compute(batch));
         Assert.Contains("ResponseMask has shape [3, 4] but Rewards has shape [2]", ex.Message);
     }
+
+    [Theory]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    public void Equal_rewards_whiten_to_zero_in_half_precision(ScalarType dtype)
+    {
+        // the 1e-8 epsilon rounds to 0 in float16: 0·rsqrt(0) gave NaN for every sequence
+        var batch = new RewardBatch(full(4, 0.5, dtype: dtype), tensor(new long[] { 0, 0, 1, 1 })) { ResponseMask = ones(4, 3, dtype: ScalarType.Bool) };
+        using AdvantageResult result = new ReinforcePlusPlusBaselineAdvantage().Compute(batch);
+        Assert.Equal(dtype, result.Advantages.dtype);
+        Assert.All(Tensors.ToArray(result.Advantages), a => Assert.Equal(0.0, a));
+    }
+
+    [Fact]
+    public void Half_precision_whitening_matches_float32_within_half_precision_rounding()
+    {
+        var rewards = new[] { 0.0, 1.0, 1.0, 0.5, 0.25, 1.0 };
+        var groups = tensor(new long[] { 0, 0, 0, 1, 1, 1 });
+        Tensor mask = ones(6, 4, dtype: ScalarType.Bool);
+        using AdvantageResult single = new ReinforcePlusPlusBaselineAdvantage().Compute(new RewardBatch(tensor(rewards, dtype: ScalarType.Float32), groups) { ResponseMask = mask });
+        using AdvantageResult half = new ReinforcePlusPlusBaselineAdvantage().Compute(new RewardBatch(tensor(rewards, dtype: ScalarType.Float16), groups) { ResponseMask = mask });
+        // whitened values are O(1); float16 keeps 11 significant bits (relative rounding 2^-11 per operation, a few operations)
+        AssertClose.Array(Tensors.ToArray(single.Advantages), Tensors.ToArray(half.Advantages), 4 * Math.Pow(2, -11));
+    }
 }
