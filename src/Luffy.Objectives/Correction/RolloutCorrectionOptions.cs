@@ -11,12 +11,17 @@ public sealed record RolloutCorrectionOptions
         init => field = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(Level), value, "Unknown RolloutCorrectionLevel value.");
     } = RolloutCorrectionLevel.Token;
 
-    /// <summary>The truncation threshold C &gt; 0 (verl's <c>rollout_is_threshold</c>): weights become min(w, C); 1/C is the metrics' lower bound. The default is 2.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The value is not a finite number greater than 0.</exception>
+    /// <summary>
+    /// The truncation threshold C ≥ 1 (verl's <c>rollout_is_threshold</c>): weights become min(w, C); 1/C is the metrics'
+    /// lower bound. A C below 1 would cap every weight, including those of tokens the two policies agree on (w = 1), below 1.
+    /// The default is 2.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a finite number of at least 1.</exception>
     public double Threshold
     {
         get;
-        init => field = value > 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(Threshold), value, "Threshold must be a finite number greater than 0.");
+        init => field = value >= 1 && double.IsFinite(value) ? value
+            : throw new ArgumentOutOfRangeException(nameof(Threshold), value, "Threshold must be a finite number >= 1: truncated importance sampling caps weights at C, and C < 1 would scale down even the weights of tokens both policies agree on (w = 1).");
     } = 2.0;
 
     /// <summary>

@@ -14,7 +14,7 @@ internal static class TensorGuard
         }
         if (tensor.IsInvalid)
         {
-            throw new ArgumentException($"{name} has been disposed.", name);
+            throw new ObjectDisposedException(name, $"{name} has been disposed; pass a live tensor (a dispose scope may have freed it).");
         }
     }
 
@@ -113,6 +113,27 @@ internal static class TensorGuard
         SameShape(tensor, name, reference, referenceName, layout);
         SameDtype(tensor, name, reference, referenceName);
         SameDevice(tensor, name, reference, referenceName);
+    }
+
+    /// <summary>
+    /// What a user-implemented extension (shaping function, ratio reshaping) returned must be element-wise: exactly the
+    /// shape, dtype and device of its input, so that nothing is broadcast silently and libtorch's size errors never
+    /// stand in for the extension's name.
+    /// </summary>
+    /// <returns><paramref name="result"/>.</returns>
+    /// <exception cref="InvalidOperationException">The result is null, disposed, or of another shape, dtype or device.</exception>
+    public static Tensor ExtensionOutput(Tensor? result, Tensor input, string extension)
+    {
+        if (result is null || result.IsInvalid)
+        {
+            throw new InvalidOperationException($"{extension} returned {(result is null ? "null" : "a disposed tensor")}; it must return a fresh tensor of the input's shape {Shape(input)} and dtype {input.dtype}.");
+        }
+        if (!result.shape.SequenceEqual(input.shape) || result.dtype != input.dtype || result.device_type != input.device_type || result.device_index != input.device_index)
+        {
+            throw new InvalidOperationException(
+                $"{extension} returned a tensor of shape {Shape(result)}, dtype {result.dtype} on {result.device}; it must be element-wise: shape {Shape(input)}, dtype {input.dtype} on {input.device}, as its input.");
+        }
+        return result;
     }
 
     public static void Positive(double value, string name)

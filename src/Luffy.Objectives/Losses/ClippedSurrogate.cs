@@ -66,7 +66,7 @@ public sealed record ClippedSurrogate : IOnPolicyObjective
     {
         ArgumentNullException.ThrowIfNull(context);
         using var scope = NewDisposeScope();
-        Tensor ratio = Ratio.Apply(context.LogProbs, context.OldLogProbs);
+        Tensor ratio = TensorGuard.ExtensionOutput(Ratio.Apply(context.LogProbs, context.OldLogProbs), context.LogProbs, $"The ratio reshaping {Ratio.GetType().Name} ({Ratio.Name})");
         Tensor negativeAdvantages = -context.Advantages;
         Tensor unclipped = negativeAdvantages * ratio;
         Tensor value = unclipped;

@@ -38,7 +38,8 @@ internal static unsafe partial class FusedPolicyLoss
                 double f, df;
                 if (a.TraceProbabilities is not null)
                 {
-                    f = Math.Exp(lp) / (double.CreateTruncating(a.TraceProbabilities[k]) + MixedPolicyLoss.TraceProbabilityEpsilon);
+                    double q = double.CreateTruncating(a.TraceProbabilities[k]);
+                    f = q is < 0 or > 1 ? double.NaN : Math.Exp(lp) / (q + MixedPolicyLoss.TraceProbabilityEpsilon);
                     df = f;
                 }
                 else
@@ -75,6 +76,7 @@ internal static unsafe partial class FusedPolicyLoss
             if (a.Weights is not null)
             {
                 double w = double.CreateTruncating(a.Weights[k]);
+                w = w < 0 ? double.NaN : w;
                 value *= w;
                 g *= w;
             }

@@ -116,6 +116,7 @@ internal static unsafe partial class FusedPolicyLoss
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
+        TV nan = TV.Create(float.NaN); // an invalid trace probability or rollout weight makes its token NaN
         TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
         TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
 
@@ -198,7 +199,8 @@ internal static unsafe partial class FusedPolicyLoss
                     TV f, df;
                     if (traceProbabilities is not null)
                     {
-                        f = p / (TV.Load(traceProbabilities + j) + traceEpsilon);
+                        TV traceP = TV.Load(traceProbabilities + j);
+                        f = TV.Select(TV.LessThan(traceP, zero) | TV.GreaterThan(traceP, one), nan, p / (traceP + traceEpsilon));
                         df = f;
                     }
                     else
@@ -247,6 +249,7 @@ internal static unsafe partial class FusedPolicyLoss
                 if (weights is not null)
                 {
                     TV w = TV.Load(weights + j);
+                    w = TV.Select(TV.LessThan(w, zero), nan, w);
                     value *= w;
                     g *= w;
                 }

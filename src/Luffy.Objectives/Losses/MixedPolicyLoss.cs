@@ -83,7 +83,12 @@ public sealed class MixedPolicyLoss
         Tensor lpOff = where(off, lp, lp.detach());
         Tensor old = where(mask, inputs.OldLogProbs.detach(), zero);
         Tensor advantages = where(mask, inputs.Advantages.detach(), zero);
+        Tensor nan = full(1, double.NaN, dtype: logp.dtype, device: logp.device);
         Tensor? weights = inputs.RolloutWeights is null ? null : where(mask, inputs.RolloutWeights.detach(), zero);
+        if (weights is not null)
+        {
+            weights = where(weights.lt(0), nan, weights); // a negative weight makes its token NaN (no device sync to reject it)
+        }
 
         OnPolicyTerms terms = o.OnPolicy.Compute(new OnPolicyContext
         {
@@ -92,9 +97,16 @@ public sealed class MixedPolicyLoss
         CheckTerms(terms, logp, o.OnPolicy.Name);
         Tensor onLoss = terms.TokenLoss;
 
-        Tensor ratio = inputs.TraceProbabilities is { } q
-            ? lpOff.exp() / (where(off, q.detach(), ones_like(zero)) + TraceProbabilityEpsilon)
-            : o.Shaping.Apply(lpOff);
+        Tensor ratio;
+        if (inputs.TraceProbabilities is { } q)
+        {
+            Tensor traceProbabilities = where(off, q.detach(), ones_like(zero));
+            ratio = where(traceProbabilities.lt(0).logical_or(traceProbabilities.gt(1)), nan, lpOff.exp() / (traceProbabilities + TraceProbabilityEpsilon));
+        }
+        else
+        {
+            ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(lpOff), lpOff, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
+        }
         Tensor clampedRatio = ratio;
         if (o.OffPolicyMaxClamp is { } max)
         {
@@ -247,6 +259,10 @@ public sealed class MixedPolicyLoss
         if (inputs.TraceProbabilities is not null)
         {
             TensorGuard.Companion(inputs.TraceProbabilities, nameof(inputs.TraceProbabilities), logp, nameof(inputs.LogProbs), layout);
+            if (Options.OffPolicyMaxClamp is { } ceiling && ceiling <= 0)
+            {
+                throw new ArgumentException($"OffPolicyMaxClamp is {ceiling} but the off-policy ratio p/(q + 1e-6) of trace probabilities is >= 0: every off-policy token would be clamped and get no gradient. Use a bound > 0.", nameof(inputs));
+            }
         }
         if (inputs.RolloutWeights is not null)
         {

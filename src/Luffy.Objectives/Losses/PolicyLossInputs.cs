@@ -42,13 +42,16 @@ public sealed record PolicyLossInputs
     /// Behaviour probabilities q of the trace tokens (the reference's <c>target_probs</c>: the probability each trace token
     /// had under the model that wrote it), (B, T), read at off-policy tokens only. When set, the off-policy ratio is
     /// p/(q + 1e-6), not reshaped (the reference skips the off-policy reshape then), before the min/max clamps.
-    /// <c>TrainingBatch.TraceProbabilities()</c> builds it from the traces' behaviour log-probs. The default is <see langword="null"/>.
+    /// <c>TrainingBatch.TraceProbabilities()</c> builds it from the traces' behaviour log-probs. A value outside [0, 1] at
+    /// an off-policy token makes that token's loss, and so the loss, NaN (rejecting it would need a device sync on every
+    /// step). The default is <see langword="null"/>.
     /// </summary>
     public Tensor? TraceProbabilities { get; init; }
 
     /// <summary>
     /// Rollout-correction weights w, (B, T), detached, multiplied token-wise into the policy token losses (verl's
-    /// <c>rollout_is_weights</c>; compute them with <c>RolloutCorrection.Compute</c>). The default is <see langword="null"/>.
+    /// <c>rollout_is_weights</c>; compute them with <c>RolloutCorrection.Compute</c>). A negative weight at a response token
+    /// makes that token's loss, and so the loss, NaN (no device sync to reject it). The default is <see langword="null"/>.
     /// </summary>
     public Tensor? RolloutWeights { get; init; }
 

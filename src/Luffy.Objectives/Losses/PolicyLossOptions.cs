@@ -19,14 +19,17 @@ public sealed record PolicyLossOptions
     /// <summary>The off-policy shaping function f(p). The default is <see cref="RegularizedShaping"/> with γ = 0.1.</summary>
     public IShapingFunction Shaping { get; init; } = new RegularizedShaping();
 
-    /// <summary>Upper clamp of the off-policy ratio: min(f, max); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
+    /// <summary>
+    /// Upper clamp of the off-policy ratio: min(f, max); clamped tokens get zero gradient. Must be &gt; 0 with a shaping
+    /// whose values are ≥ 0 (all built-ins but the log shapings) and with trace probabilities. The default is <see langword="null"/> (off).
+    /// </summary>
     public double? OffPolicyMaxClamp { get; init; }
 
     /// <summary>Lower clamp of the off-policy ratio: max(f, min); clamped tokens get zero gradient. The default is <see langword="null"/> (off).</summary>
     public double? OffPolicyMinClamp { get; init; }
 
     /// <summary>
-    /// The reference's <c>all_max_clip</c> b &gt; 0: tokens (on- and off-policy) whose current probability p exceeds b
+    /// The reference's <c>all_max_clip</c> b in (0, 1): tokens (on- and off-policy) whose current probability p exceeds b
     /// (log p &gt; ln b) leave the policy loss and its normalizer; the metrics, the entropy bonus and the KL penalty keep
     /// them, as in the reference. With <see cref="PolicyLossInputs.Normalizers"/> the given policy normalizer is used as
     /// is (the kept count is known only after the forward pass). The default is <see langword="null"/> (off).
@@ -145,9 +148,15 @@ public sealed record PolicyLossOptions
         {
             throw new ArgumentOutOfRangeException(nameof(OffPolicyMinClamp), lo, $"OffPolicyMinClamp ({lo}) must not exceed OffPolicyMaxClamp ({hi}).");
         }
-        if (AllMaxClip is { } b && (!(b > 0) || !double.IsFinite(b)))
+        if (OffPolicyMaxClamp is { } ceiling && ceiling <= 0 && Shaping is RegularizedShaping or IdentityShaping or PowerShaping or SquareRootShaping)
         {
-            throw new ArgumentOutOfRangeException(nameof(AllMaxClip), b, "AllMaxClip must be a finite probability bound greater than 0 (or null).");
+            throw new ArgumentOutOfRangeException(nameof(OffPolicyMaxClamp), ceiling,
+                $"OffPolicyMaxClamp is {ceiling} but {Shaping.Name} takes values >= 0: every off-policy token would be clamped and get no gradient. Use a bound > 0 (or null).");
+        }
+        if (AllMaxClip is { } b && (!(b > 0) || !(b < 1)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(AllMaxClip), b,
+                "AllMaxClip must be a probability bound in (0, 1) (or null): tokens with p > b leave the policy loss, so a bound of 1 or more removes none.");
         }
         if (!(SftCoefficient >= 0) || !double.IsFinite(SftCoefficient))
         {

@@ -189,8 +189,11 @@ public class RolloutCorrectionTests
     [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
+    [InlineData(0.5)] // would cap every weight, also w = 1, at 0.5
+    [InlineData(0.999)]
     [InlineData(double.PositiveInfinity)]
-    public void Threshold_must_be_positive_and_finite(double threshold) =>
+    [InlineData(double.NaN)]
+    public void Threshold_must_be_at_least_one_and_finite(double threshold) =>
         Assert.Equal("Threshold", Assert.Throws<ArgumentOutOfRangeException>(() => new RolloutCorrectionOptions { Threshold = threshold }).ParamName);
 
     [Fact]

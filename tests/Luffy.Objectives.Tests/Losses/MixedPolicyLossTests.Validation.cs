@@ -110,8 +110,9 @@ public partial class MixedPolicyLossTests
     {
         PolicyLossInputs inputs = Plain();
         inputs.Advantages.Dispose();
-        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(inputs));
+        var ex = Assert.Throws<ObjectDisposedException>(() => new MixedPolicyLoss().Compute(inputs));
         Assert.Contains("Advantages has been disposed", ex.Message);
+        Assert.Equal("Advantages", ex.ObjectName);
     }
 
     [Fact]
@@ -127,5 +128,98 @@ public partial class MixedPolicyLossTests
         public string Name => "wrong-shape";
 
         public OnPolicyTerms Compute(OnPolicyContext context) => new(context.LogProbs.narrow(1, 0, 2).contiguous());
+    }
+
+    public static TheoryData<LossKernel, string> KernelsAndBadValues() => new()
+    {
+        { LossKernel.Fused, "trace probability -1e-6" },
+        { LossKernel.Composed, "trace probability -1e-6" },
+        { LossKernel.Fused, "trace probability 1.5" },
+        { LossKernel.Composed, "trace probability 1.5" },
+        { LossKernel.Fused, "rollout weight -0.5" },
+        { LossKernel.Composed, "rollout weight -0.5" },
+    };
+
+    [Theory]
+    [MemberData(nameof(KernelsAndBadValues))]
+    public void An_invalid_trace_probability_or_rollout_weight_makes_its_token_NaN(LossKernel kernel, string bad)
+    {
+        // −1e-6 gave p/(q + 1e-6) = p/0, a loss of −7.9e12; q > 1 and negative weights were used as they were
+        Tensor logp = full(2, 3, -0.5).requires_grad_();
+        Tensor off = tensor(new[,] { { true, true, false }, { false, false, false } });
+        Tensor q = full(2, 3, 0.5);
+        Tensor weights = ones(2, 3);
+        double value = double.Parse(bad.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        (bad.StartsWith("trace") ? q : weights)[0, 1] = value;
+        var inputs = new PolicyLossInputs
+        {
+            LogProbs = logp, OldLogProbs = full(2, 3, -0.5), Advantages = ones(2, 3), ResponseMask = ones(2, 3, dtype: ScalarType.Bool),
+            OffPolicyMask = off, TraceProbabilities = q, RolloutWeights = bad.StartsWith("rollout") ? weights : null,
+        };
+        using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel }).Compute(inputs);
+        Assert.True(double.IsNaN(result.Loss.to_type(ScalarType.Float64).item<double>()), $"{bad}: the loss is {result.Loss.item<float>()}");
+        result.Loss.backward();
+        double[] grad = Tensors.ToArray(logp.grad!);
+        Assert.True(double.IsNaN(grad[1]), $"{bad}: the gradient at the token is {grad[1]}");
+        Assert.All(grad.Where((_, i) => i != 1), g => Assert.True(double.IsFinite(g)));
+    }
+
+    [Fact]
+    public void A_max_clamp_at_or_below_zero_with_trace_probabilities_is_rejected()
+    {
+        // the shaping is unused then, so the options alone cannot tell; the ratio p/(q + 1e-6) is >= 0
+        var options = new PolicyLossOptions { Shaping = new LogShaping(1), OffPolicyMaxClamp = -1 };
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(options).Compute(Plain() with { OffPolicyMask = ones(2, 3, dtype: ScalarType.Bool), TraceProbabilities = full(2, 3, 0.5) }));
+        Assert.Contains("OffPolicyMaxClamp is -1", ex.Message);
+    }
+
+    public static TheoryData<string> WrongShapes() => ["(1)", "(B, T + 1)", "float64", "null"];
+
+    [Theory]
+    [MemberData(nameof(WrongShapes))]
+    public void A_custom_shaping_function_returning_a_non_elementwise_result_is_named(string shape)
+    {
+        var options = new PolicyLossOptions { Shaping = new WrongShaping(shape) };
+        PolicyLossInputs inputs = Plain() with { OffPolicyMask = ones(2, 3, dtype: ScalarType.Bool) };
+        var ex = Assert.Throws<InvalidOperationException>(() => new MixedPolicyLoss(options).Compute(inputs));
+        Assert.Contains("The shaping function WrongShaping (wrong)", ex.Message);
+        Assert.Contains("[2, 3]", ex.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(WrongShapes))]
+    public void A_custom_ratio_reshaping_returning_a_non_elementwise_result_is_named(string shape)
+    {
+        var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new WrongRatio(shape) } };
+        var ex = Assert.Throws<InvalidOperationException>(() => new MixedPolicyLoss(options).Compute(Plain()));
+        Assert.Contains("The ratio reshaping WrongRatio (wrong)", ex.Message);
+    }
+
+    private static Tensor Wrong(string shape, Tensor input) => shape switch
+    {
+        "(1)" => ones(1),
+        "(B, T + 1)" => ones(input.shape[0], input.shape[1] + 1),
+        "float64" => input.to_type(ScalarType.Float64),
+        _ => null!,
+    };
+
+    private sealed class WrongShaping(string shape) : IShapingFunction
+    {
+        public string Name => "wrong";
+
+        public Tensor Apply(Tensor logProbs) => Wrong(shape, logProbs);
+
+        public Tensor DerivativeWithRespectToLogProb(Tensor logProbs) => logProbs.exp();
+
+        public double Evaluate(double logProb) => Math.Exp(logProb);
+    }
+
+    private sealed class WrongRatio(string shape) : IRatioReshaping
+    {
+        public string Name => "wrong";
+
+        public Tensor Apply(Tensor logProbs, Tensor oldLogProbs) => Wrong(shape, logProbs);
+
+        public double Evaluate(double logProb, double oldLogProb) => 1;
     }
 }

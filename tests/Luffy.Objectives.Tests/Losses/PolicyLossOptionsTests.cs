@@ -9,6 +9,10 @@ public class PolicyLossOptionsTests
         { "OffPolicyMinClamp", new PolicyLossOptions { OffPolicyMinClamp = 0.9, OffPolicyMaxClamp = 0.5 } },
         { "AllMaxClip", new PolicyLossOptions { AllMaxClip = 0 } },
         { "AllMaxClip", new PolicyLossOptions { AllMaxClip = double.NaN } },
+        { "AllMaxClip", new PolicyLossOptions { AllMaxClip = 1 } }, // p <= 1 always: removes no token
+        { "AllMaxClip", new PolicyLossOptions { AllMaxClip = 5 } },
+        { "OffPolicyMaxClamp", new PolicyLossOptions { OffPolicyMaxClamp = -1 } }, // f(p) = p/(p + 0.1) >= 0: clamps every token
+        { "OffPolicyMaxClamp", new PolicyLossOptions { OffPolicyMaxClamp = 0, Shaping = new IdentityShaping() } },
         { "SftCoefficient", new PolicyLossOptions { SftCoefficient = -1 } },
         { "SftCoefficient", new PolicyLossOptions { SftCoefficient = double.PositiveInfinity } },
         { "AggregationConstant", new PolicyLossOptions { AggregationConstant = 0 } },
