@@ -60,6 +60,13 @@ public sealed class RewardBatch
     /// <summary>Validates the optional tensors and rejects NaN/Inf rewards (this reads one flag from the device).</summary>
     internal void Validate(bool requiresResponseMask, bool requiresOffPolicyFlags, bool requiresBaselineRewards, string estimator)
     {
+        foreach ((Tensor? tensor, string name) in new[] { (Rewards, nameof(Rewards)), (GroupIds, nameof(GroupIds)), (ResponseMask, nameof(ResponseMask)), (IsOffPolicy, nameof(IsOffPolicy)), (BaselineRewards, nameof(BaselineRewards)) })
+        {
+            if (tensor is not null && tensor.IsInvalid)
+            {
+                throw new ObjectDisposedException($"RewardBatch.{name}", $"the RewardBatch's {name} tensor has been disposed (a RewardBatch holds references to its tensors and does not own them: keep them alive while it is used).");
+            }
+        }
         if (Count == 0)
         {
             throw new ArgumentException("rewards is empty; at least one sequence is required.", "rewards");
@@ -70,6 +77,10 @@ public sealed class RewardBatch
             TensorGuard.MaskDtype(ResponseMask, nameof(ResponseMask));
             TensorGuard.SameLeadingDimension(ResponseMask, nameof(ResponseMask), Rewards, nameof(Rewards), "the response mask must be (B, T) with B = rewards.shape[0]");
             TensorGuard.SameDevice(ResponseMask, nameof(ResponseMask), Rewards, nameof(Rewards));
+            if (requiresResponseMask && ResponseMask.shape[1] == 0)
+            {
+                throw new ArgumentException($"ResponseMask has shape {TensorGuard.Shape(ResponseMask)}; {estimator} needs at least one response column (T >= 1).", nameof(ResponseMask));
+            }
         }
         else if (requiresResponseMask)
         {

@@ -58,6 +58,10 @@ public sealed record BatchBuilderOptions
         {
             throw new ArgumentException("EosTokenIds must name at least one EOS token id.", nameof(EosTokenIds));
         }
+        if (EosTokenIds.FirstOrDefault(id => id < 0, 0) is var negative && negative < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(EosTokenIds), negative, $"EosTokenIds contains {negative}; token ids must be >= 0 (an EOS id is written into InputIds after a full trace).");
+        }
         if (VocabularySize is { } v)
         {
             if (v < 1)

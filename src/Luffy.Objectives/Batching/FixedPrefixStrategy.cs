@@ -27,6 +27,9 @@ public sealed class FixedPrefixStrategy : IPrefixRatioStrategy
     public double MaxRatio { get; }
 
     /// <inheritdoc />
-    public IReadOnlyList<double> Ratios(int carriers, long step, Random random) =>
-        Enumerable.Range(0, carriers).Select(i => Math.Min(MaxRatio, MinRatio + (MaxRatio - MinRatio) * (i + 1) / carriers)).ToArray();
+    public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
+    {
+        PrefixRatioRange.ValidateCarriers(carriers);
+        return Enumerable.Range(0, carriers).Select(i => Math.Min(MaxRatio, MinRatio + (MaxRatio - MinRatio) * (i + 1) / carriers)).ToArray();
+    }
 }

@@ -13,5 +13,9 @@ public sealed class FullTraceStrategy : IPrefixRatioStrategy
     public double MaxRatio => 1;
 
     /// <inheritdoc />
-    public IReadOnlyList<double> Ratios(int carriers, long step, Random random) => Enumerable.Repeat(1.0, carriers).ToArray();
+    public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
+    {
+        PrefixRatioRange.ValidateCarriers(carriers);
+        return Enumerable.Repeat(1.0, carriers).ToArray();
+    }
 }

@@ -50,6 +50,13 @@ public sealed class GroupPlanner
         {
             throw new InvalidOperationException($"strategy {Options.Strategy.Name} returned {ratios.Count} ratios for {k} carriers.");
         }
+        for (int c = 0; c < k; c++)
+        {
+            if (!(ratios[c] >= 0 && ratios[c] <= 1))
+            {
+                throw new InvalidOperationException($"strategy {Options.Strategy.Name} returned prefix ratio {ratios[c]} for carrier {c} at step {step}; prefix ratios must be in [0, 1] (the share of the trace that is forced).");
+            }
+        }
 
         var samples = new SamplePlan[g];
         for (int i = 0; i < g - k; i++)
@@ -66,7 +73,7 @@ public sealed class GroupPlanner
                 continue;
             }
             OffPolicyTrace trace = traces[c % traces.Count];
-            double ratio = Math.Clamp(ratios[c], 0, 1);
+            double ratio = ratios[c];
             if (ratio >= 1)
             {
                 samples[index] = new SamplePlan(index, SampleKind.FullTrace, trace, 1, [.. trace.Tokens], false);

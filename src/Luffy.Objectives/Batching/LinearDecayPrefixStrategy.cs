@@ -30,6 +30,7 @@ public sealed class LinearDecayPrefixStrategy : IPrefixRatioStrategy
     /// <inheritdoc />
     public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
     {
+        PrefixRatioRange.ValidateCarriers(carriers);
         PrefixRatioRange.ValidateStep(step);
         double r = MaxRatio * (1 - Math.Min((double)step / Steps, 1));
         return Enumerable.Repeat(r, carriers).ToArray();

@@ -44,6 +44,7 @@ public sealed class LinearMaxPrefixStrategy : IPrefixRatioStrategy
     /// <inheritdoc />
     public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
     {
+        PrefixRatioRange.ValidateCarriers(carriers);
         ArgumentNullException.ThrowIfNull(random);
         double upper = UpperBound(step);
         return Enumerable.Range(0, carriers).Select(_ => MinRatio + (upper - MinRatio) * random.NextDouble()).ToArray();

@@ -30,12 +30,16 @@ public sealed class MixedBatchBuilder
     /// <summary>Builds one batch.</summary>
     /// <param name="prompts">The prompts with their samples; group ids must be unique.</param>
     /// <param name="rewardFunction">Computes a sample's reward when neither the sample nor the prompt gives one; receives the prompt, the sample and its response tokens (through the first EOS, after truncation). The default is <see langword="null"/>.</param>
-    /// <param name="device">Where the tensors go. The default is <see langword="null"/>: the CPU.</param>
+    /// <param name="device">Where the tensors go (not the meta device). The default is <see langword="null"/>: the CPU.</param>
     /// <returns>A fresh batch owning its tensors.</returns>
-    /// <exception cref="ArgumentException">Bad input; the message names the prompt index (and sample index) and the problem.</exception>
+    /// <exception cref="ArgumentException">Bad input (the message names the prompt index, the sample index and the problem: e.g. a full trace of 0 tokens without an appended EOS), or <paramref name="device"/> is the meta device.</exception>
     public TrainingBatch Build(IReadOnlyList<PromptInput> prompts, Func<PromptInput, SampleInput, IReadOnlyList<int>, double>? rewardFunction = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(prompts);
+        if (device?.type == TorchSharp.DeviceType.META)
+        {
+            throw new ArgumentException("device is the meta device, which holds shapes but no data; build on the CPU or an accelerator.", nameof(device));
+        }
         if (prompts.Count == 0)
         {
             throw new ArgumentException("prompts is empty; a batch needs at least one prompt.", nameof(prompts));
@@ -237,6 +241,10 @@ public sealed class MixedBatchBuilder
                 }
                 traceTruncated = true;
             }
+        }
+        if (sample.Kind == SampleKind.FullTrace && forced == 0)
+        {
+            throw new ArgumentException($"prompt {p} sample {s} is a full trace of 0 tokens without an appended EOS (AppendEosToTraces is off): its row would be empty. Give the trace at least one token.", "prompts");
         }
         if (sample.GeneratedLogProbs is not null && sample.GeneratedLogProbs.Count != sample.Generated.Count)
         {

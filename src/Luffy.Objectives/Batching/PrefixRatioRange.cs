@@ -23,6 +23,14 @@ internal static class PrefixRatioRange
         }
     }
 
+    public static void ValidateCarriers(int carriers)
+    {
+        if (carriers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(carriers), carriers, "carriers must be >= 1 (the number of trace carriers in the group).");
+        }
+    }
+
     public static void ValidateStep(long step)
     {
         if (step < 0)

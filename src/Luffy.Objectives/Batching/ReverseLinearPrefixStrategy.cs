@@ -30,6 +30,7 @@ public sealed class ReverseLinearPrefixStrategy : IPrefixRatioStrategy
     /// <inheritdoc />
     public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
     {
+        PrefixRatioRange.ValidateCarriers(carriers);
         PrefixRatioRange.ValidateStep(step);
         double r = MaxRatio * Math.Min((double)step / Steps, 1);
         return Enumerable.Repeat(r, carriers).ToArray();

@@ -52,9 +52,11 @@ public sealed record SampleInput
     /// <param name="finish">Why generation stopped. The default is <see cref="FinishReason.Eos"/>.</param>
     /// <param name="reward">The reward, if already known.</param>
     /// <param name="traceDropped">Set when the plan dropped a trace here (see <see cref="SamplePlan.TraceDropped"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="finish"/> is not a <see cref="FinishReason"/> value.</exception>
     public static SampleInput OnPolicy(IReadOnlyList<int> generated, IReadOnlyList<float>? logProbs = null, FinishReason finish = FinishReason.Eos, double? reward = null, bool traceDropped = false)
     {
         ArgumentNullException.ThrowIfNull(generated);
+        CheckFinish(finish);
         return new(SampleKind.OnPolicy, null, 0, generated, logProbs, finish, reward, traceDropped);
     }
 
@@ -74,7 +76,7 @@ public sealed record SampleInput
     /// <param name="logProbs">Optional sampling log-probs of the continuation.</param>
     /// <param name="finish">Why generation stopped. The default is <see cref="FinishReason.Eos"/>.</param>
     /// <param name="reward">The reward, if already known.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="prefixLength"/> is outside [0, trace length].</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="prefixLength"/> is outside [0, trace length], or <paramref name="finish"/> is not a <see cref="FinishReason"/> value.</exception>
     public static SampleInput PrefixContinuation(OffPolicyTrace trace, int prefixLength, IReadOnlyList<int> continuation, IReadOnlyList<float>? logProbs = null, FinishReason finish = FinishReason.Eos, double? reward = null)
     {
         ArgumentNullException.ThrowIfNull(trace);
@@ -83,6 +85,7 @@ public sealed record SampleInput
         {
             throw new ArgumentOutOfRangeException(nameof(prefixLength), prefixLength, $"prefixLength must be in [0, {trace.Tokens.Count}] (the trace length).");
         }
+        CheckFinish(finish);
         return new(SampleKind.PrefixContinuation, trace, prefixLength, continuation, logProbs, finish, reward, false);
     }
 
@@ -92,6 +95,7 @@ public sealed record SampleInput
     /// <param name="logProbs">Optional sampling log-probs of the generated tokens.</param>
     /// <param name="finish">Why generation stopped. The default is <see cref="FinishReason.Eos"/>.</param>
     /// <param name="reward">The reward, if already known.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The plan's kind is not a <see cref="SampleKind"/> value, or <paramref name="finish"/> is not a <see cref="FinishReason"/> value.</exception>
     public static SampleInput FromPlan(SamplePlan plan, IReadOnlyList<int> generated, IReadOnlyList<float>? logProbs = null, FinishReason finish = FinishReason.Eos, double? reward = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -99,7 +103,16 @@ public sealed record SampleInput
         {
             SampleKind.FullTrace => FullTrace(plan.Trace!, reward),
             SampleKind.PrefixContinuation => PrefixContinuation(plan.Trace!, plan.ForcedPrefix.Count, generated, logProbs, finish, reward),
-            _ => OnPolicy(generated, logProbs, finish, reward, plan.TraceDropped),
+            SampleKind.OnPolicy => OnPolicy(generated, logProbs, finish, reward, plan.TraceDropped),
+            _ => throw new ArgumentOutOfRangeException(nameof(plan), plan.Kind, $"plan {plan.Index} has kind {plan.Kind}, which is not a SampleKind (OnPolicy, PrefixContinuation or FullTrace)."),
         };
+    }
+
+    private static void CheckFinish(FinishReason finish)
+    {
+        if (!Enum.IsDefined(finish))
+        {
+            throw new ArgumentOutOfRangeException(nameof(finish), finish, "finish is not a FinishReason (Eos or Length).");
+        }
     }
 }

@@ -1,4 +1,5 @@
 using Luffy.Objectives.Advantages;
+using Luffy.Objectives.Internal;
 using Luffy.Objectives.Losses;
 using static TorchSharp.torch;
 
@@ -10,72 +11,88 @@ namespace Luffy.Objectives.Batching;
 /// </summary>
 public sealed class TrainingBatch : IDisposable
 {
+    private readonly Tensor inputIds, attentionMask, positionIds, responseMask, offPolicyMask, groupIds, rewards, sampleKinds, responseLengths, truncated, samplingLogProbs, samplingLogProbsMask;
     private Tensor? isOffPolicy;
+    private bool disposed;
 
     internal TrainingBatch(
         Tensor inputIds, Tensor attentionMask, Tensor positionIds, Tensor responseMask, Tensor offPolicyMask,
         Tensor groupIds, Tensor rewards, Tensor sampleKinds, Tensor responseLengths, Tensor truncated,
         Tensor samplingLogProbs, Tensor samplingLogProbsMask, int promptLength, BatchStatistics statistics)
     {
-        InputIds = inputIds;
-        AttentionMask = attentionMask;
-        PositionIds = positionIds;
-        ResponseMask = responseMask;
-        OffPolicyMask = offPolicyMask;
-        GroupIds = groupIds;
-        Rewards = rewards;
-        SampleKinds = sampleKinds;
-        ResponseLengths = responseLengths;
-        Truncated = truncated;
-        SamplingLogProbs = samplingLogProbs;
-        SamplingLogProbsMask = samplingLogProbsMask;
+        this.inputIds = inputIds;
+        this.attentionMask = attentionMask;
+        this.positionIds = positionIds;
+        this.responseMask = responseMask;
+        this.offPolicyMask = offPolicyMask;
+        this.groupIds = groupIds;
+        this.rewards = rewards;
+        this.sampleKinds = sampleKinds;
+        this.responseLengths = responseLengths;
+        this.truncated = truncated;
+        this.samplingLogProbs = samplingLogProbs;
+        this.samplingLogProbsMask = samplingLogProbsMask;
         PromptLength = promptLength;
         Statistics = statistics;
     }
 
     /// <summary>Prompt then response token ids, (B, P + T) int64; padding holds the pad id.</summary>
-    public Tensor InputIds { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor InputIds => Live(inputIds);
 
     /// <summary>1 on real prompt and response tokens, 0 on padding, (B, P + T) int64.</summary>
-    public Tensor AttentionMask { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor AttentionMask => Live(attentionMask);
 
     /// <summary>Position of each token counting real tokens from 0, (B, P + T) int64; 0 on left padding, the last real position on right padding.</summary>
-    public Tensor PositionIds { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor PositionIds => Live(positionIds);
 
     /// <summary>Response tokens through the first EOS, (B, T) bool.</summary>
-    public Tensor ResponseMask { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor ResponseMask => Live(responseMask);
 
     /// <summary>Forced trace tokens (off-policy), (B, T) bool; a prefix of the response mask for carriers, empty otherwise.</summary>
-    public Tensor OffPolicyMask { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor OffPolicyMask => Live(offPolicyMask);
 
     /// <summary>Group id of each sequence, (B) int64.</summary>
-    public Tensor GroupIds { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor GroupIds => Live(groupIds);
 
     /// <summary>Reward of each sequence, (B) float32.</summary>
-    public Tensor Rewards { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor Rewards => Live(rewards);
 
     /// <summary><see cref="SampleKind"/> of each sequence as its integer value, (B) int64.</summary>
-    public Tensor SampleKinds { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor SampleKinds => Live(sampleKinds);
 
     /// <summary>Tokens under the response mask, (B) int64.</summary>
-    public Tensor ResponseLengths { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor ResponseLengths => Live(responseLengths);
 
     /// <summary>Whether the response was cut at the maximum length or stopped by the length limit, (B) bool.</summary>
-    public Tensor Truncated { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor Truncated => Live(truncated);
 
     /// <summary>Sampling (or behaviour) log-probs aligned to the response tokens, (B, T) float32; 0 where not given.</summary>
-    public Tensor SamplingLogProbs { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor SamplingLogProbs => Live(samplingLogProbs);
 
     /// <summary>Where <see cref="SamplingLogProbs"/> holds a reported value, (B, T) bool.</summary>
-    public Tensor SamplingLogProbsMask { get; }
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public Tensor SamplingLogProbsMask => Live(samplingLogProbsMask);
 
     /// <summary>P, the padded prompt length.</summary>
     public int PromptLength { get; }
 
     /// <summary>T, the padded response length.</summary>
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
     public int ResponseLength => (int)ResponseMask.shape[1];
 
     /// <summary>B, the number of sequences.</summary>
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
     public int Count => (int)GroupIds.shape[0];
 
     /// <summary>What the builder did (counts of truncations, drops, solved groups...).</summary>
@@ -114,8 +131,31 @@ public sealed class TrainingBatch : IDisposable
     public Tensor RolloutCorrectionMask() => ResponseMask.logical_and(SamplingLogProbsMask).logical_and(OffPolicyMask.logical_not());
 
     /// <summary>The sequences at <paramref name="indices"/> as a new batch with the same P and T (statistics are the parent's).</summary>
-    /// <param name="indices">Sequence indices, (n) int64, on the batch's device.</param>
-    public TrainingBatch Select(Tensor indices) => new(
+    /// <param name="indices">Sequence indices, (n) int64 or int32, each in [0, B), on the batch's device. Not disposed.</param>
+    /// <exception cref="ArgumentException"><paramref name="indices"/> is not a 1-D integer tensor on the batch's device, or an index is outside [0, B) (one read of their minimum and maximum).</exception>
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
+    public TrainingBatch Select(Tensor indices)
+    {
+        TensorGuard.Integral(indices, nameof(indices));
+        TensorGuard.Rank(indices, nameof(indices), 1, "(n)");
+        TensorGuard.SameDevice(indices, nameof(indices), GroupIds, nameof(GroupIds));
+        if (indices.numel() > 0)
+        {
+            long[] range = HostTransfer.Read<long>(stack([indices.min(), indices.max()]).to_type(ScalarType.Int64));
+            if (range[0] < 0 || range[1] >= Count)
+            {
+                throw new ArgumentException($"indices range over [{range[0]}, {range[1]}] but the batch has B = {Count} sequences; indices must be in [0, {Count}).", nameof(indices));
+            }
+        }
+        if (indices.dtype == ScalarType.Int64)
+        {
+            return Selected(indices);
+        }
+        using Tensor converted = indices.to_type(ScalarType.Int64);
+        return Selected(converted);
+    }
+
+    private TrainingBatch Selected(Tensor indices) => new(
         InputIds.index_select(0, indices), AttentionMask.index_select(0, indices), PositionIds.index_select(0, indices),
         ResponseMask.index_select(0, indices), OffPolicyMask.index_select(0, indices), GroupIds.index_select(0, indices),
         Rewards.index_select(0, indices), SampleKinds.index_select(0, indices), ResponseLengths.index_select(0, indices),
@@ -128,13 +168,24 @@ public sealed class TrainingBatch : IDisposable
         GroupIds.to(device), Rewards.to(device), SampleKinds.to(device), ResponseLengths.to(device), Truncated.to(device),
         SamplingLogProbs.to(device), SamplingLogProbsMask.to(device), PromptLength, Statistics);
 
-    /// <summary>Disposes every tensor of the batch.</summary>
+    /// <summary>Disposes every tensor of the batch; later use of the batch throws <see cref="ObjectDisposedException"/>. Idempotent.</summary>
     public void Dispose()
     {
-        foreach (Tensor t in new[] { InputIds, AttentionMask, PositionIds, ResponseMask, OffPolicyMask, GroupIds, Rewards, SampleKinds, ResponseLengths, Truncated, SamplingLogProbs, SamplingLogProbsMask })
+        if (disposed)
+        {
+            return;
+        }
+        disposed = true;
+        foreach (Tensor t in new[] { inputIds, attentionMask, positionIds, responseMask, offPolicyMask, groupIds, rewards, sampleKinds, responseLengths, truncated, samplingLogProbs, samplingLogProbsMask })
         {
             t.Dispose();
         }
         isOffPolicy?.Dispose();
+    }
+
+    private Tensor Live(Tensor t)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return t;
     }
 }

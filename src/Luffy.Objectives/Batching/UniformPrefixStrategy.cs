@@ -26,6 +26,7 @@ public sealed class UniformPrefixStrategy : IPrefixRatioStrategy
     /// <inheritdoc />
     public IReadOnlyList<double> Ratios(int carriers, long step, Random random)
     {
+        PrefixRatioRange.ValidateCarriers(carriers);
         ArgumentNullException.ThrowIfNull(random);
         return Enumerable.Range(0, carriers).Select(_ => MinRatio + (MaxRatio - MinRatio) * random.NextDouble()).ToArray();
     }

@@ -16,6 +16,14 @@ internal static class TensorGuard
         {
             throw new ObjectDisposedException(name, $"{name} has been disposed; pass a live tensor (a dispose scope may have freed it).");
         }
+        if (tensor.device_type == DeviceType.META)
+        {
+            throw new ArgumentException($"{name} is on the meta device, which holds shapes but no data; move it to the CPU or an accelerator.", name);
+        }
+        if (tensor.is_sparse)
+        {
+            throw new ArgumentException($"{name} is a sparse tensor; a dense one is expected (call to_dense()).", name);
+        }
     }
 
     public static string Shape(Tensor tensor) => "[" + string.Join(", ", tensor.shape) + "]";
