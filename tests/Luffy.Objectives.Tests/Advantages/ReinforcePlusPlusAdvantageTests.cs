@@ -73,4 +73,13 @@ public class ReinforcePlusPlusAdvantageTests
         Assert.Equal(dtype, result.Advantages.dtype);
         Assert.All(Tensors.ToArray(result.ToTokens(batch.ResponseMask!)), a => Assert.Equal(0.0, a));
     }
+
+    [Fact]
+    public void A_mask_without_response_columns_is_named()
+    {
+        // amax(): "Expected reduction dim 1 to have non-zero size" before
+        var batch = new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new long[] { 0, 0 })) { ResponseMask = zeros(2, 0, dtype: ScalarType.Bool) };
+        var ex = Assert.Throws<ArgumentException>(() => new ReinforcePlusPlusAdvantage().Compute(batch));
+        Assert.Contains("ResponseMask has shape [2, 0]", ex.Message);
+    }
 }

@@ -44,4 +44,22 @@ public class RewardBatchTests
         using AdvantageResult result = new GroupNormalizedAdvantage(normalizeByStd: false).Compute(new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new[] { 3, 3 })));
         Assert.Equal(new[] { 0.5, -0.5 }, Tensors.ToArray(result.Advantages));
     }
+
+    [Fact]
+    public void A_disposed_tensor_of_the_batch_is_named()
+    {
+        // a RewardBatch holds references; the caller disposed the rewards: libtorch's "Tensor invalid -- empty handle" before
+        Tensor rewards = tensor(new[] { 1.0, 0.0 });
+        var batch = new RewardBatch(rewards, tensor(new long[] { 0, 0 }));
+        rewards.Dispose();
+        var ex = Assert.Throws<ObjectDisposedException>(() => new GroupNormalizedAdvantage().Compute(batch));
+        Assert.Equal("RewardBatch.Rewards", ex.ObjectName);
+    }
+
+    [Fact]
+    public void Meta_and_sparse_rewards_are_rejected_with_a_reason()
+    {
+        Assert.Contains("meta device", Assert.Throws<ArgumentException>(() => new RewardBatch(empty(2, device: new Device(DeviceType.META)), tensor(new long[] { 0, 0 }))).Message);
+        Assert.Contains("sparse", Assert.Throws<ArgumentException>(() => new RewardBatch(tensor(new[] { 1.0, 0.0 }).to_sparse(), tensor(new long[] { 0, 0 }))).Message);
+    }
 }

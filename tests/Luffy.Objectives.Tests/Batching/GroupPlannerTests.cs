@@ -132,4 +132,42 @@ public class GroupPlannerTests
     [Fact]
     public void Empty_trace_is_rejected_naming_the_group() =>
         Assert.Contains("group 9: trace 0 is empty", Assert.Throws<ArgumentException>(() => new GroupPlanner().Plan(9, [new OffPolicyTrace([])])).Message);
+
+    public static TheoryData<double> BadRatios() => [double.NaN, 1.7, -0.2, double.PositiveInfinity];
+
+    [Theory]
+    [MemberData(nameof(BadRatios))]
+    public void A_strategy_returning_a_ratio_outside_zero_one_is_named(double ratio)
+    {
+        // NaN became a prefix of 0 and 1.7 a full trace, silently
+        var planner = new GroupPlanner(new GroupPlanOptions { Strategy = new ConstantStrategy(ratio) });
+        var ex = Assert.Throws<InvalidOperationException>(() => planner.Plan(3, [TraceA], step: 5));
+        Assert.Contains($"strategy constant returned prefix ratio {ratio}", ex.Message);
+    }
+
+    [Fact]
+    public void Every_built_in_strategy_names_a_bad_carrier_count()
+    {
+        // Enumerable.Range named its own parameter, "count", which the caller never wrote
+        IPrefixRatioStrategy[] strategies = [new UniformPrefixStrategy(), new FixedPrefixStrategy(0, 1), new FullTraceStrategy(), new LinearDecayPrefixStrategy(10), new ReverseLinearPrefixStrategy(10), new LinearMaxPrefixStrategy(10)];
+        foreach (IPrefixRatioStrategy strategy in strategies)
+        {
+            foreach (int carriers in new[] { -1, 0 })
+            {
+                var ex = Assert.Throws<ArgumentOutOfRangeException>(() => strategy.Ratios(carriers, 0, new Random(1)));
+                Assert.Equal("carriers", ex.ParamName);
+            }
+        }
+    }
+
+    private sealed class ConstantStrategy(double ratio) : IPrefixRatioStrategy
+    {
+        public string Name => "constant";
+
+        public double MinRatio => 0;
+
+        public double MaxRatio => 1;
+
+        public IReadOnlyList<double> Ratios(int carriers, long step, Random random) => Enumerable.Repeat(ratio, carriers).ToArray();
+    }
 }

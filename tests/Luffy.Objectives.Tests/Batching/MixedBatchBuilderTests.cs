@@ -317,4 +317,30 @@ public class MixedBatchBuilderTests
         Assert.Equal(batch.Count, offset);
         AssertClose.Scalar(Tensors.Scalar(full.Loss), sum, 1e-12, 1e-6);
     }
+
+    [Fact]
+    public void A_negative_eos_id_is_rejected_without_a_vocabulary_size()
+    {
+        // -1 was written into InputIds after every full trace
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [2, -1] }));
+        Assert.Equal("EosTokenIds", ex.ParamName);
+        Assert.Contains("-1", ex.Message);
+    }
+
+    [Fact]
+    public void A_full_trace_of_zero_tokens_without_an_appended_eos_is_rejected()
+    {
+        var options = Options with { AppendEosToTraces = false };
+        var ex = Assert.Throws<ArgumentException>(() => new MixedBatchBuilder(options).Build(
+            [new PromptInput(1, [5], [SampleInput.OnPolicy([10, Eos], reward: 0), SampleInput.FullTrace(new OffPolicyTrace([]), reward: 1)])]));
+        Assert.Contains("prompt 0 sample 1 is a full trace of 0 tokens", ex.Message);
+    }
+
+    [Fact]
+    public void The_meta_device_is_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedBatchBuilder(Options).Build(
+            [new PromptInput(1, [5], [SampleInput.OnPolicy([10, Eos], reward: 0)])], device: new Device(DeviceType.META)));
+        Assert.Equal("device", ex.ParamName);
+    }
 }

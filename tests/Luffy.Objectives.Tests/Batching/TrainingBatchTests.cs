@@ -38,4 +38,45 @@ public class TrainingBatchTests
         Assert.Same(first.IsOffPolicy, batch.ToRewardBatch().IsOffPolicy); // created once, disposed with the batch
         Assert.Equal(new[] { false, true, true }, first.IsOffPolicy!.data<bool>().ToArray());
     }
+
+    [Fact]
+    public void A_disposed_batch_throws_object_disposed_wherever_it_is_used()
+    {
+        // each of these gave libtorch's "Tensor invalid -- empty handle"
+        TrainingBatch batch = Build();
+        batch.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => batch.InputIds);
+        Assert.Throws<ObjectDisposedException>(() => batch.Count);
+        Assert.Throws<ObjectDisposedException>(() => batch.ToRewardBatch());
+        Assert.Throws<ObjectDisposedException>(() => MicroBatcher.ByCount(batch, 2));
+        var ex = Assert.Throws<ObjectDisposedException>(() => TokenStatistics.ForResponses(zeros(3, 6, 30), batch));
+        Assert.Contains(nameof(TrainingBatch), ex.ObjectName);
+        batch.Dispose(); // idempotent
+    }
+
+    public static TheoryData<string> BadIndices() => ["3", "-1", "float", "2-D"];
+
+    [Theory]
+    [MemberData(nameof(BadIndices))]
+    public void Select_names_bad_indices(string which)
+    {
+        using TrainingBatch batch = Build();
+        Tensor indices = which switch
+        {
+            "3" => tensor(new long[] { 0, 3 }),
+            "-1" => tensor(new long[] { -1 }),
+            "float" => tensor(new[] { 0.0, 1.0 }),
+            _ => tensor(new long[,] { { 0, 1 } }),
+        };
+        var ex = Assert.Throws<ArgumentException>(() => batch.Select(indices));
+        Assert.Equal("indices", ex.ParamName);
+    }
+
+    [Fact]
+    public void Select_takes_int32_indices()
+    {
+        using TrainingBatch batch = Build();
+        using TrainingBatch selected = batch.Select(tensor(new[] { 2, 0 }));
+        Assert.Equal(new long[] { 2, 0 }, selected.SampleKinds.data<long>().ToArray());
+    }
 }

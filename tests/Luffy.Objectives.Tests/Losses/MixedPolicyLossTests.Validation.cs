@@ -222,4 +222,25 @@ public partial class MixedPolicyLossTests
 
         public double Evaluate(double logProb, double oldLogProb) => 1;
     }
+
+    [Fact]
+    public void Loss_inputs_on_the_meta_device_are_named()
+    {
+        // libtorch's "aten::logical_and.out ... Meta tensors" before
+        var meta = new Device(DeviceType.META);
+        PolicyLossInputs inputs = new()
+        {
+            LogProbs = empty(2, 3, device: meta), OldLogProbs = empty(2, 3, device: meta), Advantages = empty(2, 3, device: meta),
+            ResponseMask = empty(2, 3, dtype: ScalarType.Bool, device: meta),
+        };
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(inputs));
+        Assert.Contains("LogProbs is on the meta device", ex.Message);
+    }
+
+    [Fact]
+    public void Sparse_log_probs_are_named()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with { LogProbs = zeros(2, 3).to_sparse() }));
+        Assert.Contains("LogProbs is a sparse tensor", ex.Message);
+    }
 }
