@@ -33,6 +33,14 @@ public sealed record BatchBuilderOptions
     /// <summary>Remove groups whose rewards are all equal (they give zero advantage; "dynamic filtering"), counted in the statistics. The default is <see langword="false"/>.</summary>
     public bool DropUniformGroups { get; init; }
 
+    /// <summary>
+    /// The reward from which a sample counts as solved in <see cref="BatchStatistics"/> (SolveAll, SolveNone, OnSolved,
+    /// OffSolved): solved when reward ≥ this, unsolved otherwise. The default is 1, the 0/1-reward convention of the
+    /// reference; set it for other reward scales (e.g. 0.5 for partial credit in [0, 1], or a small positive value for
+    /// ±1 rewards). Finite. It changes only the statistics, never the batch.
+    /// </summary>
+    public double SolvedReward { get; init; } = 1.0;
+
     /// <summary>Throws when an option is out of range.</summary>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of its documented range.</exception>
     /// <exception cref="ArgumentException"><see cref="EosTokenIds"/> is empty.</exception>
@@ -49,6 +57,10 @@ public sealed record BatchBuilderOptions
         if (!Enum.IsDefined(PromptOverflow))
         {
             throw new ArgumentOutOfRangeException(nameof(PromptOverflow), PromptOverflow, "Unknown PromptOverflow value.");
+        }
+        if (!double.IsFinite(SolvedReward))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SolvedReward), SolvedReward, "SolvedReward must be a finite reward.");
         }
         if (PadTokenId < 0)
         {

@@ -2,7 +2,8 @@ namespace Luffy.Objectives.Batching;
 
 /// <summary>
 /// What the builder did, as the reference implementation logs it; nothing disappears silently. A sample is
-/// "solved" when its reward is ≥ 1 and "unsolved" when ≤ 0 (the 0/1-reward convention).
+/// "solved" when its reward is ≥ <see cref="BatchBuilderOptions.SolvedReward"/> (default 1, the 0/1-reward convention)
+/// and "unsolved" otherwise.
 /// </summary>
 /// <param name="Sequences">Sequences in the batch (B).</param>
 /// <param name="Groups">Groups in the batch.</param>

@@ -103,8 +103,8 @@ public sealed class MixedBatchBuilder
             truncatedTraces += groupRows.Count(r => r.TraceTruncated);
             truncatedResponses += groupRows.Count(r => r.ResponseTruncated);
             droppedTraces += groupRows.Count(r => r.Sample.TraceDropped);
-            solveNone += groupRows.All(r => r.Reward <= 0) ? 1 : 0;
-            solveAll += groupRows.All(r => r.Reward >= 1) ? 1 : 0;
+            solveNone += groupRows.All(r => r.Reward < Options.SolvedReward) ? 1 : 0;
+            solveAll += groupRows.All(r => r.Reward >= Options.SolvedReward) ? 1 : 0;
             rows.AddRange(groupRows);
         }
 
@@ -121,8 +121,8 @@ public sealed class MixedBatchBuilder
             AveragePrefixRatio: carriers.Length == 0 ? 0 : carriers.Average(r => r.PrefixRatio),
             SolveNone: solveNone,
             SolveAll: solveAll,
-            OnSolved: onPolicy.Count(r => r.Reward >= 1),
-            OffSolved: carriers.Count(r => r.Reward >= 1),
+            OnSolved: onPolicy.Count(r => r.Reward >= Options.SolvedReward),
+            OffSolved: carriers.Count(r => r.Reward >= Options.SolvedReward),
             MeanOnResponseLength: onPolicy.Length == 0 ? 0 : onPolicy.Average(r => r.Length),
             MeanOffResponseLength: carriers.Length == 0 ? 0 : carriers.Average(r => r.Length),
             OffOnExampleRatio: onPolicy.Length == 0 ? 0 : (double)carriers.Length / onPolicy.Length,

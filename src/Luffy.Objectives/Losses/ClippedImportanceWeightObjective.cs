@@ -31,6 +31,9 @@ public sealed record ClippedImportanceWeightObjective : IOnPolicyObjective
     public string Name => $"cispo({ClipLow},{ClipHigh})";
 
     /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
+    /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -62,6 +62,18 @@ public sealed record ClippedSurrogate : IOnPolicyObjective
     public string Name => (Clip ? $"ppo-clip({ClipLow},{ClipHigh})" : "ppo-unclipped") + (DualClip is { } c ? $"+dual({c})" : "") + (Ratio is ExponentialRatio ? "" : $"[{Ratio.Name}]");
 
     /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
+    /// <summary>Clip ranges set on an unclipped surrogate would change nothing: an error, called by <see cref="PolicyLossOptions.Validate"/>.</summary>
+    internal void CheckConsistent()
+    {
+        if (!Clip && (ClipLow != 0.2 || ClipHigh != 0.2))
+        {
+            throw new ArgumentException($"Clip is false but ClipLow = {ClipLow} and ClipHigh = {ClipHigh} are set; an unclipped surrogate uses no clip range. Set Clip = true (e.g. ClippedSurrogate.Unclipped with {{ Clip = true, ClipHigh = 0.28 }}) or leave the range at its default.", nameof(ClipHigh));
+        }
+    }
+
+    /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -38,6 +38,12 @@ public sealed record GeometricMeanSurrogate : IOnPolicyObjective
     /// <inheritdoc />
     public string Name => $"gmpo({ClipLow},{ClipHigh})";
 
+    /// <summary>Seq-mean-token-mean: the objective is defined per sequence, and verl always aggregates it so.</summary>
+    public LossAggregation? RequiredAggregation => LossAggregation.SequenceMeanTokenMean;
+
+    /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
     /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {

@@ -34,6 +34,12 @@ public sealed record GroupSequenceSurrogate : IOnPolicyObjective
     /// <inheritdoc />
     public string Name => $"gspo({ClipLow},{ClipHigh})";
 
+    /// <summary>Seq-mean-token-mean: the objective is defined per sequence, and verl always aggregates it so.</summary>
+    public LossAggregation? RequiredAggregation => LossAggregation.SequenceMeanTokenMean;
+
+    /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
     /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {

@@ -1,4 +1,5 @@
 using Luffy.Objectives.Internal;
+using Luffy.Objectives.Shaping;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -95,7 +96,7 @@ public sealed class MixedPolicyLoss
             LogProbs = lpOn, OldLogProbs = old, Advantages = advantages, OnPolicyMask = on, ResponseMask = mask, RolloutWeights = weights,
         }) ?? throw new InvalidOperationException($"{o.OnPolicy.Name} returned no terms.");
         CheckTerms(terms, logp, o.OnPolicy.Name);
-        Tensor onLoss = terms.TokenLoss;
+        Tensor onLoss = weights is not null && !o.OnPolicy.AppliesRolloutWeights ? terms.TokenLoss * weights : terms.TokenLoss;
 
         Tensor ratio;
         if (inputs.TraceProbabilities is { } q)
@@ -254,14 +255,22 @@ public sealed class MixedPolicyLoss
         }
         else if (Options.EntropyCoefficient > 0)
         {
-            throw new ArgumentException($"EntropyCoefficient is {Options.EntropyCoefficient} but Entropy is null; pass the (B, T) token entropy (TokenStatistics.Compute) or set EntropyCoefficient to 0.", nameof(inputs));
+            throw new ArgumentException($"EntropyCoefficient is {Options.EntropyCoefficient} but Entropy is null; pass the (B, T) token entropy (TokenStatistics.Compute) or set EntropyCoefficient to 0 (LuffyMainRun, and RlWithSftLoss built on it, include LUFFY's entropy bonus of 0.001).", nameof(inputs));
+        }
+        if (inputs.OffPolicyMask is null && Options.SftCoefficient > 0)
+        {
+            throw new ArgumentException($"SftCoefficient is {Options.SftCoefficient} but OffPolicyMask is null: the SFT term covers sequences that carry a trace, so without the mask it would train nothing. Pass the batch's (B, T) OffPolicyMask.", nameof(inputs));
+        }
+        if (inputs.OffPolicyMask is null && !Options.TraceSequencesInPolicyLoss)
+        {
+            throw new ArgumentException("TraceSequencesInPolicyLoss is false but OffPolicyMask is null: no sequence carries a trace, so the setting would change nothing. Pass the batch's (B, T) OffPolicyMask.", nameof(inputs));
         }
         if (inputs.TraceProbabilities is not null)
         {
             TensorGuard.Companion(inputs.TraceProbabilities, nameof(inputs.TraceProbabilities), logp, nameof(inputs.LogProbs), layout);
-            if (Options.OffPolicyMaxClamp is { } ceiling && ceiling <= 0)
+            if (Options.Shaping is not RegularizedShaping { Gamma: RegularizedShaping.DefaultGamma })
             {
-                throw new ArgumentException($"OffPolicyMaxClamp is {ceiling} but the off-policy ratio p/(q + 1e-6) of trace probabilities is >= 0: every off-policy token would be clamped and get no gradient. Use a bound > 0.", nameof(inputs));
+                throw new ArgumentException($"Shaping is {Options.Shaping.Name} but TraceProbabilities are given: the off-policy ratio is then p/(q + 1e-6) and no shaping applies (the reference's target_probs path). Leave Shaping at its default or drop TraceProbabilities.", nameof(inputs));
             }
         }
         if (inputs.RolloutWeights is not null)

@@ -27,7 +27,8 @@ public sealed class OnPolicyContext
 
     /// <summary>
     /// Rollout-correction weights, (B, T), the log-probs' dtype, detached, 0 outside the response, or <see langword="null"/>.
-    /// When set, the token losses must include them (most objectives multiply token-wise; see <c>RolloutCorrection</c>).
+    /// An objective that declares <see cref="IOnPolicyObjective.AppliesRolloutWeights"/> includes them in its token losses
+    /// (most multiply token-wise; see <c>RolloutCorrection</c>); for any other, the loss multiplies its token losses.
     /// </summary>
     public Tensor? RolloutWeights { get; init; }
 }

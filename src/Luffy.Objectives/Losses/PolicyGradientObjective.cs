@@ -12,6 +12,9 @@ public sealed record PolicyGradientObjective : IOnPolicyObjective
     public string Name => "gpg";
 
     /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
+    /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -8,8 +8,10 @@ namespace Luffy.Objectives.Losses;
 /// variants with <c>with</c>. Validated when a <see cref="MixedPolicyLoss"/> is created (<see cref="Validate"/>); the
 /// objectives validate their own settings when they are set. The defaults are a standard clipped PPO/GRPO loss with
 /// LUFFY's regularized shaping (γ = 0.1) for off-policy tokens and token-mean aggregation; <see cref="LuffyMainRun"/> is
-/// the paper's main run. The pieces compose: <c>LuffyMainRun with { OnPolicy = new GroupSequenceSurrogate() }</c> is
-/// GSPO on the on-policy tokens with LUFFY's shaping on the trace tokens.
+/// the paper's main run. The pieces compose: <c>Gspo with { EntropyCoefficient = 0.001 }</c> is GSPO on the on-policy
+/// tokens with LUFFY's shaping (the default of every option set) on the trace tokens and LUFFY's entropy bonus. A
+/// combination the references never use is refused by <see cref="Validate"/> (e.g. a sequence-level objective under
+/// another aggregation than its own, see <see cref="AllowAggregationMismatch"/>; a setting that would change nothing).
 /// </summary>
 public sealed record PolicyLossOptions
 {
@@ -68,6 +70,14 @@ public sealed record PolicyLossOptions
 
     /// <summary>Tokens the clip fractions and PPO-KL metrics average over. The default is <see cref="MetricScope.OnPolicyTokens"/> (the reference averages over all response tokens).</summary>
     public MetricScope MetricScope { get; init; } = MetricScope.OnPolicyTokens;
+
+    /// <summary>
+    /// Lets a sequence-level objective (<see cref="IOnPolicyObjective.RequiredAggregation"/>: GSPO, GMPO) run under
+    /// another <see cref="Aggregation"/> than the one it is defined with. The default is <see langword="false"/>: such
+    /// options are rejected by <see cref="Validate"/>, since e.g. GSPO under seq-mean-token-sum-norm or GMPO under
+    /// token-mean becomes length-weighted, which no reference implementation does.
+    /// </summary>
+    public bool AllowAggregationMismatch { get; init; }
 
     /// <summary>The implementation to run. The default is <see cref="LossKernel.Auto"/>: fused where it applies, composed elsewhere; the result reports which ran.</summary>
     public LossKernel Kernel { get; init; } = LossKernel.Auto;
@@ -169,6 +179,23 @@ public sealed record PolicyLossOptions
         if (AggregationConstant is { } constant && (!(constant > 0) || !double.IsFinite(constant)))
         {
             throw new ArgumentOutOfRangeException(nameof(AggregationConstant), constant, "AggregationConstant must be a finite number greater than 0 (or null for T).");
+        }
+        if (AggregationConstant is { } unused && Aggregation != LossAggregation.SequenceMeanTokenSumNorm)
+        {
+            throw new ArgumentException($"AggregationConstant is {unused} but Aggregation is {Aggregation}; the constant C is used only by SequenceMeanTokenSumNorm. Remove it or choose that aggregation.", nameof(AggregationConstant));
+        }
+        if (OnPolicy.RequiredAggregation is { } required && required != Aggregation && !AllowAggregationMismatch)
+        {
+            throw new ArgumentException(
+                $"{OnPolicy.Name} is defined with Aggregation = {required} but the options aggregate with {Aggregation}; set Aggregation = LossAggregation.{required} (or AllowAggregationMismatch = true to run it otherwise on purpose).", nameof(Aggregation));
+        }
+        if (!TraceSequencesInPolicyLoss && SftCoefficient == 0)
+        {
+            throw new ArgumentException("TraceSequencesInPolicyLoss is false but SftCoefficient is 0: sequences that carry a trace would leave the policy loss and learn nothing. Set SftCoefficient > 0 (the RL w/ SFT baseline, RlWithSftLoss) or keep them in the policy loss.", nameof(TraceSequencesInPolicyLoss));
+        }
+        if (OnPolicy is ClippedSurrogate surrogate)
+        {
+            surrogate.CheckConsistent();
         }
         if (!(EntropyCoefficient >= 0) || !double.IsFinite(EntropyCoefficient))
         {

@@ -30,6 +30,9 @@ public sealed record SoftAdaptiveSurrogate : IOnPolicyObjective
     public string Name => $"sapo({PositiveTemperature},{NegativeTemperature})";
 
     /// <inheritdoc />
+    public bool AppliesRolloutWeights => true;
+
+    /// <inheritdoc />
     public OnPolicyTerms Compute(OnPolicyContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

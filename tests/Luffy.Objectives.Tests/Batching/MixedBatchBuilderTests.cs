@@ -343,4 +343,21 @@ public class MixedBatchBuilderTests
             [new PromptInput(1, [5], [SampleInput.OnPolicy([10, Eos], reward: 0)])], device: new Device(DeviceType.META)));
         Assert.Equal("device", ex.ParamName);
     }
+
+    [Theory]
+    [InlineData(1.0, 1, 0, 0)]
+    [InlineData(0.5, 0, 1, 1)]
+    public void Solved_counts_follow_the_solved_reward(double solvedReward, int solveNone, int solveAll, int onSolved)
+    {
+        // rewards 0.6 and 0.8 (partial credit): neither 0 nor 1, so the 0/1 convention called the group unsolved only
+        // because no reward reached 1; with SolvedReward = 0.5 both count as solved
+        var options = Options with { SolvedReward = solvedReward };
+        using TrainingBatch batch = new MixedBatchBuilder(options).Build(
+            [new PromptInput(1, [5], [SampleInput.OnPolicy([10, Eos], reward: 0.6), SampleInput.OnPolicy([11, Eos], reward: 0.8)])]);
+        Assert.Equal((solveNone, solveAll, onSolved == 1 ? 2 : 0), (batch.Statistics.SolveNone, batch.Statistics.SolveAll, batch.Statistics.OnSolved));
+    }
+
+    [Fact]
+    public void A_non_finite_solved_reward_is_rejected() =>
+        Assert.Equal("SolvedReward", Assert.Throws<ArgumentOutOfRangeException>(() => new MixedBatchBuilder(Options with { SolvedReward = double.NaN })).ParamName);
 }

@@ -165,12 +165,13 @@ public partial class MixedPolicyLossTests
     }
 
     [Fact]
-    public void A_max_clamp_at_or_below_zero_with_trace_probabilities_is_rejected()
+    public void A_shaping_with_trace_probabilities_is_rejected()
     {
-        // the shaping is unused then, so the options alone cannot tell; the ratio p/(q + 1e-6) is >= 0
+        // the ratio is then p/(q + 1e-6) and the shaping is skipped (the reference's target_probs path): a log shaping,
+        // or a max clamp of -1 that makes sense for it, silently did nothing or clamped every token
         var options = new PolicyLossOptions { Shaping = new LogShaping(1), OffPolicyMaxClamp = -1 };
         var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(options).Compute(Plain() with { OffPolicyMask = ones(2, 3, dtype: ScalarType.Bool), TraceProbabilities = full(2, 3, 0.5) }));
-        Assert.Contains("OffPolicyMaxClamp is -1", ex.Message);
+        Assert.Contains("Shaping is log(w=1) but TraceProbabilities are given", ex.Message);
     }
 
     public static TheoryData<string> WrongShapes() => ["(1)", "(B, T + 1)", "float64", "null"];
@@ -242,5 +243,55 @@ public partial class MixedPolicyLossTests
     {
         var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with { LogProbs = zeros(2, 3).to_sparse() }));
         Assert.Contains("LogProbs is a sparse tensor", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("sft")]
+    [InlineData("rl-with-sft")]
+    public void An_sft_term_without_an_off_policy_mask_is_rejected(string which)
+    {
+        // the SFT term covers trace-carrying sequences: without the mask it trained plain GRPO, silently
+        PolicyLossOptions options = which == "sft" ? new PolicyLossOptions { SftCoefficient = 0.5 } : PolicyLossOptions.RlWithSftLoss() with { EntropyCoefficient = 0 };
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(options).Compute(Plain()));
+        Assert.Contains("OffPolicyMask is null", ex.Message);
+    }
+
+    [Fact]
+    public void The_entropy_requirement_of_the_main_run_presets_is_explained()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(PolicyLossOptions.RlWithSftLoss()).Compute(Plain() with { OffPolicyMask = zeros(2, 3, dtype: ScalarType.Bool) }));
+        Assert.Contains("RlWithSftLoss built on it, include LUFFY's entropy bonus", ex.Message);
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Composed, false)]
+    [InlineData(LossKernel.Composed, true)]
+    public void Rollout_weights_reach_a_custom_objective_that_does_not_apply_them(LossKernel kernel, bool customAppliesThem)
+    {
+        // a custom objective had to multiply the weights itself, and nothing noticed when it did not
+        MixedBatch batch = MixedBatch.Random(8);
+        (PolicyLossInputs inputs, Tensor logp, _) = batch.ToInputs(ScalarType.Float64, Extras.RolloutWeights);
+        using PolicyLossResult builtIn = new MixedPolicyLoss(new PolicyLossOptions { OnPolicy = new PolicyGradientObjective(), Kernel = kernel }).Compute(inputs);
+        builtIn.Loss.backward();
+        double[] expected = Tensors.ToArray(logp.grad!);
+        logp.grad = null;
+        using PolicyLossResult custom = new MixedPolicyLoss(new PolicyLossOptions { OnPolicy = new PlainPolicyGradient(customAppliesThem), Kernel = kernel }).Compute(inputs);
+        custom.Loss.backward();
+        AssertClose.Scalar(Tensors.Scalar(builtIn.Loss), Tensors.Scalar(custom.Loss), 1e-12);
+        AssertClose.Array(expected, Tensors.ToArray(logp.grad!), 1e-12);
+    }
+
+    /// <summary>−A·log p, as a user outside the assembly writes it: applying the weights only when it says so.</summary>
+    private sealed class PlainPolicyGradient(bool appliesWeights) : IOnPolicyObjective
+    {
+        public string Name => "plain-pg";
+
+        public bool AppliesRolloutWeights => appliesWeights;
+
+        public OnPolicyTerms Compute(OnPolicyContext context)
+        {
+            Tensor value = -context.LogProbs * context.Advantages;
+            return new OnPolicyTerms(appliesWeights && context.RolloutWeights is { } w ? value * w : value);
+        }
     }
 }

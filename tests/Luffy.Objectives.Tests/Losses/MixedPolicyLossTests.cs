@@ -56,7 +56,7 @@ public partial class MixedPolicyLossTests
         new("GMPO with TIS weights, narrow clip", PolicyLossOptions.GeometricMean with { OnPolicy = new GeometricMeanSurrogate { ClipLow = 0.05, ClipHigh = 0.1 } }, Extras.RolloutWeights),
         new("CISPO", new PolicyLossOptions { OnPolicy = new ClippedImportanceWeightObjective() }),
         new("CISPO with TIS weights, seq-mean-token-sum", new PolicyLossOptions { OnPolicy = new ClippedImportanceWeightObjective { ClipHigh = 0.5 }, Aggregation = LossAggregation.SequenceMeanTokenSum }, Extras.RolloutWeights),
-        new("GSPO on-policy with LUFFY shaping and SFT", Luffy with { OnPolicy = new GroupSequenceSurrogate { ClipLow = 0.02, ClipHigh = 0.03 }, SftCoefficient = 0.1, AllMaxClip = 0.9 }, Extras.Entropy),
+        new("GSPO on-policy with LUFFY shaping and SFT", Luffy with { OnPolicy = new GroupSequenceSurrogate { ClipLow = 0.02, ClipHigh = 0.03 }, Aggregation = LossAggregation.SequenceMeanTokenMean, AggregationConstant = null, SftCoefficient = 0.1, AllMaxClip = 0.9 }, Extras.Entropy),
     ];
 
     public static TheoryData<Variant, string, LossKernel> VariantsByDtype()
@@ -128,7 +128,7 @@ public partial class MixedPolicyLossTests
         Prop.ForAll(Gen.Choose(0, 1_000_000).ToArbitrary(), Gen.Choose(0, FusableVariants.Length - 1).ToArbitrary(), Gen.Elements(Enum.GetValues<LossAggregation>()).ToArbitrary(), (seed, v, mode) =>
         {
             Variant variant = FusableVariants[v];
-            PolicyLossOptions options = variant.Options with { Aggregation = mode, MetricScope = seed % 2 == 0 ? MetricScope.OnPolicyTokens : MetricScope.AllResponseTokens };
+            PolicyLossOptions options = Reaggregated(variant.Options, mode) with { MetricScope = seed % 2 == 0 ? MetricScope.OnPolicyTokens : MetricScope.AllResponseTokens };
             MixedBatch batch = MixedBatch.Random(seed, b: 7, t: 13);
             LossNormalizers? normalizers = seed % 3 == 0 ? new LossNormalizers(11.0, 13.0, 17.0) : null;
             (PolicyLossInputs fi, Tensor fl, Tensor fe) = batch.ToInputs(ScalarType.Float64, variant.Extras, normalizers);
@@ -216,6 +216,17 @@ public partial class MixedPolicyLossTests
 
     public static IEnumerable<LossAggregation> Modes => Enum.GetValues<LossAggregation>();
 
+    /// <summary>
+    /// A variant under another aggregation, for the properties that hold for every combination: sequence-level objectives
+    /// are opted in explicitly, and the sum-norm constant kept only where it is used.
+    /// </summary>
+    private static PolicyLossOptions Reaggregated(PolicyLossOptions options, LossAggregation mode, double? constant = null) => options with
+    {
+        Aggregation = mode,
+        AggregationConstant = mode == LossAggregation.SequenceMeanTokenSumNorm ? constant ?? options.AggregationConstant : null,
+        AllowAggregationMismatch = true,
+    };
+
     [Property(MaxTest = 60)]
     public Property Micro_batch_losses_with_the_batch_normalizers_sum_to_the_full_batch_loss() =>
         Prop.ForAll(
@@ -226,7 +237,7 @@ public partial class MixedPolicyLossTests
             {
                 Variant variant = Variants[choice.v];
                 // all-max-clip removes tokens only known after the forward pass, so its normalizer is not a batch count
-                PolicyLossOptions options = variant.Options with { Aggregation = choice.mode, AllMaxClip = null, EntropyCoefficient = 0.01, KlCoefficient = 0.1 };
+                PolicyLossOptions options = Reaggregated(variant.Options, choice.mode) with { AllMaxClip = null, EntropyCoefficient = 0.01, KlCoefficient = 0.1 };
                 Extras extras = variant.Extras | Extras.Reference | Extras.Entropy;
                 var loss = new MixedPolicyLoss(options);
                 MixedBatch batch = MixedBatch.Random(seed, b: 8, t: 12);
@@ -272,7 +283,7 @@ public partial class MixedPolicyLossTests
             {
                 // Sum-norm divides by C; with C = T by default, padding changes T, so C is fixed here.
                 Variant variant = Variants[choice.v];
-                PolicyLossOptions options = variant.Options with { Aggregation = choice.mode, AggregationConstant = 50, KlCoefficient = 0.1, EntropyCoefficient = 0.01 };
+                PolicyLossOptions options = Reaggregated(variant.Options, choice.mode, constant: 50) with { KlCoefficient = 0.1, EntropyCoefficient = 0.01 };
                 Extras extras = variant.Extras | Extras.Reference | Extras.Entropy;
                 var loss = new MixedPolicyLoss(options);
                 MixedBatch batch = MixedBatch.Random(seed, b: 6, t: 10);

@@ -86,4 +86,50 @@ public class PolicyLossOptionsTests
         Assert.False(o.TraceSequencesInPolicyLoss);
         Assert.Equal(PolicyLossOptions.LuffyMainRun.Aggregation, o.Aggregation);
     }
+
+    public static TheoryData<string, PolicyLossOptions> SilentCombinations() => new()
+    {
+        // GSPO under the main run's seq-mean-token-sum-norm (the README's own example before), GMPO under token-mean
+        { "Aggregation", PolicyLossOptions.LuffyMainRun with { OnPolicy = new GroupSequenceSurrogate() } },
+        { "Aggregation", new PolicyLossOptions { OnPolicy = new GeometricMeanSurrogate() } },
+        // settings that did nothing
+        { "AggregationConstant", new PolicyLossOptions { AggregationConstant = 8192 } },
+        { "TraceSequencesInPolicyLoss", new PolicyLossOptions { TraceSequencesInPolicyLoss = false } },
+        { "ClipHigh", new PolicyLossOptions { OnPolicy = ClippedSurrogate.Unclipped with { ClipHigh = 0.28 } } },
+    };
+
+    [Theory]
+    [MemberData(nameof(SilentCombinations))]
+    public void A_combination_that_would_change_nothing_or_that_no_reference_uses_is_rejected(string option, PolicyLossOptions options)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(options));
+        Assert.Equal(option, ex.ParamName);
+    }
+
+    [Fact]
+    public void A_sequence_level_objective_runs_under_another_aggregation_only_on_request()
+    {
+        PolicyLossOptions mismatch = PolicyLossOptions.LuffyMainRun with { OnPolicy = new GroupSequenceSurrogate() };
+        Assert.Contains("SequenceMeanTokenMean", Assert.Throws<ArgumentException>(() => new MixedPolicyLoss(mismatch)).Message);
+        Assert.NotNull(new MixedPolicyLoss(mismatch with { AllowAggregationMismatch = true }));
+        Assert.NotNull(new MixedPolicyLoss(mismatch with { Aggregation = LossAggregation.SequenceMeanTokenMean, AggregationConstant = null }));
+    }
+
+    [Fact]
+    public void Every_preset_is_a_valid_combination()
+    {
+        foreach (PolicyLossOptions preset in new[] { PolicyLossOptions.LuffyMainRun, PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.GeometricMean, PolicyLossOptions.RlWithSftLoss(), new PolicyLossOptions() })
+        {
+            preset.Validate();
+        }
+    }
+
+    [Fact]
+    public void Sequence_level_objectives_declare_their_aggregation_and_token_level_ones_none()
+    {
+        Assert.Equal(LossAggregation.SequenceMeanTokenMean, new GroupSequenceSurrogate().RequiredAggregation);
+        Assert.Equal(LossAggregation.SequenceMeanTokenMean, new GeometricMeanSurrogate().RequiredAggregation);
+        IOnPolicyObjective[] tokenLevel = [new ClippedSurrogate(), new SoftAdaptiveSurrogate(), new ClippedImportanceWeightObjective(), new PolicyGradientObjective()];
+        Assert.All(tokenLevel, o => Assert.Null(o.RequiredAggregation));
+    }
 }
