@@ -205,7 +205,7 @@ public sealed class MixedBatchBuilder
             Move(tensor(groupIds, flat), target), Move(tensor(rewards, flat), target), Move(tensor(kinds, flat), target),
             Move(tensor(lengths, flat), target), Move(tensor(truncated, flat), target),
             Move(logProbsTensor, target), Move(logProbsMaskTensor, target),
-            promptLength, statistics);
+            promptLength, statistics, Options.VocabularySize);
     }
 
     private static Tensor Move(Tensor t, Device device)

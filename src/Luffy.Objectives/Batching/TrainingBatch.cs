@@ -18,8 +18,9 @@ public sealed class TrainingBatch : IDisposable
     internal TrainingBatch(
         Tensor inputIds, Tensor attentionMask, Tensor positionIds, Tensor responseMask, Tensor offPolicyMask,
         Tensor groupIds, Tensor rewards, Tensor sampleKinds, Tensor responseLengths, Tensor truncated,
-        Tensor samplingLogProbs, Tensor samplingLogProbsMask, int promptLength, BatchStatistics statistics)
+        Tensor samplingLogProbs, Tensor samplingLogProbsMask, int promptLength, BatchStatistics statistics, int? vocabularySize)
     {
+        VocabularySize = vocabularySize;
         this.inputIds = inputIds;
         this.attentionMask = attentionMask;
         this.positionIds = positionIds;
@@ -95,6 +96,13 @@ public sealed class TrainingBatch : IDisposable
     /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
     public int Count => (int)GroupIds.shape[0];
 
+    /// <summary>
+    /// The vocabulary size V every token id of the batch was checked against when it was built
+    /// (<see cref="BatchBuilderOptions.VocabularySize"/>), or <see langword="null"/> when the builder had none. With it,
+    /// <c>TokenStatistics.ForResponses</c> needs no device read to check the ids against the logits.
+    /// </summary>
+    public int? VocabularySize { get; }
+
     /// <summary>What the builder did (counts of truncations, drops, solved groups...).</summary>
     public BatchStatistics Statistics { get; }
 
@@ -160,13 +168,13 @@ public sealed class TrainingBatch : IDisposable
         ResponseMask.index_select(0, indices), OffPolicyMask.index_select(0, indices), GroupIds.index_select(0, indices),
         Rewards.index_select(0, indices), SampleKinds.index_select(0, indices), ResponseLengths.index_select(0, indices),
         Truncated.index_select(0, indices), SamplingLogProbs.index_select(0, indices), SamplingLogProbsMask.index_select(0, indices),
-        PromptLength, Statistics);
+        PromptLength, Statistics, VocabularySize);
 
     /// <summary>Copies every tensor to <paramref name="device"/> (a new batch; this one is unchanged).</summary>
     public TrainingBatch To(Device device) => new(
         InputIds.to(device), AttentionMask.to(device), PositionIds.to(device), ResponseMask.to(device), OffPolicyMask.to(device),
         GroupIds.to(device), Rewards.to(device), SampleKinds.to(device), ResponseLengths.to(device), Truncated.to(device),
-        SamplingLogProbs.to(device), SamplingLogProbsMask.to(device), PromptLength, Statistics);
+        SamplingLogProbs.to(device), SamplingLogProbsMask.to(device), PromptLength, Statistics, VocabularySize);
 
     /// <summary>Disposes every tensor of the batch; later use of the batch throws <see cref="ObjectDisposedException"/>. Idempotent.</summary>
     public void Dispose()

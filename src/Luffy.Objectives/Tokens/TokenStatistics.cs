@@ -9,7 +9,9 @@ namespace Luffy.Objectives.Tokens;
 /// V vocabulary entries. Results are differentiable with respect to the logits. <see cref="ForResponses"/> and
 /// <see cref="FromHiddenStatesForResponses"/> take a model's full-sequence output and a <see cref="TrainingBatch"/> and
 /// return the statistics of its response tokens, aligned with the loss's (B, T) tensors. Token ids are checked against
-/// V (one read of their minimum and maximum from the device).
+/// V with one read of their minimum and maximum from the device, unless they were checked where they were made: a
+/// batch built with <c>BatchBuilderOptions.VocabularySize</c> ≤ V, or <c>checkTokenIds: false</c>. With that, the
+/// path from logits to the loss reads nothing back from the device.
 /// </summary>
 public static class TokenStatistics
 {
@@ -19,9 +21,10 @@ public static class TokenStatistics
     /// <param name="temperature">τ &gt; 0 dividing the logits (the sampling temperature). The default is 1.</param>
     /// <returns>A fresh (B, T) tensor in the logits' dtype.</returns>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree, or a token id is outside [0, V).</exception>
-    public static Tensor LogProbs(Tensor logits, Tensor tokenIds, double temperature = 1.0)
+    /// <param name="checkTokenIds">Check the ids against V (one read of their minimum and maximum from the device). The default is <see langword="true"/>; pass <see langword="false"/> for ids checked where they were made (an out-of-range id then fails inside libtorch, or as a device assert on CUDA).</param>
+    public static Tensor LogProbs(Tensor logits, Tensor tokenIds, double temperature = 1.0, bool checkTokenIds = true)
     {
-        Validate(logits, tokenIds, temperature);
+        Validate(logits, tokenIds, temperature, checkTokenIds);
         using var scope = NewDisposeScope();
         Tensor z = Scaled(logits, temperature);
         Tensor ids = tokenIds.to_type(ScalarType.Int64).unsqueeze(-1);
@@ -56,9 +59,10 @@ public static class TokenStatistics
     /// <returns>A fresh result owning (B, T) log-probs and entropies in the logits' dtype.</returns>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is negative or <paramref name="temperature"/> is not positive.</exception>
-    public static TokenStatisticsResult Compute(Tensor logits, Tensor tokenIds, int chunkSize = 0, double temperature = 1.0)
+    /// <param name="checkTokenIds">Check the ids against V (one read of their minimum and maximum from the device). The default is <see langword="true"/>; pass <see langword="false"/> for ids checked where they were made.</param>
+    public static TokenStatisticsResult Compute(Tensor logits, Tensor tokenIds, int chunkSize = 0, double temperature = 1.0, bool checkTokenIds = true)
     {
-        Validate(logits, tokenIds, temperature);
+        Validate(logits, tokenIds, temperature, checkTokenIds);
         if (chunkSize < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be >= 0 (0 = no chunking).");
@@ -91,7 +95,8 @@ public static class TokenStatistics
     /// <returns>A fresh result owning (B, T) log-probs and entropies in the hidden states' dtype.</returns>
     /// <exception cref="ArgumentException">Shapes, dtypes or devices disagree.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkSize"/> is &lt; 1 or <paramref name="temperature"/> is not positive.</exception>
-    public static TokenStatisticsResult FromHiddenStates(Tensor hidden, Tensor outputWeight, Tensor tokenIds, int chunkSize = 1024, double temperature = 1.0)
+    /// <param name="checkTokenIds">Check the ids against V (one read of their minimum and maximum from the device). The default is <see langword="true"/>; pass <see langword="false"/> for ids checked where they were made.</param>
+    public static TokenStatisticsResult FromHiddenStates(Tensor hidden, Tensor outputWeight, Tensor tokenIds, int chunkSize = 1024, double temperature = 1.0, bool checkTokenIds = true)
     {
         TensorGuard.Floating(hidden, nameof(hidden));
         TensorGuard.Rank(hidden, nameof(hidden), 3, "(B, T, H)");
@@ -117,7 +122,10 @@ public static class TokenStatistics
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "chunkSize must be >= 1.");
         }
-        CheckVocabulary(tokenIds, outputWeight.shape[0]);
+        if (checkTokenIds)
+        {
+            CheckVocabulary(tokenIds, outputWeight.shape[0]);
+        }
         using var scope = NewDisposeScope();
         Tensor ids = tokenIds.to_type(ScalarType.Int64);
         List<Tensor> outputs = ChunkedProjectionStatisticsFunction.apply(hidden, outputWeight, ids, (long)chunkSize, temperature);
@@ -153,7 +161,7 @@ public static class TokenStatistics
         CheckCovers(logits, nameof(logits), "(B, P + T, V)", batch);
         using var scope = NewDisposeScope();
         Tensor response = Upcast(logits.narrow(1, batch.PromptLength - 1, batch.ResponseLength), upcast);
-        TokenStatisticsResult result = Compute(response, batch.ResponseIds(), chunkSize, temperature);
+        TokenStatisticsResult result = Compute(response, batch.ResponseIds(), chunkSize, temperature, NeedsIdCheck(batch, logits.shape[2]));
         result.LogProbs.MoveToOuterDisposeScope();
         result.Entropy.MoveToOuterDisposeScope();
         return result;
@@ -179,11 +187,14 @@ public static class TokenStatistics
         CheckCovers(hidden, nameof(hidden), "(B, P + T, H)", batch);
         using var scope = NewDisposeScope();
         Tensor response = Upcast(hidden.narrow(1, batch.PromptLength - 1, batch.ResponseLength), upcast);
-        TokenStatisticsResult result = FromHiddenStates(response, Upcast(outputWeight, upcast), batch.ResponseIds(), chunkSize, temperature);
+        TokenStatisticsResult result = FromHiddenStates(response, Upcast(outputWeight, upcast), batch.ResponseIds(), chunkSize, temperature, NeedsIdCheck(batch, outputWeight.shape[0]));
         result.LogProbs.MoveToOuterDisposeScope();
         result.Entropy.MoveToOuterDisposeScope();
         return result;
     }
+
+    /// <summary>A batch built with a vocabulary size no larger than V holds only valid ids: no device read is needed.</summary>
+    private static bool NeedsIdCheck(TrainingBatch batch, long vocabulary) => batch.VocabularySize is not { } v || v > vocabulary;
 
     private static void CheckCovers(Tensor values, string name, string layout, TrainingBatch batch)
     {
@@ -218,7 +229,7 @@ public static class TokenStatistics
 
     private static Tensor Scaled(Tensor logits, double temperature) => temperature == 1.0 ? logits.alias() : logits / temperature;
 
-    private static void Validate(Tensor logits, Tensor tokenIds, double temperature)
+    private static void Validate(Tensor logits, Tensor tokenIds, double temperature, bool checkTokenIds)
     {
         TensorGuard.Floating(logits, nameof(logits));
         TensorGuard.Rank(logits, nameof(logits), 3, "(B, T, V)");
@@ -231,6 +242,9 @@ public static class TokenStatistics
         }
         TensorGuard.SameDevice(tokenIds, nameof(tokenIds), logits, nameof(logits));
         TensorGuard.Positive(temperature, nameof(temperature));
-        CheckVocabulary(tokenIds, logits.shape[2]);
+        if (checkTokenIds)
+        {
+            CheckVocabulary(tokenIds, logits.shape[2]);
+        }
     }
 }

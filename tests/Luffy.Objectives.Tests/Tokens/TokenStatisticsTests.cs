@@ -1,3 +1,5 @@
+using Luffy.Objectives.Internal;
+
 namespace Luffy.Objectives.Tests.Tokens;
 
 public partial class TokenStatisticsTests
@@ -291,5 +293,37 @@ public partial class TokenStatisticsTests
         result.Dispose();
         Assert.Throws<ObjectDisposedException>(() => result.LogProbs);
         Assert.Throws<ObjectDisposedException>(() => result.Entropy);
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void From_a_batch_built_with_the_vocabulary_to_the_loss_nothing_is_read_from_the_device(LossKernel kernel)
+    {
+        // the ids were checked when the batch was built: the statistics no longer read their min/max (a sync per
+        // micro-batch on CUDA), and the loss never reads anything
+        using TrainingBatch batch = new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [2], MaxResponseLength = 5, VocabularySize = 16 }).Build(
+        [
+            new PromptInput(1, [5, 6, 7], [SampleInput.OnPolicy([8, 9, 2], reward: 1), SampleInput.FullTrace(new OffPolicyTrace([10, 11]), reward: 0)]),
+        ]);
+        manual_seed(5);
+        Tensor hidden = randn(batch.Count, batch.PromptLength + batch.ResponseLength, 8).requires_grad_();
+        Tensor weight = randn(16, 8).requires_grad_();
+        long before = HostTransfer.Reads;
+        using TokenStatisticsResult plain = TokenStatistics.ForResponses(hidden.matmul(weight.t()), batch);
+        using TokenStatisticsResult chunked = TokenStatistics.ForResponses(hidden.matmul(weight.t()), batch, chunkSize: 2);
+        using TokenStatisticsResult projected = TokenStatistics.FromHiddenStatesForResponses(hidden, weight, batch, chunkSize: 2);
+        using PolicyLossResult loss = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Kernel = kernel }).Compute(new PolicyLossInputs
+        {
+            LogProbs = projected.LogProbs, OldLogProbs = projected.LogProbs.detach(), Advantages = ones(batch.Count, batch.ResponseLength),
+            ResponseMask = batch.ResponseMask, OffPolicyMask = batch.OffPolicyMask, Entropy = projected.Entropy,
+        });
+        loss.Loss.backward();
+        Assert.Equal(before, HostTransfer.Reads);
+
+        // without the builder's vocabulary the ids are checked: one read
+        using TrainingBatch plainBatch = SmallBatch();
+        using TokenStatisticsResult checkedStatistics = TokenStatistics.ForResponses(randn(plainBatch.Count, plainBatch.PromptLength + plainBatch.ResponseLength, 16), plainBatch);
+        Assert.Equal(before + 1, HostTransfer.Reads);
     }
 }
