@@ -42,7 +42,7 @@ using TrainingBatch batch = new MixedBatchBuilder(new BatchBuilderOptions { EosT
 using AdvantageResult advantages = new MedianBaselineAdvantage().Compute(batch.ToRewardBatch());
 using Tensor tokenAdvantages = advantages.ToTokens(batch.ResponseMask);
 var loss = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Shaping = new CappedShaping(0.05) });
-IReadOnlyList<MicroBatch> microBatches = MicroBatcher.ByCount(batch, 5);
+using MicroBatches microBatches = MicroBatcher.ByCount(batch, 5);
 Tensor old;
 using (no_grad())
 {
@@ -57,20 +57,10 @@ foreach (MicroBatch micro in microBatches)
 {
     using var scope = NewDisposeScope();
     using TokenStatisticsResult stats = TokenStatistics.ForResponses(model.forward(micro.Batch.InputIds), micro.Batch);
-    using PolicyLossResult result = loss.Compute(new PolicyLossInputs
-    {
-        LogProbs = stats.LogProbs,
-        OldLogProbs = micro.Slice(old),
-        Advantages = micro.Slice(tokenAdvantages),
-        ResponseMask = micro.Batch.ResponseMask,
-        OffPolicyMask = micro.Batch.OffPolicyMask,
-        Entropy = stats.Entropy,
-        Normalizers = micro.Normalizers(loss.Options),
-    });
+    using PolicyLossResult result = loss.Compute(micro, stats, old, tokenAdvantages);
     result.Loss.backward();
     metrics.Add(result.Metrics);
     (kernel, reason) = (result.Kernel, result.KernelReason);
-    micro.Dispose();
 }
 optimizer.step();
 

@@ -1,5 +1,6 @@
 using Luffy.Objectives.Internal;
 using Luffy.Objectives.Losses;
+using Luffy.Objectives.Tokens;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Batching;
@@ -77,5 +78,43 @@ public sealed class MicroBatch : IDisposable
     }
 
     /// <summary>Disposes the micro-batch's tensors.</summary>
+    /// <summary>
+    /// The loss inputs of this micro-batch in one call, so that nothing can be forgotten: the model's statistics of the
+    /// micro-batch (log-probs, and the entropy when the loss uses it), the rows of the whole-batch old log-probs and
+    /// advantages (and of the optional whole-batch tensors), this micro-batch's masks, and the whole batch's normalizers
+    /// for <paramref name="loss"/>'s options (so the summed micro-batch gradients equal the full-batch gradient and
+    /// <see cref="PolicyLossMetrics.Combine"/> is exact).
+    /// </summary>
+    /// <param name="loss">The loss the inputs are for (its options choose the normalizers).</param>
+    /// <param name="statistics">The model's statistics of <see cref="Batch"/>, (n, T) (<c>TokenStatistics.ForResponses</c>). Not disposed.</param>
+    /// <param name="oldLogProbs">The whole batch's old log-probs, (B, T). Not disposed.</param>
+    /// <param name="advantages">The whole batch's token advantages, (B, T) (<c>AdvantageResult.ToTokens</c>). Not disposed.</param>
+    /// <param name="referenceLogProbs">The whole batch's reference-policy log-probs, (B, T), for the KL penalty. The default is <see langword="null"/>.</param>
+    /// <param name="rolloutWeights">The whole batch's rollout-correction weights, (B, T). The default is <see langword="null"/>.</param>
+    /// <param name="traceProbabilities">The whole batch's trace probabilities, (B, T) (<see cref="TrainingBatch.TraceProbabilities"/>). The default is <see langword="null"/>.</param>
+    /// <returns>Inputs that view the given tensors (nothing new to dispose).</returns>
+    /// <exception cref="ArgumentException">A whole-batch tensor is not (B, …) for the full batch's B.</exception>
+    /// <exception cref="ObjectDisposedException">The micro-batch or <paramref name="statistics"/> was disposed.</exception>
+    public PolicyLossInputs Inputs(MixedPolicyLoss loss, TokenStatisticsResult statistics, Tensor oldLogProbs, Tensor advantages,
+        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null)
+    {
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(statistics);
+        return new PolicyLossInputs
+        {
+            LogProbs = statistics.LogProbs,
+            OldLogProbs = Slice(oldLogProbs),
+            Advantages = Slice(advantages),
+            ResponseMask = Batch.ResponseMask,
+            OffPolicyMask = Batch.OffPolicyMask,
+            Entropy = statistics.Entropy,
+            ReferenceLogProbs = referenceLogProbs is null ? null : Slice(referenceLogProbs),
+            RolloutWeights = rolloutWeights is null ? null : Slice(rolloutWeights),
+            TraceProbabilities = traceProbabilities is null ? null : Slice(traceProbabilities),
+            Normalizers = Normalizers(loss.Options),
+        };
+    }
+
+    /// <summary>Disposes <see cref="Batch"/>. Idempotent.</summary>
     public void Dispose() => Batch.Dispose();
 }

@@ -9,9 +9,9 @@ public static class MicroBatcher
     /// <summary>Consecutive micro-batches of at most <paramref name="sequencesPerMicroBatch"/> sequences.</summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="sequencesPerMicroBatch">≥ 1.</param>
-    /// <returns>Fresh micro-batches, in order, covering every sequence once.</returns>
+    /// <returns>Fresh micro-batches, in order, covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="sequencesPerMicroBatch"/> is &lt; 1.</exception>
-    public static IReadOnlyList<MicroBatch> ByCount(TrainingBatch batch, int sequencesPerMicroBatch)
+    public static MicroBatches ByCount(TrainingBatch batch, int sequencesPerMicroBatch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (sequencesPerMicroBatch < 1)
@@ -33,9 +33,9 @@ public static class MicroBatcher
     /// </summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="tokenBudget">≥ 1 tokens per micro-batch.</param>
-    /// <returns>Fresh micro-batches, in order, covering every sequence once.</returns>
+    /// <returns>Fresh micro-batches, in order, covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenBudget"/> is &lt; 1.</exception>
-    public static IReadOnlyList<MicroBatch> ByTokenBudget(TrainingBatch batch, long tokenBudget)
+    public static MicroBatches ByTokenBudget(TrainingBatch batch, long tokenBudget)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (tokenBudget < 1)
@@ -64,7 +64,7 @@ public static class MicroBatcher
         return Slice(batch, ranges);
     }
 
-    private static IReadOnlyList<MicroBatch> Slice(TrainingBatch batch, List<(int Start, int Count)> ranges)
+    private static MicroBatches Slice(TrainingBatch batch, List<(int Start, int Count)> ranges)
     {
         long[] lengths;
         bool[] traces;
@@ -82,6 +82,6 @@ public static class MicroBatcher
             using Tensor indices = arange(start, start + count, dtype: ScalarType.Int64, device: batch.GroupIds.device);
             result.Add(new MicroBatch(batch.Select(indices), start, batch.Count, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
         }
-        return result;
+        return new MicroBatches(result);
     }
 }

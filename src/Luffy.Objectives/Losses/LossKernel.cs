@@ -12,7 +12,7 @@ public enum LossKernel
     /// <summary>
     /// One pass over the tokens computes the loss, its analytic gradient and every metric (a custom autograd function;
     /// backward hands over the cached gradient, or scales it when the output gradient is not 1). CPU, float32/float64 and built-in shaping functions only; otherwise
-    /// <see cref="MixedPolicyLoss.Compute"/> throws <see cref="NotSupportedException"/>.
+    /// <see cref="MixedPolicyLoss.Compute(PolicyLossInputs)"/> throws <see cref="NotSupportedException"/>.
     /// </summary>
     Fused,
 

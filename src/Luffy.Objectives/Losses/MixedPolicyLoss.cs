@@ -1,5 +1,7 @@
+using Luffy.Objectives.Batching;
 using Luffy.Objectives.Internal;
 using Luffy.Objectives.Shaping;
+using Luffy.Objectives.Tokens;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -64,6 +66,26 @@ public sealed class MixedPolicyLoss
             return FusedPolicyLoss.Compute(inputs, Options);
         }
         return ComputeComposed(inputs, Options.Kernel == LossKernel.Composed ? "the options ask for LossKernel.Composed" : reason);
+    }
+
+    /// <summary>
+    /// One micro-batch's loss in one call: <see cref="MicroBatch.Inputs"/> (statistics, the micro-batch's rows of the
+    /// whole-batch tensors, its masks and the whole batch's normalizers for these options), then <see cref="Compute(PolicyLossInputs)"/>.
+    /// </summary>
+    /// <param name="microBatch">The micro-batch (from <see cref="MicroBatcher"/>). Not disposed.</param>
+    /// <param name="statistics">The model's statistics of the micro-batch's rows, (n, T). Not disposed.</param>
+    /// <param name="oldLogProbs">The whole batch's old log-probs, (B, T). Not disposed.</param>
+    /// <param name="advantages">The whole batch's token advantages, (B, T). Not disposed.</param>
+    /// <param name="referenceLogProbs">The whole batch's reference log-probs, (B, T), for the KL penalty. The default is <see langword="null"/>.</param>
+    /// <param name="rolloutWeights">The whole batch's rollout-correction weights, (B, T). The default is <see langword="null"/>.</param>
+    /// <param name="traceProbabilities">The whole batch's trace probabilities, (B, T). The default is <see langword="null"/>.</param>
+    /// <returns>A fresh result; summing the micro-batch losses (and combining their metrics) gives the full batch's.</returns>
+    /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, or one the options need is missing.</exception>
+    public PolicyLossResult Compute(MicroBatch microBatch, TokenStatisticsResult statistics, Tensor oldLogProbs, Tensor advantages,
+        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null)
+    {
+        ArgumentNullException.ThrowIfNull(microBatch);
+        return Compute(microBatch.Inputs(this, statistics, oldLogProbs, advantages, referenceLogProbs, rolloutWeights, traceProbabilities));
     }
 
     /// <summary>The composed-ops implementation (every device, dtype and objective; the reference of the fused kernel).</summary>

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 /// The tensors of one loss step. All (B, T) tensors share one layout: B ≥ 1 sequences, T ≥ 1 response tokens (padded).
 /// Floating-point tensors must share the dtype and device of <see cref="LogProbs"/>; masks are bool or an integer dtype
 /// (non-zero = set). Nothing is broadcast and nothing is disposed by the loss, nor read again after
-/// <see cref="MixedPolicyLoss.Compute"/> returns (a caller may dispose its tensors before calling <c>backward()</c>).
+/// <see cref="MixedPolicyLoss.Compute(PolicyLossInputs)"/> returns (a caller may dispose its tensors before calling <c>backward()</c>).
 /// Values outside the response mask are never read into the loss: padding may hold anything, NaN included, and gets
 /// exactly zero gradient. A NaN at a response token propagates as PyTorch does: the loss is NaN and so is that token's
 /// gradient.

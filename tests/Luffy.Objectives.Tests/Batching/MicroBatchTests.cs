@@ -49,4 +49,69 @@ public class MicroBatchTests
             m.Dispose();
         }
     }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void One_call_per_micro_batch_gives_the_full_batch_loss_gradient_and_metrics(LossKernel kernel)
+    {
+        // the realistic loop used to fill PolicyLossInputs from four objects; leaving out the normalizers scaled the
+        // gradient by the number of micro-batches without a word
+        using TrainingBatch batch = Build();
+        manual_seed(9);
+        Tensor table = randn(batch.Count, batch.PromptLength + batch.ResponseLength, 32, dtype: ScalarType.Float64).requires_grad_(); // the "model"
+        Tensor old = randn(batch.Count, batch.ResponseLength, dtype: ScalarType.Float64).clamp_max(0);
+        Tensor advantages = randn(batch.Count, batch.ResponseLength, dtype: ScalarType.Float64);
+        Tensor reference = old - 0.1, weights = rand(batch.Count, batch.ResponseLength, dtype: ScalarType.Float64) + 0.5;
+        var loss = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Kernel = kernel, KlCoefficient = 0.05, SftCoefficient = 0.2 });
+
+        using TokenStatisticsResult all = TokenStatistics.ForResponses(table, batch);
+        using PolicyLossResult whole = loss.Compute(new PolicyLossInputs
+        {
+            LogProbs = all.LogProbs, OldLogProbs = old, Advantages = advantages, ResponseMask = batch.ResponseMask, OffPolicyMask = batch.OffPolicyMask,
+            Entropy = all.Entropy, ReferenceLogProbs = reference, RolloutWeights = weights,
+        });
+        whole.Loss.backward();
+        double[] expected = Tensors.ToArray(table.grad!);
+        table.grad = null;
+
+        double sum = 0;
+        var metrics = new List<PolicyLossMetrics>();
+        using (MicroBatches parts = MicroBatcher.ByCount(batch, 3))
+        {
+            foreach (MicroBatch m in parts)
+            {
+                using TokenStatisticsResult statistics = TokenStatistics.ForResponses(table.narrow(0, m.Start, m.Count), m.Batch);
+                using PolicyLossResult result = loss.Compute(m, statistics, old, advantages, referenceLogProbs: reference, rolloutWeights: weights);
+                result.Loss.backward();
+                sum += Tensors.Scalar(result.Loss);
+                metrics.Add(result.Metrics);
+            }
+        }
+        AssertClose.Scalar(Tensors.Scalar(whole.Loss), sum, 1e-12);
+        AssertClose.Array(expected, Tensors.ToArray(table.grad!), 1e-12);
+        var combined = PolicyLossMetrics.Combine(metrics).ToNamedValues();
+        var full = whole.Metrics.ToNamedValues();
+        for (int k = 0; k < full.Count; k++)
+        {
+            AssertClose.Scalar(full[k].Value, combined[k].Value, 1e-12, 1.0, full[k].Key);
+        }
+    }
+
+    [Fact]
+    public void Inputs_take_the_micro_batch_rows_of_every_whole_batch_tensor()
+    {
+        using TrainingBatch batch = Build();
+        using MicroBatches parts = MicroBatcher.ByCount(batch, 3);
+        Tensor perRow = arange(4, dtype: ScalarType.Float32).unsqueeze(1).expand(4, batch.ResponseLength).contiguous();
+        using TokenStatisticsResult statistics = TokenStatistics.ForResponses(zeros(1, batch.PromptLength + batch.ResponseLength, 32), parts[1].Batch);
+        PolicyLossInputs inputs = parts[1].Inputs(new MixedPolicyLoss(), statistics, perRow, perRow * 2, referenceLogProbs: perRow * 3, rolloutWeights: perRow * 4, traceProbabilities: perRow * 5);
+        Assert.Equal(3.0, Tensors.ToArray(inputs.OldLogProbs)[0]);
+        Assert.Equal(6.0, Tensors.ToArray(inputs.Advantages)[0]);
+        Assert.Equal(9.0, Tensors.ToArray(inputs.ReferenceLogProbs!)[0]);
+        Assert.Equal(12.0, Tensors.ToArray(inputs.RolloutWeights!)[0]);
+        Assert.Equal(15.0, Tensors.ToArray(inputs.TraceProbabilities!)[0]);
+        Assert.Equal(parts[1].Normalizers(new PolicyLossOptions()), inputs.Normalizers);
+        Assert.Contains("B = 4", Assert.Throws<ArgumentException>(() => parts[0].Inputs(new MixedPolicyLoss(), statistics, zeros(3, 5), perRow)).Message);
+    }
 }

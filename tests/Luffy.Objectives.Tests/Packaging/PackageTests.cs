@@ -8,6 +8,9 @@ namespace Luffy.Objectives.Tests.Packaging;
 /// (tests/PackageConsumer) to a temporary folder outside the repository — so that it inherits none of the repository's
 /// build files — and runs one training step there against the packed package, as another trainer would.
 /// </summary>
+// Serialized with ReadmeTests: both run dotnet builds that restore the library project (one project.assets.json).
+[Collection(nameof(PackageTests))]
+[CollectionDefinition(nameof(PackageTests), DisableParallelization = true)]
 public class PackageTests
 {
     [Fact]
@@ -42,6 +45,9 @@ public class PackageTests
                 string nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open()).ReadToEnd();
                 Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
                 Assert.Contains("<readme>README.md</readme>", nuspec);
+                string packageReadme = new StreamReader(zip.GetEntry("README.md")!.Open()).ReadToEnd();
+                Assert.Contains("## One LUFFY step over micro-batches", packageReadme); // the short package README, not the repository's
+                Assert.True(packageReadme.Length < 10_000, $"the package README has {packageReadme.Length} characters");
                 Assert.Contains("id=\"TorchSharp\"", nuspec);
                 Assert.DoesNotContain("libtorch", nuspec); // consumers choose their native backend
             }
