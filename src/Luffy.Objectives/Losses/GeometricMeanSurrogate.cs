@@ -10,7 +10,7 @@ namespace Luffy.Objectives.Losses;
 /// on-policy tokens m, the sequence advantage Σ_t m·A / (Σ_t m + 1e-8), and the sequence loss
 /// ℓ_b = −A_b·ratio_b (rollout weights enter as their geometric mean over the sequence). Every on-policy token of the
 /// sequence carries ℓ_b, so seq-mean-token-mean aggregation gives the mean of ℓ_b over sequences
-/// (<see cref="PolicyLossOptions.GeometricMean"/>); verl's torch.mean also counts empty sequences — pass the number of
+/// (<see cref="PolicyLossOptions.Gmpo"/>); verl's torch.mean also counts empty sequences — pass the number of
 /// sequences as the policy normalizer for exactly that. "pg_clipfrac": where the token's log-ratio was clipped and
 /// A &gt; 0; "pg_clipfrac_lower": likewise with A &lt; 0. Composed kernel only.
 /// </summary>

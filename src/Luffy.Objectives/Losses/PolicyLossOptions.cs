@@ -115,13 +115,25 @@ public sealed record PolicyLossOptions
         MetricScope = MetricScope.AllResponseTokens,
     };
 
-    /// <summary>GMPO as verl runs it: <see cref="GeometricMeanSurrogate"/> (ε 0.2 / 0.2), the mean of the sequence losses, metrics over all response tokens.</summary>
-    public static PolicyLossOptions GeometricMean { get; } = new()
+    /// <summary>GMPO as verl runs it (<c>geo_mean</c>): <see cref="GeometricMeanSurrogate"/> (ε 0.2 / 0.2), the mean of the sequence losses, metrics over all response tokens.</summary>
+    public static PolicyLossOptions Gmpo { get; } = new()
     {
         OnPolicy = new GeometricMeanSurrogate(),
         Aggregation = LossAggregation.SequenceMeanTokenMean,
         MetricScope = MetricScope.AllResponseTokens,
     };
+
+    /// <summary>GRPO as verl runs it (<c>vanilla</c>): PPO's clipped surrogate with ε = 0.2, token-mean, metrics over all response tokens. The defaults of a new <see cref="PolicyLossOptions"/> but for the metric scope.</summary>
+    public static PolicyLossOptions Grpo { get; } = new() { MetricScope = MetricScope.AllResponseTokens };
+
+    /// <summary>Dr.GRPO: PPO's clipped surrogate with ε = 0.2, seq-mean-token-sum-norm with C = T (pair it with advantages without std normalization, as <c>Recipes.DrGrpo</c> does).</summary>
+    public static PolicyLossOptions DrGrpo { get; } = Grpo with { Aggregation = LossAggregation.SequenceMeanTokenSumNorm };
+
+    /// <summary>CISPO as verl runs it (<c>cispo</c>): <see cref="ClippedImportanceWeightObjective"/>, token-mean, metrics over all response tokens.</summary>
+    public static PolicyLossOptions Cispo { get; } = Grpo with { OnPolicy = new ClippedImportanceWeightObjective() };
+
+    /// <summary>GPG as verl runs it (<c>gpg</c>): <see cref="PolicyGradientObjective"/> (−A·log p), token-mean, metrics over all response tokens.</summary>
+    public static PolicyLossOptions Gpg { get; } = Grpo with { OnPolicy = new PolicyGradientObjective() };
 
     /// <summary>
     /// The reference's "RL w/ SFT loss" baseline: the on-policy GRPO/PPO loss on sequences without a trace plus

@@ -74,8 +74,8 @@ public class PolicyLossOptionsTests
     {
         Assert.IsType<GroupSequenceSurrogate>(PolicyLossOptions.Gspo.OnPolicy);
         Assert.IsType<SoftAdaptiveSurrogate>(PolicyLossOptions.Sapo.OnPolicy);
-        Assert.IsType<GeometricMeanSurrogate>(PolicyLossOptions.GeometricMean.OnPolicy);
-        Assert.All(new[] { PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.GeometricMean }, o => Assert.Equal(LossAggregation.SequenceMeanTokenMean, o.Aggregation));
+        Assert.IsType<GeometricMeanSurrogate>(PolicyLossOptions.Gmpo.OnPolicy);
+        Assert.All(new[] { PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.Gmpo }, o => Assert.Equal(LossAggregation.SequenceMeanTokenMean, o.Aggregation));
     }
 
     [Fact]
@@ -118,7 +118,7 @@ public class PolicyLossOptionsTests
     [Fact]
     public void Every_preset_is_a_valid_combination()
     {
-        foreach (PolicyLossOptions preset in new[] { PolicyLossOptions.LuffyMainRun, PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.GeometricMean, PolicyLossOptions.RlWithSftLoss(), new PolicyLossOptions() })
+        foreach (PolicyLossOptions preset in new[] { PolicyLossOptions.Grpo, PolicyLossOptions.DrGrpo, PolicyLossOptions.LuffyMainRun, PolicyLossOptions.Gspo, PolicyLossOptions.Sapo, PolicyLossOptions.Gmpo, PolicyLossOptions.Cispo, PolicyLossOptions.Gpg, PolicyLossOptions.RlWithSftLoss(), new PolicyLossOptions() })
         {
             preset.Validate();
         }
