@@ -31,14 +31,4 @@ public class ShapingBenchmark
         shaping.Apply(logp).sum().backward();
         return logp.grad!.sum().item<float>();
     }
-
-    [Benchmark(Description = "Apply (no grad) + analytic derivative")]
-    public float Analytic()
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        Tensor value = shaping.Apply(logp);
-        Tensor derivative = shaping.DerivativeWithRespectToLogProb(logp);
-        return value.sum().item<float>() + derivative.sum().item<float>();
-    }
 }

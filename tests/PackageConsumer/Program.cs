@@ -77,25 +77,12 @@ if (!double.IsFinite(step.Loss) || change == 0 || step.OffPolicyTokens == 0)
 Console.WriteLine("consumer step: ok");
 return 0;
 
-/// <summary>A shaping function of our own: LUFFY's p/(p + γ), capped at 0.9 (no gradient above the cap).</summary>
+/// <summary>A shaping function of our own: LUFFY's p/(p + γ), capped at 0.9 (no gradient above the cap). Name and f are all it writes: autograd differentiates it.</summary>
 internal sealed class CappedShaping(double gamma) : IShapingFunction
 {
     public string Name => $"capped({gamma})";
 
     public Tensor Apply(Tensor logProbs) => (logProbs.exp() / (logProbs.exp() + gamma)).clamp_max(0.9);
-
-    public Tensor DerivativeWithRespectToLogProb(Tensor logProbs)
-    {
-        using var noGrad = no_grad();
-        Tensor p = logProbs.exp();
-        return (p * gamma / ((p + gamma) * (p + gamma))).where(p / (p + gamma) < 0.9, zeros_like(p));
-    }
-
-    public double Evaluate(double logProb)
-    {
-        double p = Math.Exp(logProb);
-        return Math.Min(p / (p + gamma), 0.9);
-    }
 }
 
 /// <summary>An advantage estimator of our own: reward minus the group's median reward.</summary>

@@ -8,19 +8,26 @@ namespace Luffy.Objectives.Advantages;
 /// rescales the gradient when most rewards are 0. A group of one sample has mean 0, so A = α·r/f_norm (the reference's
 /// rule); a group of two or more whose rewards are all equal gets exactly 0.
 /// </summary>
-public sealed class GpgAdvantage : IAdvantageEstimator
+public sealed record GpgAdvantage : IAdvantageEstimator
 {
     /// <summary>Creates the estimator.</summary>
     /// <param name="featureNorm">f_norm &gt; 0 dividing every advantage. The default is 1 (verl's default).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="featureNorm"/> is not a finite number greater than 0.</exception>
     public GpgAdvantage(double featureNorm = 1.0)
     {
-        TensorGuard.Positive(featureNorm, nameof(featureNorm));
         FeatureNorm = featureNorm;
     }
 
     /// <summary>f_norm. The default is 1.</summary>
-    public double FeatureNorm { get; }
+    public double FeatureNorm
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(FeatureNorm));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => "gpg";

@@ -9,7 +9,7 @@ namespace Luffy.Objectives.Advantages;
 /// trace included (LUFFY). A group of one sample has mean 0 and std 1; a group whose rewards are all equal
 /// gets exactly 0.
 /// </summary>
-public sealed class GroupNormalizedAdvantage : IAdvantageEstimator
+public sealed record GroupNormalizedAdvantage : IAdvantageEstimator
 {
     /// <summary>Creates the estimator.</summary>
     /// <param name="normalizeByStd">Divide by std_g + ε. The default is <see langword="true"/> (GRPO); LUFFY's main run uses <see langword="false"/>.</param>
@@ -17,16 +17,23 @@ public sealed class GroupNormalizedAdvantage : IAdvantageEstimator
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epsilon"/> is negative or not finite.</exception>
     public GroupNormalizedAdvantage(bool normalizeByStd = true, double epsilon = 1e-6)
     {
-        TensorGuard.NonNegative(epsilon, nameof(epsilon));
         NormalizeByStd = normalizeByStd;
         Epsilon = epsilon;
     }
 
     /// <summary>Whether advantages are divided by std_g + ε. The default is <see langword="true"/>.</summary>
-    public bool NormalizeByStd { get; }
+    public bool NormalizeByStd { get; init; }
 
     /// <summary>ε added to the group std. The default is 1e-6.</summary>
-    public double Epsilon { get; }
+    public double Epsilon
+    {
+        get;
+        init
+        {
+            TensorGuard.NonNegative(value, nameof(Epsilon));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => NormalizeByStd ? "grpo" : "grpo-no-std";

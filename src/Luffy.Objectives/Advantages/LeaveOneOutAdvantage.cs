@@ -6,7 +6,7 @@ namespace Luffy.Objectives.Advantages;
 /// RLOO: A_i = r_i − mean of the other members = G/(G−1)·(r_i − mean_g). A group of one sample gets A = r (the reference's rule).
 /// A group of two or more samples whose rewards are all equal gets exactly 0.
 /// </summary>
-public sealed class LeaveOneOutAdvantage : IAdvantageEstimator
+public sealed record LeaveOneOutAdvantage : IAdvantageEstimator
 {
     /// <inheritdoc />
     public string Name => "rloo";

@@ -9,7 +9,7 @@ namespace Luffy.Objectives.Advantages;
 /// of two or more whose responses are all empty uses b = 0 (the reference divides 0 by 0 there); a group of two or
 /// more whose rewards are all equal gets exactly 0.
 /// </summary>
-public sealed class LengthWeightedBaselineAdvantage : IAdvantageEstimator
+public sealed record LengthWeightedBaselineAdvantage : IAdvantageEstimator
 {
     /// <inheritdoc />
     public string Name => "opo";

@@ -12,7 +12,7 @@ namespace Luffy.Objectives.Advantages;
 /// and std 1, for all its members (the reference implementation's rule). A group with no on-policy sample is an error
 /// in the reference; here it is treated like a group of one (mean 0, std 1).
 /// </summary>
-public sealed class OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
+public sealed record OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
 {
     /// <summary>Creates the estimator.</summary>
     /// <param name="normalizeByStd">Divide by std_g + ε. The default is <see langword="true"/>.</param>
@@ -20,16 +20,23 @@ public sealed class OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epsilon"/> is negative or not finite.</exception>
     public OnPolicyGroupNormalizedAdvantage(bool normalizeByStd = true, double epsilon = 1e-6)
     {
-        TensorGuard.NonNegative(epsilon, nameof(epsilon));
         NormalizeByStd = normalizeByStd;
         Epsilon = epsilon;
     }
 
     /// <summary>Whether advantages are divided by std_g + ε. The default is <see langword="true"/>.</summary>
-    public bool NormalizeByStd { get; }
+    public bool NormalizeByStd { get; init; }
 
     /// <summary>ε added to the group std. The default is 1e-6.</summary>
-    public double Epsilon { get; }
+    public double Epsilon
+    {
+        get;
+        init
+        {
+            TensorGuard.NonNegative(value, nameof(Epsilon));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => NormalizeByStd ? "grpo-split" : "grpo-split-no-std";

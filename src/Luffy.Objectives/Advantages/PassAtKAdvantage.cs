@@ -8,7 +8,7 @@ namespace Luffy.Objectives.Advantages;
 /// reward) gets a non-zero advantage, r_max − r_second, divided by std_g + ε when <see cref="NormalizeByStd"/>;
 /// every other member gets 0. Every group needs at least two samples.
 /// </summary>
-public sealed class PassAtKAdvantage : IAdvantageEstimator
+public sealed record PassAtKAdvantage : IAdvantageEstimator
 {
     /// <summary>Creates the estimator.</summary>
     /// <param name="normalizeByStd">Divide by the unbiased std_g + ε. The default is <see langword="true"/>.</param>
@@ -16,16 +16,23 @@ public sealed class PassAtKAdvantage : IAdvantageEstimator
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epsilon"/> is negative or not finite.</exception>
     public PassAtKAdvantage(bool normalizeByStd = true, double epsilon = 1e-6)
     {
-        TensorGuard.NonNegative(epsilon, nameof(epsilon));
         NormalizeByStd = normalizeByStd;
         Epsilon = epsilon;
     }
 
     /// <summary>Whether the advantage is divided by std_g + ε. The default is <see langword="true"/>.</summary>
-    public bool NormalizeByStd { get; }
+    public bool NormalizeByStd { get; init; }
 
     /// <summary>ε added to the group std. The default is 1e-6.</summary>
-    public double Epsilon { get; }
+    public double Epsilon
+    {
+        get;
+        init
+        {
+            TensorGuard.NonNegative(value, nameof(Epsilon));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => NormalizeByStd ? "grpo-pass@k" : "grpo-pass@k-no-std";

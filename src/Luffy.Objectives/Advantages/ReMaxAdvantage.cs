@@ -6,7 +6,7 @@ namespace Luffy.Objectives.Advantages;
 /// rewards; with the outcome reward on the last response token that is r − b on every response token, i.e. one
 /// advantage per sequence. Group ids are not used (statistics only).
 /// </summary>
-public sealed class ReMaxAdvantage : IAdvantageEstimator
+public sealed record ReMaxAdvantage : IAdvantageEstimator
 {
     /// <inheritdoc />
     public string Name => "remax";

@@ -13,22 +13,22 @@ namespace Luffy.Objectives.Advantages;
 /// is the mean over each response. Group ids are not used (statistics only). Needs <see cref="RewardBatch.ResponseMask"/>.
 /// With fewer than two response tokens in the batch the variance's denominator is clamped to 1 (the reference raises).
 /// </summary>
-public sealed class ReinforcePlusPlusAdvantage : IAdvantageEstimator
+public sealed record ReinforcePlusPlusAdvantage : IAdvantageEstimator
 {
     /// <summary>Creates the estimator.</summary>
     /// <param name="gamma">The discount γ in [0, 1]. The default is 1 (verl's default <c>algorithm.gamma</c>).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="gamma"/> is outside [0, 1].</exception>
     public ReinforcePlusPlusAdvantage(double gamma = 1.0)
     {
-        if (!(gamma >= 0 && gamma <= 1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, "gamma must be in [0, 1].");
-        }
         Gamma = gamma;
     }
 
-    /// <summary>The discount γ. The default is 1.</summary>
-    public double Gamma { get; }
+    /// <summary>The discount γ in [0, 1]. The default is 1.</summary>
+    public double Gamma
+    {
+        get;
+        init => field = value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Gamma), value, "Gamma must be in [0, 1].");
+    }
 
     /// <inheritdoc />
     public string Name => "reinforce++";

@@ -9,7 +9,7 @@ namespace Luffy.Objectives.Advantages;
 /// length). The result is constant per sequence and returned per sequence. Needs
 /// <see cref="RewardBatch.ResponseMask"/>. Because of the whitening, uniform groups do not stay at exactly 0.
 /// </summary>
-public sealed class ReinforcePlusPlusBaselineAdvantage : IAdvantageEstimator
+public sealed record ReinforcePlusPlusBaselineAdvantage : IAdvantageEstimator
 {
     /// <summary>The constant added to the variance before the reciprocal square root: 1e-8.</summary>
     public const double WhiteningEpsilon = 1e-8;

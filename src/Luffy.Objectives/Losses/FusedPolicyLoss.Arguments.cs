@@ -1,3 +1,5 @@
+using Luffy.Objectives.Shaping;
+
 namespace Luffy.Objectives.Losses;
 
 internal static unsafe partial class FusedPolicyLoss
@@ -21,8 +23,7 @@ internal static unsafe partial class FusedPolicyLoss
         public bool Clip, AllScope;
 
         // off-policy shaping and clamps
-        public ShapeKind Shape;
-        public double ShapeParameter;
+        public ShapingFormula Shape;
         public double? MaxClamp, MinClamp;
 
         // extras of the reference implementation and the regularizers
@@ -79,7 +80,7 @@ internal static unsafe partial class FusedPolicyLoss
     {
         public static LaneShapes Of(in KernelArguments<float> a)
         {
-            float rp = (float)a.RatioParameter, sp = (float)a.ShapeParameter;
+            float rp = (float)a.RatioParameter;
             (bool hasExp, float ratioExponent, float ratioLog, float ratioGamma) = a.Ratio switch
             {
                 RatioKind.Exponential => (true, 1f, 0f, 0f),
@@ -88,15 +89,8 @@ internal static unsafe partial class FusedPolicyLoss
                 RatioKind.SquareRoot or RatioKind.Power => (true, rp, 0f, 0f),
                 _ => (true, 1f, 0f, rp),
             };
-            (float scale, float shapeExponent, float shapeLog, float shapeGamma) = a.Shape switch
-            {
-                ShapeKind.Regularized => (1f, 1f, 0f, sp),
-                ShapeKind.Identity => (1f, 1f, 0f, 0f),
-                ShapeKind.Power => (1f, sp, 0f, 0f),
-                ShapeKind.SquareRoot => (1f, 0.5f, 0f, 0f),
-                ShapeKind.Log => (0f, 1f, sp, 0f),
-                _ => (1f, 1f, sp, 0f),
-            };
+            ShapingFormula f = a.Shape;
+            (float scale, float shapeExponent, float shapeLog, float shapeGamma) = ((float)f.Scale, (float)f.Exponent, (float)f.LogWeight, (float)f.Gamma);
             return new LaneShapes(hasExp, ratioExponent, ratioLog, ratioGamma, scale, shapeExponent, shapeLog, shapeGamma);
         }
     }

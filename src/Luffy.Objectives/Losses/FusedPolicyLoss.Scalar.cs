@@ -44,7 +44,7 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 else
                 {
-                    (f, df) = Shaped(a.Shape, a.ShapeParameter, lp);
+                    (f, df) = a.Shape.ValueAndDerivative(lp);
                 }
                 acc.OffProbability += Math.Exp(lp);
                 if (a.MaxClamp is { } hi)
@@ -209,41 +209,6 @@ internal static unsafe partial class FusedPolicyLoss
                 double r = Math.Exp(clamped) * (Math.Exp(old) + parameter) / sum;
                 derivative = r * ((inside ? 1 : 0) - p / sum);
                 return r;
-            }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (double Value, double Derivative) Shaped(ShapeKind shape, double parameter, double lp)
-    {
-        switch (shape)
-        {
-            case ShapeKind.Regularized:
-            {
-                double p = Math.Exp(lp), s = p + parameter;
-                return (p / s, parameter * p / (s * s));
-            }
-            case ShapeKind.Identity:
-            {
-                double p = Math.Exp(lp);
-                return (p, p);
-            }
-            case ShapeKind.Power:
-            {
-                double v = Math.Exp(parameter * lp);
-                return (v, parameter * v);
-            }
-            case ShapeKind.SquareRoot:
-            {
-                double v = Math.Exp(0.5 * lp);
-                return (v, 0.5 * v);
-            }
-            case ShapeKind.Log:
-                return (parameter * lp, parameter);
-            default:
-            {
-                double p = Math.Exp(lp);
-                return (p + parameter * lp, p + parameter);
             }
         }
     }

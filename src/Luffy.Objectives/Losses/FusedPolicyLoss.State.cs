@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Luffy.Objectives.Internal;
+using Luffy.Objectives.Shaping;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -314,8 +315,7 @@ internal static unsafe partial class FusedPolicyLoss
                 DualBound = surrogate.DualClip,
                 Clip = surrogate.Clip,
                 AllScope = o.MetricScope == MetricScope.AllResponseTokens,
-                Shape = Shape(o.Shaping, out double shapeParameter) ?? ShapeKind.Identity, // unused with trace probabilities
-                ShapeParameter = shapeParameter,
+                Shape = (o.Shaping as IBuiltInShaping)?.Formula ?? new ShapingFormula(1, 1, 0, 0), // unused with trace probabilities
                 MaxClamp = o.OffPolicyMaxClamp,
                 MinClamp = o.OffPolicyMinClamp,
                 AllMaxLogBound = s.AllMaxLogBound,

@@ -36,17 +36,6 @@ internal static partial class FusedPolicyLoss
         return FloatLanes512.IsAccelerated && cap >= 16 ? 16 : FloatLanes256.IsAccelerated && cap >= 8 ? 8 : 1;
     }
 
-    /// <summary>The built-in off-policy shaping functions.</summary>
-    internal enum ShapeKind
-    {
-        Regularized,
-        Identity,
-        Power,
-        SquareRoot,
-        Log,
-        IdentityPlusLog,
-    }
-
     /// <summary>The built-in on-policy ratios.</summary>
     internal enum RatioKind
     {
@@ -82,7 +71,7 @@ internal static partial class FusedPolicyLoss
             reason = $"the fused kernel supports the built-in ratio reshapings; {surrogate.Ratio.GetType().Name} is not one";
             return false;
         }
-        if (inputs.TraceProbabilities is null && Shape(options.Shaping, out _) is null)
+        if (inputs.TraceProbabilities is null && options.Shaping is not IBuiltInShaping)
         {
             reason = $"the fused kernel supports the built-in shaping functions; {options.Shaping.GetType().Name} is not one";
             return false;
@@ -94,21 +83,6 @@ internal static partial class FusedPolicyLoss
         }
         reason = "";
         return true;
-    }
-
-    internal static ShapeKind? Shape(IShapingFunction shaping, out double parameter)
-    {
-        (ShapeKind? kind, parameter) = shaping switch
-        {
-            RegularizedShaping r => (ShapeKind.Regularized, r.Gamma),
-            IdentityShaping => (ShapeKind.Identity, 0.0),
-            PowerShaping k => (ShapeKind.Power, k.Exponent),
-            SquareRootShaping => (ShapeKind.SquareRoot, 0.0),
-            LogShaping w => (ShapeKind.Log, w.Weight),
-            IdentityPlusLogShaping w => (ShapeKind.IdentityPlusLog, w.Weight),
-            _ => ((ShapeKind?)null, 0.0),
-        };
-        return kind;
     }
 
     internal static RatioKind? Ratio(IRatioReshaping ratio, out double parameter)

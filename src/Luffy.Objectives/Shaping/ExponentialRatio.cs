@@ -7,7 +7,7 @@ namespace Luffy.Objectives.Shaping;
 /// PPO's importance ratio ρ = p/p_old = exp(clamp(log p − log p_old, −20, 20)) (the clamp is verl's; it keeps the
 /// ratio finite, and the gradient is 0 where it is active). The default ratio of every clipped surrogate.
 /// </summary>
-public sealed class ExponentialRatio : IRatioReshaping
+public sealed record ExponentialRatio : IRatioReshaping
 {
     /// <summary>The bound of the log-ratio before the exponential: 20.</summary>
     public const double LogRatioClamp = 20.0;

@@ -9,24 +9,19 @@ namespace Luffy.Objectives.Shaping;
 /// </summary>
 /// <remarks>
 /// Dimension letters: B sequences, T response tokens. Shaping is element-wise, so any shape works;
-/// the loss passes (B, T).
+/// the loss passes (B, T). A custom implementation needs only <see cref="Name"/> and <see cref="Apply"/> (it runs the
+/// composed kernel); the built-in ones are instances of one formula that the fused CPU kernel also runs.
 /// </remarks>
 public interface IShapingFunction
 {
     /// <summary>A short name for logs and configuration, e.g. <c>regularized(gamma=0.1)</c>.</summary>
     string Name { get; }
 
-    /// <summary>Evaluates f(exp(logProbs)) element-wise, differentiably (autograd flows to <paramref name="logProbs"/>).</summary>
+    /// <summary>
+    /// Evaluates f(exp(logProbs)) element-wise, differentiably: autograd gives ∂f/∂log p, so f is all a custom shaping
+    /// writes. The loss checks that the result has the input's shape, dtype and device.
+    /// </summary>
     /// <param name="logProbs">Log-probabilities log p ≤ 0, any shape, a floating-point dtype. Not disposed.</param>
     /// <returns>A fresh tensor of the same shape and dtype.</returns>
     Tensor Apply(Tensor logProbs);
-
-    /// <summary>The analytic derivative ∂f(exp(ℓ))/∂ℓ element-wise (no autograd graph is built).</summary>
-    /// <param name="logProbs">Log-probabilities ℓ = log p ≤ 0, any shape, a floating-point dtype. Not disposed.</param>
-    /// <returns>A fresh tensor of the same shape and dtype.</returns>
-    Tensor DerivativeWithRespectToLogProb(Tensor logProbs);
-
-    /// <summary>Evaluates f(exp(logProb)) for one value in double precision (for documentation, tests and logs).</summary>
-    /// <param name="logProb">A log-probability ≤ 0.</param>
-    double Evaluate(double logProb);
 }

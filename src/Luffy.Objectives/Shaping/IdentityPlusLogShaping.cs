@@ -4,40 +4,38 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Shaping;
 
 /// <summary>f(p) = p + w·log p: the importance ratio plus a weighted log-likelihood term. Derivative p + w.</summary>
-public sealed class IdentityPlusLogShaping : IShapingFunction
+public sealed record IdentityPlusLogShaping : IShapingFunction, IBuiltInShaping
 {
     /// <summary>Creates the shaping function p + w·log p.</summary>
     /// <param name="weight">w &gt; 0 and finite. The default is 1.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not a finite number greater than 0.</exception>
     public IdentityPlusLogShaping(double weight = 1.0)
     {
-        TensorGuard.Positive(weight, nameof(weight));
         Weight = weight;
     }
 
     /// <summary>The weight w of the log term. The default is 1.</summary>
-    public double Weight { get; }
+    public double Weight
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(Weight));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"identity+log(w={Weight})";
 
     /// <inheritdoc />
-    public Tensor Apply(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        return (logProbs.exp() + logProbs * Weight).MoveToOuterDisposeScope();
-    }
+    public Tensor Apply(Tensor logProbs) => Formula.Apply(logProbs);
 
-    /// <inheritdoc />
-    public Tensor DerivativeWithRespectToLogProb(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        return (logProbs.exp() + Weight).MoveToOuterDisposeScope();
-    }
+    /// <summary>Evaluates f(exp(logProb)) for one value in double precision (for documentation, tests and logs).</summary>
+    /// <param name="logProb">A log-probability ≤ 0.</param>
+    public double Evaluate(double logProb) => Formula.ValueAndDerivative(logProb).Value;
 
-    /// <inheritdoc />
-    public double Evaluate(double logProb) => Math.Exp(logProb) + Weight * logProb;
+    ShapingFormula IBuiltInShaping.Formula => Formula;
+
+    private ShapingFormula Formula => new(1, 1, 0, Weight);
 }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Shaping;
 
 /// <summary>r = log p − log p_old (the reference's <c>on_policy_reshape = "logp"</c>): the log of the ratio, unclamped.</summary>
-public sealed class LogRatio : IRatioReshaping
+public sealed record LogRatio : IRatioReshaping
 {
     /// <inheritdoc />
     public string Name => "log-ratio";

@@ -7,37 +7,38 @@ namespace Luffy.Objectives.Shaping;
 /// f(p) = w·log p: with advantage A the off-policy loss −A·w·log p is weighted SFT (negative log-likelihood).
 /// Its derivative with respect to log p is the constant w.
 /// </summary>
-public sealed class LogShaping : IShapingFunction
+public sealed record LogShaping : IShapingFunction, IBuiltInShaping
 {
     /// <summary>Creates the shaping function w·log p.</summary>
     /// <param name="weight">w &gt; 0 and finite. The default is 1.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not a finite number greater than 0.</exception>
     public LogShaping(double weight = 1.0)
     {
-        TensorGuard.Positive(weight, nameof(weight));
         Weight = weight;
     }
 
     /// <summary>The weight w. The default is 1.</summary>
-    public double Weight { get; }
+    public double Weight
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(Weight));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"log(w={Weight})";
 
     /// <inheritdoc />
-    public Tensor Apply(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        return logProbs * Weight;
-    }
+    public Tensor Apply(Tensor logProbs) => Formula.Apply(logProbs);
 
-    /// <inheritdoc />
-    public Tensor DerivativeWithRespectToLogProb(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        return full_like(logProbs, Weight);
-    }
+    /// <summary>Evaluates f(exp(logProb)) for one value in double precision (for documentation, tests and logs).</summary>
+    /// <param name="logProb">A log-probability ≤ 0.</param>
+    public double Evaluate(double logProb) => Formula.ValueAndDerivative(logProb).Value;
 
-    /// <inheritdoc />
-    public double Evaluate(double logProb) => Weight * logProb;
+    ShapingFormula IBuiltInShaping.Formula => Formula;
+
+    private ShapingFormula Formula => new(0, 1, 0, Weight);
 }

@@ -4,19 +4,26 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Shaping;
 
 /// <summary>r = ρ^k = exp(k·clamp(log p − log p_old, −20, 20)) (the reference's <c>on_policy_reshape = "pow"</c>).</summary>
-public sealed class PowerRatio : IRatioReshaping
+public sealed record PowerRatio : IRatioReshaping
 {
     /// <summary>Creates the reshaped ratio.</summary>
     /// <param name="exponent">k &gt; 0 and finite. The default is 0.5 (the reference's <c>on_policy_reshape_pow_exp</c>).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="exponent"/> is not a finite number greater than 0.</exception>
     public PowerRatio(double exponent = 0.5)
     {
-        TensorGuard.Positive(exponent, nameof(exponent));
         Exponent = exponent;
     }
 
     /// <summary>The exponent k. The default is 0.5.</summary>
-    public double Exponent { get; }
+    public double Exponent
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(Exponent));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"ratio^{Exponent}";

@@ -7,19 +7,26 @@ namespace Luffy.Objectives.Shaping;
 /// r = ρ + w·(log p − log p_old) (the reference's <c>on_policy_reshape = "p_logp"</c>), with ρ the clamped ratio of
 /// <see cref="ExponentialRatio"/> and the log term unclamped.
 /// </summary>
-public sealed class RatioPlusLogRatio : IRatioReshaping
+public sealed record RatioPlusLogRatio : IRatioReshaping
 {
     /// <summary>Creates the reshaped ratio.</summary>
     /// <param name="weight">w, finite. The default is 1 (the reference's <c>on_policy_reshape_weight</c>).</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="weight"/> is not finite.</exception>
     public RatioPlusLogRatio(double weight = 1.0)
     {
-        TensorGuard.Finite(weight, nameof(weight));
         Weight = weight;
     }
 
     /// <summary>The weight w of the log-ratio. The default is 1.</summary>
-    public double Weight { get; }
+    public double Weight
+    {
+        get;
+        init
+        {
+            TensorGuard.Finite(value, nameof(Weight));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"ratio+log-ratio(w={Weight})";

@@ -9,19 +9,26 @@ namespace Luffy.Objectives.Shaping;
 /// <see cref="ExponentialRatio"/>, so that a tiny p_old does not divide 0 by 0. Its derivative with respect to log p is
 /// r·γ/(p + γ) (r·(−p/(p + γ)) where the clamp is active).
 /// </summary>
-public sealed class RegularizedRatio : IRatioReshaping
+public sealed record RegularizedRatio : IRatioReshaping
 {
     /// <summary>Creates the reshaped ratio.</summary>
     /// <param name="gamma">γ &gt; 0 and finite. The default is 0.1.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="gamma"/> is not a finite number greater than 0.</exception>
     public RegularizedRatio(double gamma = RegularizedShaping.DefaultGamma)
     {
-        TensorGuard.Positive(gamma, nameof(gamma));
         Gamma = gamma;
     }
 
     /// <summary>γ. The default is 0.1.</summary>
-    public double Gamma { get; }
+    public double Gamma
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(Gamma));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"regularized-ratio(gamma={Gamma})";

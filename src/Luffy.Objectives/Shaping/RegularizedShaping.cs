@@ -8,7 +8,7 @@ namespace Luffy.Objectives.Shaping;
 /// γ·p / (p + γ)², stays large for low-probability tokens, so rare but correct demonstration tokens keep
 /// learning instead of being ignored (plain p has derivative p → 0). f is monotone and bounded by 1/(1 + γ).
 /// </summary>
-public sealed class RegularizedShaping : IShapingFunction
+public sealed record RegularizedShaping : IShapingFunction, IBuiltInShaping
 {
     /// <summary>The default γ of the LUFFY paper's main run: 0.1.</summary>
     public const double DefaultGamma = 0.1;
@@ -18,12 +18,19 @@ public sealed class RegularizedShaping : IShapingFunction
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="gamma"/> is not a finite number greater than 0.</exception>
     public RegularizedShaping(double gamma = DefaultGamma)
     {
-        TensorGuard.Positive(gamma, nameof(gamma));
         Gamma = gamma;
     }
 
     /// <summary>γ, the regularization constant. The default is 0.1.</summary>
-    public double Gamma { get; }
+    public double Gamma
+    {
+        get;
+        init
+        {
+            TensorGuard.Positive(value, nameof(Gamma));
+            field = value;
+        }
+    }
 
     /// <inheritdoc />
     public string Name => $"regularized(gamma={Gamma})";
@@ -32,29 +39,13 @@ public sealed class RegularizedShaping : IShapingFunction
     public double UpperBound => 1.0 / (1.0 + Gamma);
 
     /// <inheritdoc />
-    public Tensor Apply(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        Tensor p = logProbs.exp();
-        return (p / (p + Gamma)).MoveToOuterDisposeScope();
-    }
+    public Tensor Apply(Tensor logProbs) => Formula.Apply(logProbs);
 
-    /// <inheritdoc />
-    public Tensor DerivativeWithRespectToLogProb(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        Tensor p = logProbs.exp();
-        Tensor denominator = p + Gamma;
-        return (p * Gamma / (denominator * denominator)).MoveToOuterDisposeScope();
-    }
+    /// <summary>Evaluates f(exp(logProb)) for one value in double precision (for documentation, tests and logs).</summary>
+    /// <param name="logProb">A log-probability ≤ 0.</param>
+    public double Evaluate(double logProb) => Formula.ValueAndDerivative(logProb).Value;
 
-    /// <inheritdoc />
-    public double Evaluate(double logProb)
-    {
-        double p = Math.Exp(logProb);
-        return p / (p + Gamma);
-    }
+    ShapingFormula IBuiltInShaping.Formula => Formula;
+
+    private ShapingFormula Formula => new(1, 1, Gamma, 0);
 }

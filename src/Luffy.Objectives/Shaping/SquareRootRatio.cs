@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Shaping;
 
 /// <summary>r = √ρ = exp(½·clamp(log p − log p_old, −20, 20)) (the reference's <c>on_policy_reshape = "square_root"</c>).</summary>
-public sealed class SquareRootRatio : IRatioReshaping
+public sealed record SquareRootRatio : IRatioReshaping
 {
     /// <inheritdoc />
     public string Name => "sqrt-ratio";

@@ -4,28 +4,19 @@ using static TorchSharp.torch;
 namespace Luffy.Objectives.Shaping;
 
 /// <summary>f(p) = √p, evaluated as exp(½·log p): finite gradient ½√p even where p → 0 (unlike sqrt's derivative at 0).</summary>
-public sealed class SquareRootShaping : IShapingFunction
+public sealed record SquareRootShaping : IShapingFunction, IBuiltInShaping
 {
     /// <inheritdoc />
     public string Name => "sqrt";
 
     /// <inheritdoc />
-    public Tensor Apply(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        return (logProbs * 0.5).exp().MoveToOuterDisposeScope();
-    }
+    public Tensor Apply(Tensor logProbs) => Formula.Apply(logProbs);
 
-    /// <inheritdoc />
-    public Tensor DerivativeWithRespectToLogProb(Tensor logProbs)
-    {
-        TensorGuard.Floating(logProbs, nameof(logProbs));
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        return ((logProbs * 0.5).exp() * 0.5).MoveToOuterDisposeScope();
-    }
+    /// <summary>Evaluates f(exp(logProb)) for one value in double precision (for documentation, tests and logs).</summary>
+    /// <param name="logProb">A log-probability ≤ 0.</param>
+    public double Evaluate(double logProb) => Formula.ValueAndDerivative(logProb).Value;
 
-    /// <inheritdoc />
-    public double Evaluate(double logProb) => Math.Exp(0.5 * logProb);
+    ShapingFormula IBuiltInShaping.Formula => Formula;
+
+    private ShapingFormula Formula => new(1, 0.5, 0, 0);
 }

@@ -20,5 +20,5 @@ public class GpgAdvantageTests
     [InlineData(0.0)]
     [InlineData(double.NaN)]
     public void Non_positive_feature_norm_is_rejected(double featureNorm) =>
-        Assert.Equal("featureNorm", Assert.Throws<ArgumentOutOfRangeException>(() => new GpgAdvantage(featureNorm)).ParamName);
+        Assert.Equal("FeatureNorm", Assert.Throws<ArgumentOutOfRangeException>(() => new GpgAdvantage(featureNorm)).ParamName);
 }

@@ -87,7 +87,7 @@ public class GroupNormalizedAdvantageTests
     [InlineData(-1e-3)]
     [InlineData(double.NaN)]
     public void Negative_epsilon_is_rejected(double epsilon) =>
-        Assert.Equal("epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => new GroupNormalizedAdvantage(epsilon: epsilon)).ParamName);
+        Assert.Equal("Epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => new GroupNormalizedAdvantage(epsilon: epsilon)).ParamName);
 
     [Fact]
     public void Result_can_be_broadcast_to_tokens()
@@ -95,5 +95,14 @@ public class GroupNormalizedAdvantageTests
         using AdvantageResult result = new GroupNormalizedAdvantage(normalizeByStd: false).Compute(new RewardBatch(tensor(new[] { 1.0, 0.0 }), tensor(new long[] { 4, 4 })));
         Tensor tokens = result.ToTokens(tensor(new[,] { { true, true, false }, { true, false, false } }));
         Assert.Equal(new[] { 0.5, 0.5, 0.0, -0.5, 0.0, 0.0 }, Tensors.ToArray(tokens));
+    }
+
+    [Fact]
+    public void Estimators_are_records_validated_however_they_are_built()
+    {
+        Assert.Equal(new GroupNormalizedAdvantage(normalizeByStd: false), new GroupNormalizedAdvantage() with { NormalizeByStd = false });
+        Assert.Equal("Epsilon", Assert.Throws<ArgumentOutOfRangeException>(() => new GroupNormalizedAdvantage() with { Epsilon = -1 }).ParamName);
+        Assert.NotEqual(new GroupNormalizedAdvantage(), new GroupNormalizedAdvantage(epsilon: 1e-3));
+        Assert.Equal<IAdvantageEstimator>(new LeaveOneOutAdvantage(), new LeaveOneOutAdvantage());
     }
 }

@@ -47,7 +47,7 @@ public class ReinforcePlusPlusAdvantageTests
     [InlineData(1.5)]
     [InlineData(double.NaN)]
     public void Gamma_outside_zero_one_is_rejected(double gamma) =>
-        Assert.Equal("gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new ReinforcePlusPlusAdvantage(gamma)).ParamName);
+        Assert.Equal("Gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new ReinforcePlusPlusAdvantage(gamma)).ParamName);
 
     [Fact]
     public void Missing_response_mask_is_rejected() =>

@@ -132,4 +132,19 @@ public class PolicyLossOptionsTests
         IOnPolicyObjective[] tokenLevel = [new ClippedSurrogate(), new SoftAdaptiveSurrogate(), new ClippedImportanceWeightObjective(), new PolicyGradientObjective()];
         Assert.All(tokenLevel, o => Assert.Null(o.RequiredAggregation));
     }
+
+    [Fact]
+    public void Options_built_alike_are_equal()
+    {
+        // false before: the shaping and the ratio were classes compared by reference
+        Assert.Equal(new PolicyLossOptions(), new PolicyLossOptions());
+        Assert.True(new PolicyLossOptions() == new PolicyLossOptions());
+        Assert.Equal(PolicyLossOptions.LuffyMainRun, new PolicyLossOptions
+        {
+            OnPolicy = new ClippedSurrogate { Clip = false }, Shaping = new RegularizedShaping(0.1), Aggregation = LossAggregation.SequenceMeanTokenSumNorm,
+            EntropyCoefficient = 0.001, MetricScope = MetricScope.AllResponseTokens,
+        });
+        Assert.NotEqual(new PolicyLossOptions(), new PolicyLossOptions { Shaping = new RegularizedShaping(0.3) });
+        Assert.Equal(new PolicyLossOptions().GetHashCode(), new PolicyLossOptions().GetHashCode());
+    }
 }

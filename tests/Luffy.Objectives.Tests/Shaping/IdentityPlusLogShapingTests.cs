@@ -7,5 +7,5 @@ public class IdentityPlusLogShapingTests : ShapingContractTests
     [Theory]
     [InlineData(0.0)]
     [InlineData(-1.0)]
-    public void Weight_must_be_positive(double w) => Assert.Equal("weight", Assert.Throws<ArgumentOutOfRangeException>(() => new IdentityPlusLogShaping(w)).ParamName);
+    public void Weight_must_be_positive(double w) => Assert.Equal("Weight", Assert.Throws<ArgumentOutOfRangeException>(() => new IdentityPlusLogShaping(w)).ParamName);
 }

@@ -8,5 +8,5 @@ public class LogShapingTests : ShapingContractTests
     [InlineData(0.0)]
     [InlineData(-1.0)]
     [InlineData(double.PositiveInfinity)]
-    public void Weight_must_be_positive(double w) => Assert.Equal("weight", Assert.Throws<ArgumentOutOfRangeException>(() => new LogShaping(w)).ParamName);
+    public void Weight_must_be_positive(double w) => Assert.Equal("Weight", Assert.Throws<ArgumentOutOfRangeException>(() => new LogShaping(w)).ParamName);
 }

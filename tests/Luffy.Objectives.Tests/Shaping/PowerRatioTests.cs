@@ -8,5 +8,5 @@ public class PowerRatioTests : RatioReshapingContractTests
     [InlineData(0.0)]
     [InlineData(-1.0)]
     public void A_non_positive_exponent_is_rejected(double exponent) =>
-        Assert.Equal("exponent", Assert.Throws<ArgumentOutOfRangeException>(() => new PowerRatio(exponent)).ParamName);
+        Assert.Equal("Exponent", Assert.Throws<ArgumentOutOfRangeException>(() => new PowerRatio(exponent)).ParamName);
 }

@@ -8,5 +8,5 @@ public class PowerShapingTests : ShapingContractTests
     [InlineData(0.0)]
     [InlineData(-1.0)]
     [InlineData(double.NaN)]
-    public void Exponent_must_be_positive(double k) => Assert.Equal("exponent", Assert.Throws<ArgumentOutOfRangeException>(() => new PowerShaping(k)).ParamName);
+    public void Exponent_must_be_positive(double k) => Assert.Equal("Exponent", Assert.Throws<ArgumentOutOfRangeException>(() => new PowerShaping(k)).ParamName);
 }

@@ -8,5 +8,5 @@ public class RatioPlusLogRatioTests : RatioReshapingContractTests
     [InlineData(double.NaN)]
     [InlineData(double.PositiveInfinity)]
     public void A_non_finite_weight_is_rejected(double weight) =>
-        Assert.Equal("weight", Assert.Throws<ArgumentOutOfRangeException>(() => new RatioPlusLogRatio(weight)).ParamName);
+        Assert.Equal("Weight", Assert.Throws<ArgumentOutOfRangeException>(() => new RatioPlusLogRatio(weight)).ParamName);
 }

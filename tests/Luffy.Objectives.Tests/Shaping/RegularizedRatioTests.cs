@@ -16,5 +16,14 @@ public class RegularizedRatioTests : RatioReshapingContractTests
     [InlineData(0.0)]
     [InlineData(double.NaN)]
     public void A_non_positive_gamma_is_rejected(double gamma) =>
-        Assert.Equal("gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new RegularizedRatio(gamma)).ParamName);
+        Assert.Equal("Gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new RegularizedRatio(gamma)).ParamName);
+
+    [Fact]
+    public void Ratios_are_records_validated_however_they_are_built()
+    {
+        Assert.Equal(new RegularizedRatio(0.3), new RegularizedRatio() with { Gamma = 0.3 });
+        Assert.Equal("Gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new RegularizedRatio() with { Gamma = 0 }).ParamName);
+        Assert.Equal(new ExponentialRatio(), new ExponentialRatio());
+        Assert.Equal(new ClippedSurrogate(), new ClippedSurrogate());
+    }
 }

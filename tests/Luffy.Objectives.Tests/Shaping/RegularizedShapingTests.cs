@@ -44,8 +44,8 @@ public class RegularizedShapingTests : ShapingContractTests
     {
         // At p = 0.01 the regularized gradient γp/(p+γ)² = 0.0826 is 8x the identity's p = 0.01.
         double lp = Math.Log(0.01);
-        double regularized = new RegularizedShaping().DerivativeWithRespectToLogProb(tensor(new[] { lp })).item<double>();
-        double identity = new IdentityShaping().DerivativeWithRespectToLogProb(tensor(new[] { lp })).item<double>();
+        double regularized = Derivative(new RegularizedShaping(), lp);
+        double identity = Derivative(new IdentityShaping(), lp);
         Assert.Equal(0.1 * 0.01 / (0.11 * 0.11), regularized, 12);
         Assert.True(regularized > 8 * identity);
     }
@@ -58,9 +58,27 @@ public class RegularizedShapingTests : ShapingContractTests
     public void Gamma_must_be_positive_and_finite(double gamma)
     {
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new RegularizedShaping(gamma));
-        Assert.Equal("gamma", ex.ParamName);
+        Assert.Equal("Gamma", ex.ParamName);
     }
 
     [Fact]
     public void Default_gamma_is_one_tenth() => Assert.Equal(0.1, new RegularizedShaping().Gamma);
+
+    /// <summary>∂f/∂log p by autograd, as the loss differentiates a shaping function.</summary>
+    private static double Derivative(IShapingFunction shaping, double lp)
+    {
+        Tensor logp = tensor(new[] { lp }).requires_grad_();
+        shaping.Apply(logp).sum().backward();
+        return logp.grad!.item<double>();
+    }
+
+    [Fact]
+    public void Shapings_are_records_validated_however_they_are_built()
+    {
+        Assert.Equal(new RegularizedShaping(0.3), new RegularizedShaping { Gamma = 0.3 });
+        Assert.Equal(new RegularizedShaping(0.3), new RegularizedShaping() with { Gamma = 0.3 });
+        Assert.Equal("Gamma", Assert.Throws<ArgumentOutOfRangeException>(() => new RegularizedShaping() with { Gamma = -1 }).ParamName);
+        Assert.Equal(new IdentityShaping(), new IdentityShaping());
+        Assert.NotEqual<IShapingFunction>(new PowerShaping(0.5), new SquareRootShaping()); // same values, other formula names
+    }
 }
