@@ -158,12 +158,8 @@ internal static unsafe partial class FusedPolicyLoss
             return tensor(loss, dtype: ScalarType.Float64).to_type(dtype).MoveToOuterDisposeScope();
         }
 
-        private double Denominator(long tokenCount, long sequenceCount, long columns) => o.Aggregation switch
-        {
-            LossAggregation.TokenMean => Math.Max(tokenCount, 1),
-            LossAggregation.SequenceMeanTokenSumNorm => o.AggregationConstant ?? columns,
-            _ => Math.Max(sequenceCount, 1),
-        };
+        private double Denominator(long tokenCount, long sequenceCount, long columns) =>
+            LossDenominator.Of(o.Aggregation, o.AggregationConstant, tokenCount, sequenceCount, columns);
 
         private Tensor MetricVector(in Accumulator total, double loss)
         {

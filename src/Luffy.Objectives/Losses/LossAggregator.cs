@@ -46,30 +46,19 @@ public static class LossAggregator
     /// <summary>The aggregation itself, for callers that already validated and hold a bool mask.</summary>
     internal static Tensor AggregateUnchecked(Tensor values, Tensor mask, LossAggregation mode, double? globalNormalizer, double? constant)
     {
-        Tensor masked = where(mask, values, zeros(1, dtype: values.dtype, device: values.device));
-        switch (mode)
+        ScalarType dtype = values.dtype;
+        Tensor masked = where(mask, values, zeros(1, dtype: dtype, device: values.device));
+        Tensor total = mode == LossAggregation.SequenceMeanTokenMean
+            ? (masked.sum(1) / mask.sum(1).to_type(dtype).clamp_min(1)).sum() // per-sequence token means, summed
+            : masked.sum();
+        if (globalNormalizer is { } n)
         {
-            case LossAggregation.TokenMean:
-            {
-                Tensor total = masked.sum();
-                return globalNormalizer is { } n ? total / n : total / mask.sum().to_type(values.dtype).clamp_min(1);
-            }
-            case LossAggregation.SequenceMeanTokenSum:
-            {
-                Tensor total = masked.sum();
-                return globalNormalizer is { } n ? total / n : total / SequenceCount(mask, values.dtype);
-            }
-            case LossAggregation.SequenceMeanTokenMean:
-            {
-                Tensor perSequence = masked.sum(1) / mask.sum(1).to_type(values.dtype).clamp_min(1);
-                Tensor total = perSequence.sum();
-                return globalNormalizer is { } n ? total / n : total / SequenceCount(mask, values.dtype);
-            }
-            case LossAggregation.SequenceMeanTokenSumNorm:
-                return masked.sum() / (globalNormalizer ?? constant ?? values.shape[1]);
-            default:
-                throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown LossAggregation value.");
+            return total / n;
         }
+        return total / LossDenominator.Select(mode,
+            () => mask.sum().to_type(dtype).clamp_min(1),
+            () => SequenceCount(mask, dtype),
+            () => tensor(constant ?? values.shape[1], dtype: dtype, device: values.device));
     }
 
     private static Tensor SequenceCount(Tensor mask, ScalarType dtype) => mask.any(1, false).sum().to_type(dtype).clamp_min(1);

@@ -76,12 +76,7 @@ public sealed record LossNormalizers
     /// <summary>The normalizers from counts of a whole batch (what <see cref="FromMasks"/> reads).</summary>
     internal static LossNormalizers FromCounts(PolicyLossOptions options, long columns, long tokens, long sequences, long policyTokens, long policySequences, long sftTokens)
     {
-        double Denominator(long tokenCount, long sequenceCount) => options.Aggregation switch
-        {
-            LossAggregation.TokenMean => Math.Max(tokenCount, 1),
-            LossAggregation.SequenceMeanTokenSumNorm => options.AggregationConstant ?? Math.Max(columns, 1),
-            _ => Math.Max(sequenceCount, 1),
-        };
+        double Denominator(long tokenCount, long sequenceCount) => LossDenominator.Of(options.Aggregation, options.AggregationConstant, tokenCount, sequenceCount, columns);
         return new LossNormalizers(Denominator(policyTokens, policySequences), Denominator(tokens, sequences), Math.Max(sftTokens, 1));
     }
 }
