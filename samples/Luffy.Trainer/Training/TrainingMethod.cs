@@ -14,9 +14,11 @@ namespace Luffy.Trainer.Training;
 public sealed class TrainingMethod
 {
     private readonly Func<int, int, TrainingMethod>? phase;
+    private readonly Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised;
 
-    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null)
+    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null, Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised = null)
     {
+        this.supervised = supervised;
         Name = name;
         Description = description;
         Rollouts = rollouts;
@@ -54,16 +56,9 @@ public sealed class TrainingMethod
     public static TrainingMethod Grpo { get; } = new("grpo", "on-policy GRPO (zero-RL): G rollouts per prompt, no traces", true, false,
         MainRun, GroupAdvantages);
 
-    /// <summary>SFT on the traces: −log p of every trace token, one trace per prompt (advantage 1, no rollouts).</summary>
+    /// <summary>SFT on the traces: the library's negative log-likelihood of every trace token, one trace per prompt (no rollouts).</summary>
     public static TrainingMethod Sft { get; } = new("sft", "supervised fine-tuning on the traces (one per prompt)", false, true,
-        o => new PolicyLossOptions
-        {
-            // −log p on every trace token = off-policy shaping w·log p with advantage 1
-            Shaping = new LogShaping(1.0),
-            Aggregation = LossAggregation.SequenceMeanTokenSumNorm,
-            AggregationConstant = o.MaxResponseLength,
-        },
-        _ => null);
+        o => SupervisedLoss(o).Options, _ => null, supervised: SupervisedLoss);
 
     /// <summary>RL with an SFT loss (the LUFFY repository's multi-task baseline): GRPO on the rollouts + λ·mean(−log p) on the trace sequences.</summary>
     public static TrainingMethod RlWithSftLoss { get; } = new("rl-sft", "RL with an SFT loss (LUFFY's multi-task baseline): GRPO on rollouts + λ·SFT on the traces", true, true,
@@ -88,6 +83,12 @@ public sealed class TrainingMethod
 
     /// <summary>The loss of this method's phase.</summary>
     public MixedPolicyLoss Loss(TrainerOptions o) => new(LossOptions(o));
+
+    /// <summary>The supervised loss of a method that imitates the traces (SFT), or <see langword="null"/> for the RL methods.</summary>
+    public NegativeLogLikelihoodLoss? Supervised(TrainerOptions o) => supervised?.Invoke(o);
+
+    /// <summary>SFT's loss: −log p summed over the trace tokens and divided by the maximum response length (Dr.GRPO's seq-mean-token-sum-norm, as the RL methods).</summary>
+    private static NegativeLogLikelihoodLoss SupervisedLoss(TrainerOptions o) => new(LossAggregation.SequenceMeanTokenSumNorm, o.MaxResponseLength);
 
     /// <summary>The advantage estimator, or <see langword="null"/> for SFT (advantage 1 on every trace token).</summary>
     public IAdvantageEstimator? Estimator(TrainerOptions o) => Advantages(o);

@@ -250,7 +250,8 @@ public sealed class TrainingRun : IDisposable
         var old = new List<Tensor>();
         using (no_grad())
         {
-            foreach (MicroBatch m in MicroBatcher.ByCount(batch, options.MicroBatch))
+            using MicroBatches parts = MicroBatcher.ByCount(batch, options.MicroBatch);
+            foreach (MicroBatch m in parts)
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);
                 old.Add(s.LogProbs.detach().clone());
@@ -275,6 +276,7 @@ public sealed class TrainingRun : IDisposable
     /// </summary>
     private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor old, Tensor advantages, int step)
     {
+        NegativeLogLikelihoodLoss? supervised = phase.Supervised(options);
         MixedPolicyLoss loss = phase.Loss(options);
         double lr = LearningRate(step);
         foreach (var group in optimizer.ParamGroups)
@@ -297,22 +299,16 @@ public sealed class TrainingRun : IDisposable
                 Tensor miniOld = old.index_select(0, indices), miniAdvantages = advantages.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
-                foreach (MicroBatch m in MicroBatcher.ByCount(mini, options.MicroBatch))
+                using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch))
                 {
-                    using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-                    using PolicyLossResult result = loss.Compute(new PolicyLossInputs
+                    foreach (MicroBatch m in microBatches)
                     {
-                        LogProbs = stats.LogProbs,
-                        OldLogProbs = m.Slice(miniOld),
-                        Advantages = m.Slice(miniAdvantages),
-                        ResponseMask = m.Batch.ResponseMask,
-                        OffPolicyMask = m.Batch.OffPolicyMask,
-                        Entropy = stats.Entropy,
-                        Normalizers = m.Normalizers(loss.Options),
-                    });
-                    result.Loss.backward();
-                    updateParts.Add(result.Metrics);
-                    m.Dispose();
+                        using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
+                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld, miniAdvantages);
+                        result.Loss.backward();
+                        updateParts.Add(result.Metrics);
+                        m.Dispose(); // free the micro-batch's tensors before the next forward
+                    }
                 }
                 PolicyLossMetrics update = PolicyLossMetrics.Combine(updateParts);
                 double norm = nn.utils.clip_grad_norm_(Model.parameters(), options.GradClip);
