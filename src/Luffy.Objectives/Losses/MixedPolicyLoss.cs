@@ -192,7 +192,8 @@ public sealed class MixedPolicyLoss
         using (no_grad())
         {
             Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? on : policy;
-            Tensor Sum(Tensor values, Tensor selection) => where(selection, values.detach().to_type(ScalarType.Float64), zeros(1, dtype: ScalarType.Float64, device: values.device)).sum();
+            // selected in the values' dtype, accumulated in float64 by the reduction: no float64 (B, T) copy per metric
+            Tensor Sum(Tensor values, Tensor selection) => where(selection, values.detach(), zeros(1, dtype: values.dtype, device: values.device)).sum(ScalarType.Float64);
             Tensor Count(Tensor selection) => selection.sum().to_type(ScalarType.Float64);
             var values = new Tensor[MetricSlots.Count];
             values[MetricSlots.Loss] = loss.detach().to_type(ScalarType.Float64);
