@@ -22,11 +22,7 @@ public sealed record GpgAdvantage : IAdvantageEstimator
     public double FeatureNorm
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(FeatureNorm));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(FeatureNorm));
     }
 
     /// <inheritdoc />

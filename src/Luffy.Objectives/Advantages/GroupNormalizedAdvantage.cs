@@ -28,11 +28,7 @@ public sealed record GroupNormalizedAdvantage : IAdvantageEstimator
     public double Epsilon
     {
         get;
-        init
-        {
-            TensorGuard.NonNegative(value, nameof(Epsilon));
-            field = value;
-        }
+        init => field = TensorGuard.NonNegative(value, nameof(Epsilon));
     }
 
     /// <inheritdoc />

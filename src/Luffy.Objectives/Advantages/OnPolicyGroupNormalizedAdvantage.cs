@@ -31,11 +31,7 @@ public sealed record OnPolicyGroupNormalizedAdvantage : IAdvantageEstimator
     public double Epsilon
     {
         get;
-        init
-        {
-            TensorGuard.NonNegative(value, nameof(Epsilon));
-            field = value;
-        }
+        init => field = TensorGuard.NonNegative(value, nameof(Epsilon));
     }
 
     /// <inheritdoc />

@@ -27,11 +27,7 @@ public sealed record PassAtKAdvantage : IAdvantageEstimator
     public double Epsilon
     {
         get;
-        init
-        {
-            TensorGuard.NonNegative(value, nameof(Epsilon));
-            field = value;
-        }
+        init => field = TensorGuard.NonNegative(value, nameof(Epsilon));
     }
 
     /// <inheritdoc />

@@ -103,8 +103,8 @@ public sealed class MixedBatchBuilder
             truncatedTraces += groupRows.Count(r => r.TraceTruncated);
             truncatedResponses += groupRows.Count(r => r.ResponseTruncated);
             droppedTraces += groupRows.Count(r => r.Sample.TraceDropped);
-            solveNone += groupRows.All(r => r.Reward < Options.SolvedReward) ? 1 : 0;
-            solveAll += groupRows.All(r => r.Reward >= Options.SolvedReward) ? 1 : 0;
+            solveNone += groupRows.Any(Solved) ? 0 : 1;
+            solveAll += groupRows.All(Solved) ? 1 : 0;
             rows.AddRange(groupRows);
         }
 
@@ -121,8 +121,8 @@ public sealed class MixedBatchBuilder
             AveragePrefixRatio: carriers.Length == 0 ? 0 : carriers.Average(r => r.PrefixRatio),
             SolveNone: solveNone,
             SolveAll: solveAll,
-            OnSolved: onPolicy.Count(r => r.Reward >= Options.SolvedReward),
-            OffSolved: carriers.Count(r => r.Reward >= Options.SolvedReward),
+            OnSolved: onPolicy.Count(Solved),
+            OffSolved: carriers.Count(Solved),
             MeanOnResponseLength: onPolicy.Length == 0 ? 0 : onPolicy.Average(r => r.Length),
             MeanOffResponseLength: carriers.Length == 0 ? 0 : carriers.Average(r => r.Length),
             OffOnExampleRatio: onPolicy.Length == 0 ? 0 : (double)carriers.Length / onPolicy.Length,
@@ -301,6 +301,9 @@ public sealed class MixedBatchBuilder
     }
 
     /// <summary>Log-probs of sampled tokens are finite and ≤ 0 (a sampled token has a probability in (0, 1]).</summary>
+    /// <summary>Whether a sample counts as solved in the statistics (<see cref="BatchBuilderOptions.SolvedReward"/>).</summary>
+    private bool Solved(Row row) => row.Reward >= Options.SolvedReward;
+
     private static void CheckLogProbs(IReadOnlyList<float>? logProbs, int prompt, int sample, string what)
     {
         if (logProbs is null)

@@ -144,27 +144,33 @@ internal static class TensorGuard
         return result;
     }
 
-    public static void Positive(double value, string name)
+    /// <returns><paramref name="value"/>, for one-line validating <c>init</c> accessors.</returns>
+    public static double Positive(double value, string name)
     {
         if (!(value > 0) || double.IsInfinity(value))
         {
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number greater than 0.");
         }
+        return value;
     }
 
-    public static void NonNegative(double value, string name)
+    /// <returns><paramref name="value"/>, for one-line validating <c>init</c> accessors.</returns>
+    public static double NonNegative(double value, string name)
     {
         if (!(value >= 0) || double.IsInfinity(value))
         {
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number greater than or equal to 0.");
         }
+        return value;
     }
 
-    public static void Finite(double value, string name)
+    /// <returns><paramref name="value"/>, for one-line validating <c>init</c> accessors.</returns>
+    public static double Finite(double value, string name)
     {
         if (!double.IsFinite(value))
         {
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number.");
         }
+        return value;
     }
 }

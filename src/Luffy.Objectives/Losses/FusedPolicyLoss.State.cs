@@ -26,7 +26,7 @@ internal static unsafe partial class FusedPolicyLoss
         private Tensor logp, old, advantages, mask;
         private Tensor? off, reference, entropy, traceProbabilities, weights, metrics;
         private double[]? regularizerWeights;
-        private bool released, handedOver;
+        private bool handedOver;
 
         public State(PolicyLossInputs inputs, PolicyLossOptions options)
         {
@@ -62,7 +62,7 @@ internal static unsafe partial class FusedPolicyLoss
         public List<Tensor> SavedTensors => [logp, old, advantages, mask, off!, reference!, entropy!, traceProbabilities!, weights!];
 
         /// <summary>Whether <see cref="Dispose"/> released the state's handles (backward then works on the node's saved tensors).</summary>
-        public bool Released => released;
+        public bool Released { get; private set; }
 
         private static Tensor View(Tensor t, ScalarType dtype) =>
             (t.dtype == dtype ? t.detach() : t.detach().to_type(dtype)).contiguous().DetachFromDisposeScope();
@@ -71,7 +71,7 @@ internal static unsafe partial class FusedPolicyLoss
 
         /// <summary>
         /// After <see cref="Dispose"/>: points the state at the node's saved tensors for one backward (handles the caller
-        /// disposes after it). Reading them cannot fail: the guard in front of the node has checked their versions.
+        /// disposes after it; unpacking them has already checked their versions).
         /// </summary>
         public void Rebind(List<Tensor> saved)
         {
@@ -245,7 +245,7 @@ internal static unsafe partial class FusedPolicyLoss
             {
                 t?.Dispose();
             }
-            if (!released)
+            if (!Released)
             {
                 return;
             }
@@ -261,16 +261,17 @@ internal static unsafe partial class FusedPolicyLoss
         private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
         /// <summary>
-        /// Releases the state's handles: the inputs' views, the cached gradient (unless autograd took it) and what earlier
-        /// backward passes returned. A later backward works on the node's saved tensors. Idempotent.
+        /// Releases the state's handles: the inputs' views, the cached gradient (a buffer autograd took lives on in
+        /// <c>.grad</c>) and what earlier backward passes returned. A later backward works on the node's saved tensors.
+        /// Idempotent.
         /// </summary>
         public void Dispose()
         {
-            if (released)
+            if (Released)
             {
                 return;
             }
-            released = true;
+            Released = true;
             foreach (Tensor? t in SavedTensors)
             {
                 t?.Dispose();

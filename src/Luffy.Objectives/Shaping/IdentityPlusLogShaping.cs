@@ -18,11 +18,7 @@ public sealed record IdentityPlusLogShaping : IShapingFunction, IBuiltInShaping
     public double Weight
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(Weight));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(Weight));
     }
 
     /// <inheritdoc />

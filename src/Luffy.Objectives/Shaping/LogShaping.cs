@@ -21,11 +21,7 @@ public sealed record LogShaping : IShapingFunction, IBuiltInShaping
     public double Weight
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(Weight));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(Weight));
     }
 
     /// <inheritdoc />

@@ -18,11 +18,7 @@ public sealed record PowerShaping : IShapingFunction, IBuiltInShaping
     public double Exponent
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(Exponent));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(Exponent));
     }
 
     /// <inheritdoc />

@@ -21,11 +21,7 @@ public sealed record RatioPlusLogRatio : IRatioReshaping
     public double Weight
     {
         get;
-        init
-        {
-            TensorGuard.Finite(value, nameof(Weight));
-            field = value;
-        }
+        init => field = TensorGuard.Finite(value, nameof(Weight));
     }
 
     /// <inheritdoc />

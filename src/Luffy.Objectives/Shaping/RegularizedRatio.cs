@@ -23,11 +23,7 @@ public sealed record RegularizedRatio : IRatioReshaping
     public double Gamma
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(Gamma));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(Gamma));
     }
 
     /// <inheritdoc />

@@ -25,11 +25,7 @@ public sealed record RegularizedShaping : IShapingFunction, IBuiltInShaping
     public double Gamma
     {
         get;
-        init
-        {
-            TensorGuard.Positive(value, nameof(Gamma));
-            field = value;
-        }
+        init => field = TensorGuard.Positive(value, nameof(Gamma));
     }
 
     /// <inheritdoc />

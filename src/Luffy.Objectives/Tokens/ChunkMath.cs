@@ -21,8 +21,14 @@ internal static class ChunkMath
     {
         Tensor logSoftmax = z - z.logsumexp(1, keepdim: true);
         logProbsOut.copy_(logSoftmax.gather(1, ids.unsqueeze(1)).squeeze(1));
-        entropyOut.copy_((logSoftmax.exp() * logSoftmax.clamp_min(LogProbabilityFloor)).sum(1).neg_());
+        entropyOut.copy_(Entropy(logSoftmax));
     }
+
+    /// <summary>
+    /// −Σ s·log s over the last dimension from log s (the log-softmax), with log s floored at
+    /// <see cref="LogProbabilityFloor"/>: the one entropy formula of every token-statistics path.
+    /// </summary>
+    public static Tensor Entropy(Tensor logSoftmax) => (logSoftmax.exp() * logSoftmax.clamp_min(LogProbabilityFloor)).sum(-1).neg();
 
     /// <summary>
     /// ∂/∂z of Σ g_lp·logp + g_H·H for one chunk: g_lp·(onehot − s) − g_H·s ⊙ (z − E_s[z]), divided by τ (the chain

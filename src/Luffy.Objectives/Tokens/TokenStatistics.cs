@@ -44,7 +44,7 @@ public static class TokenStatistics
         using var scope = NewDisposeScope();
         Tensor z = Scaled(logits, temperature);
         Tensor logSoftmax = z.log_softmax(-1); // −Σ s·log s: no cancellation of large terms for peaked distributions
-        return (logSoftmax.exp() * logSoftmax.clamp_min(ChunkMath.LogProbabilityFloor)).sum(-1).neg().MoveToOuterDisposeScope();
+        return ChunkMath.Entropy(logSoftmax).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -74,7 +74,7 @@ public static class TokenStatistics
             Tensor z = Scaled(logits, temperature);
             Tensor logSoftmax = z.log_softmax(-1);
             Tensor logProbs = logSoftmax.gather(-1, ids.unsqueeze(-1)).squeeze(-1);
-            Tensor entropy = -(logSoftmax.exp() * logSoftmax.clamp_min(ChunkMath.LogProbabilityFloor)).sum(-1);
+            Tensor entropy = ChunkMath.Entropy(logSoftmax);
             return new TokenStatisticsResult(logProbs.MoveToOuterDisposeScope(), entropy.MoveToOuterDisposeScope());
         }
         List<Tensor> outputs = ChunkedTokenStatisticsFunction.apply(logits, ids, (long)chunkSize, temperature);
