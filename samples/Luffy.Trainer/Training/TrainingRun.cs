@@ -159,7 +159,7 @@ public sealed class TrainingRun : IDisposable
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
-        (Tensor old, Tensor advantages) = Build(batch, phase);
+        (Tensor? old, Tensor? advantages) = Build(batch, phase);
         (double loss, double gradNorm, bool skipped, double lr, PolicyLossMetrics metrics, int updates) = Update(batch, phase, old, advantages, step);
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
@@ -244,9 +244,16 @@ public sealed class TrainingRun : IDisposable
         return (prompts, byGroup, generated?.Tokens.Sum(t => (long)t.Length) ?? 0);
     }
 
-    /// <summary>The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and its token advantages.</summary>
-    private (Tensor Old, Tensor Advantages) Build(TrainingBatch batch, TrainingMethod phase)
+    /// <summary>
+    /// The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and
+    /// its token advantages; neither for a supervised phase (SFT), whose loss reads only the current log-probs.
+    /// </summary>
+    private (Tensor? Old, Tensor? Advantages) Build(TrainingBatch batch, TrainingMethod phase)
     {
+        if (phase.Supervised(options) is not null)
+        {
+            return (null, null);
+        }
         var old = new List<Tensor>();
         using (no_grad())
         {
@@ -259,11 +266,7 @@ public sealed class TrainingRun : IDisposable
             }
         }
         Tensor oldLogProbs = cat(old, 0);
-        IAdvantageEstimator? estimator = phase.Estimator(options);
-        if (estimator is null)
-        {
-            return (oldLogProbs, batch.ResponseMask.to_type(ScalarType.Float32)); // SFT: advantage 1 on every trace token
-        }
+        IAdvantageEstimator estimator = phase.Estimator(options) ?? throw new InvalidOperationException($"{phase.Name} has neither an advantage estimator nor a supervised loss.");
         using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
         return (oldLogProbs, advantages.ToTokens(batch.ResponseMask));
     }
@@ -274,7 +277,7 @@ public sealed class TrainingRun : IDisposable
     /// accumulated over micro-batches with the mini-batch's normalizers). The old log-probs stay those of the rollout, so
     /// from the second update on the importance ratio differs from 1 and the clip can act.
     /// </summary>
-    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor old, Tensor advantages, int step)
+    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, int step)
     {
         NegativeLogLikelihoodLoss? supervised = phase.Supervised(options);
         MixedPolicyLoss loss = phase.Loss(options);
@@ -296,7 +299,7 @@ public sealed class TrainingRun : IDisposable
                 using var scope = NewDisposeScope();
                 Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
                 using TrainingBatch mini = batch.Select(indices);
-                Tensor miniOld = old.index_select(0, indices), miniAdvantages = advantages.index_select(0, indices);
+                Tensor? miniOld = old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
                 using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch))
@@ -304,7 +307,7 @@ public sealed class TrainingRun : IDisposable
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld, miniAdvantages);
+                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!);
                         result.Loss.backward();
                         updateParts.Add(result.Metrics);
                         m.Dispose(); // free the micro-batch's tensors before the next forward
