@@ -51,7 +51,8 @@ public sealed record Recipe
 
     /// <summary>
     /// The LUFFY repository's "RL w/ SFT loss" baseline: GRPO on the rollouts (advantages from the rollouts' own
-    /// statistics, the reference's <c>grpo_split</c>) plus λ = 1 times the SFT loss on the trace sequence of each group.
+    /// statistics, the reference's <c>grpo_split</c>, without std normalization as in the main run) plus λ = 1 times the SFT
+    /// loss on the trace sequence of each group.
     /// </summary>
     public static Recipe RlWithSftLoss { get; } = new()
     {
