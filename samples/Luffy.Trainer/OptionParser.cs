@@ -15,7 +15,7 @@ public static class OptionParser
 {
     private static readonly Dictionary<string, string> Descriptions = new()
     {
-        ["mode"] = "a method (luffy, luffy-no-shaping, rl-sft, grpo, sft, sft-grpo) or compare (every method of --methods over --seeds seeds)",
+        ["mode"] = "a method (luffy, luffy-no-shaping, rl-sft, grpo, sft, sft-grpo), compare (every method of --methods over --seeds seeds, each at the learning rate --sweep chose) or sweep (choose each method's learning rate on the validation split)",
         ["methods"] = "the methods compare runs, comma-separated",
         ["model"] = "Hugging Face model folder (config.json + model.safetensors or index + tokenizer.json): train it instead of the embedded task",
         ["data"] = "JSONL training data (prompt messages, reward_model.ground_truth, target trace) for --model",
@@ -27,7 +27,9 @@ public static class OptionParser
         ["allow-pickle"] = "for --model: load pytorch_model.bin when there are no safetensors (unpickling can run code)",
         ["device"] = "cpu, cuda or cuda:N (cuda needs a build with -p:TorchBackend=cuda)",
         ["seed"] = "seed of the run (compare uses seeds seed..seed+seeds-1)",
-        ["seeds"] = "number of seeds in compare mode",
+        ["seeds"] = "number of seeds in compare and sweep modes",
+        ["sweep-learning-rates"] = "the learning rates --mode sweep tries for every method, comma-separated",
+        ["sweep"] = "the sweep.json compare reads each method's learning rate from (default: the committed results/sweep.json), or none: every method at --learning-rate",
         ["steps"] = "RL (or SFT) rollout steps",
         ["prompts-per-step"] = "prompts per step",
         ["samples-per-prompt"] = "G, samples per prompt group (>= 2)",
@@ -45,6 +47,8 @@ public static class OptionParser
         ["rollout-batch"] = "sequences generated together (bounds the KV cache: lower it for long responses on a GPU)",
         ["gamma"] = "policy-shaping gamma of f(p) = p/(p+gamma)",
         ["entropy"] = "entropy bonus coefficient",
+        ["kl-coefficient"] = "KL penalty to the frozen base model (k3, on every response token, trace tokens included as in verl; 0 = off, no reference forward)",
+        ["dynamic-sampling"] = "train only on groups whose rewards differ (DAPO's dynamic sampling; a step without one makes no update)",
         ["clip-on-policy"] = "clip the on-policy ratio (LUFFY's main run: off)",
         ["std-normalize"] = "divide group advantages by the group std (LUFFY's main run: off)",
         ["sft-loss-coefficient"] = "lambda of rl-sft's SFT term (the reference's sft_loss_coef)",

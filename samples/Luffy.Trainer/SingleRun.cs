@@ -15,13 +15,15 @@ public static class SingleRun
     /// <paramref name="resumeRequired"/> and there is none); without it, a run folder that already holds a checkpoint is
     /// refused, so that nothing is overwritten.
     /// </summary>
+    /// <remarks><paramref name="baseEvaluation"/>: the base model's evaluation when another run of the same task and base already made it (the evaluation is deterministic), instead of evaluating again.
+    /// <paramref name="reference"/>: the frozen base model of the KL penalty (owned by the run), needed when <see cref="TrainerOptions.KlCoefficient"/> &gt; 0.</remarks>
     /// <exception cref="CheckpointException">The checkpoint to resume is missing, incomplete or corrupt, or one exists and --resume was not given.</exception>
     /// <exception cref="RunLockedException">Another trainer writes to the same run folder.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before the first step (during the base model's evaluation).</exception>
-    public static RunSummary Run(TrainerOptions options, TrainingMethod method, int seed, ITrainingTask task, CausalLanguageModel model, Device device, CancellationToken cancel, bool progressUi, Action<CausalLanguageModel, string>? export = null, bool resumeRequired = true)
+    public static RunSummary Run(TrainerOptions options, TrainingMethod method, int seed, ITrainingTask task, CausalLanguageModel model, Device device, CancellationToken cancel, bool progressUi, Action<CausalLanguageModel, string>? export = null, bool resumeRequired = true, CausalLanguageModel? reference = null, EvalPoint? baseEvaluation = null)
     {
         var started = DateTime.UtcNow;
-        using var run = new TrainingRun(options, method, seed, model, task, device) { Export = export };
+        using var run = new TrainingRun(options, method, seed, model, task, device, reference) { Export = export };
         using RunLock runLock = RunLock.Acquire(run.Directory);
         if (options.Resume)
         {
@@ -47,7 +49,7 @@ public static class SingleRun
         {
             run.StartFresh();
         }
-        EvalPoint basePoint = run.History.FirstOrDefault(h => h.Step == 0) ?? run.Evaluate(cancel);
+        EvalPoint basePoint = run.History.FirstOrDefault(h => h.Step == 0) ?? run.AddEvaluation(baseEvaluation) ?? run.Evaluate(cancel);
         if (run.Step == 0)
         {
             run.Record(new StepRecord { Step = 0, Mode = method.Name, Seed = seed, Evaluation = basePoint.Flatten() });

@@ -69,12 +69,16 @@ public static class TrainerApp
             var data = new TaskData(new CharTokenizer(), options.MaxOperand);
             TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress, cancellation.Token));
             var task = new ArithmeticTask(options, data);
+            if (options.Mode == "sweep")
+            {
+                return Task.FromResult(SweepRunner.Run(options, task, baseModel, device, cancellation.Token));
+            }
             if (options.Mode == "compare")
             {
                 return Task.FromResult(CompareRunner.Run(options, task, baseModel, device, cancellation.Token));
             }
             Log("training: " + options.Method.Description);
-            RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true);
+            RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true, reference: baseModel.Copy());
             SingleRun.Print(summary);
             return Task.FromResult(summary.Cancelled ? 130 : 0);
         }
@@ -120,7 +124,8 @@ public static class TrainerApp
         var task = new ReasoningTask(tokenizer, model.Config, options.Data!, options.EvalData, options);
         void Export(CausalLanguageModel trained, string runDirectory) =>
             HuggingFaceCheckpoint.Save((DecoderLanguageModel)trained, Path.Combine(runDirectory, "hf-model"), dir);
-        RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, model, device, cancel, progressUi: true, Export);
+        DecoderLanguageModel? reference = options.KlCoefficient > 0 ? HuggingFaceCheckpoint.Load(dir, dtype, options.AllowPickle) : null;
+        RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, model, device, cancel, progressUi: true, Export, reference: reference);
         SingleRun.Print(summary);
         Log($"fine-tuned weights: {Path.Combine(options.Output, $"{options.Mode}-seed{options.Seed}", "hf-model")} (config.json, tokenizer, safetensors)");
         if (task.SkippedRecords > 0)
@@ -174,6 +179,6 @@ public static class TrainerApp
     public static string Number(double value, bool share) =>
         share ? Percent(value) : double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture);
 
-    /// <summary>Whether an evaluation measure is a share (shown as a percentage): all but the entropy and the trace log-likelihood, which are nats per token.</summary>
-    public static bool IsShare(string measure) => measure is not ("entropy" or "trace-log-likelihood");
+    /// <summary>Whether an evaluation measure is a share (shown as a percentage): all but the entropy, the trace log-likelihood and the KL from the base, which are nats per token.</summary>
+    public static bool IsShare(string measure) => measure is not ("entropy" or "trace-log-likelihood" or Evaluator.KlFromBase);
 }

@@ -22,6 +22,8 @@ public sealed record TrainerOptions
     public string Device { get; init; } = "cpu";
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
+    public string SweepLearningRates { get; init; } = "3e-5,1e-4,3e-4";
+    public string Sweep { get; init; } = DefaultSweep;
     public int Steps { get; init; } = 500;
     public int PromptsPerStep { get; init; } = 16;
     public int SamplesPerPrompt { get; init; } = 8;
@@ -39,6 +41,8 @@ public sealed record TrainerOptions
     public int RolloutBatch { get; init; } = 256;
     public double Gamma { get; init; } = 0.1;
     public double Entropy { get; init; } = 0.001;
+    public double KlCoefficient { get; init; }
+    public bool DynamicSampling { get; init; }
     public bool ClipOnPolicy { get; init; }
     public bool StdNormalize { get; init; } = true;
     public double SftLossCoefficient { get; init; } = 1.0;
@@ -65,6 +69,9 @@ public sealed record TrainerOptions
     public bool Tensorboard { get; init; } = true;
     public bool Resume { get; init; }
     public string? Config { get; init; }
+
+    /// <summary>The committed sweep (results/sweep.json, copied next to the program): what <c>--mode compare</c> reads by default.</summary>
+    public static string DefaultSweep => Path.Combine(AppContext.BaseDirectory, "results", "sweep.json");
 
     /// <summary>The folder of the cached base model: <see cref="Cache"/>, or &lt;output&gt;/cache when not set.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -116,7 +123,7 @@ public sealed record TrainerOptions
     /// <summary>Throws an <see cref="OptionException"/> naming the first bad option.</summary>
     public void Validate()
     {
-        string[] modes = [.. Training.TrainingMethod.All.Select(m => m.Name), "compare"];
+        string[] modes = [.. Training.TrainingMethod.All.Select(m => m.Name), "compare", "sweep"];
         if (!modes.Contains(Mode))
         {
             throw new OptionException("mode", Mode, string.Join(", ", modes), Suggestions.Nearest(Mode, modes));
@@ -135,9 +142,9 @@ public sealed record TrainerOptions
             {
                 throw new OptionException("data", "(none)", "a JSONL training file when --model is given");
             }
-            if (Mode == "compare")
+            if (Mode is "compare" or "sweep")
             {
-                throw new OptionException("mode", Mode, "a method with --model (" + string.Join(", ", Training.TrainingMethod.All.Select(m => m.Name)) + "); compare runs the embedded task only");
+                throw new OptionException("mode", Mode, "a method with --model (" + string.Join(", ", Training.TrainingMethod.All.Select(m => m.Name)) + $"); {Mode} runs the embedded task only");
             }
             if (!Directory.Exists(Model))
             {
@@ -166,6 +173,15 @@ public sealed record TrainerOptions
             throw new OptionException("device", Device, "cpu, cuda or cuda:N");
         }
         Positive(Steps, "steps");
+        Reporting.SweepRunner.Grid(SweepLearningRates);
+        if (Mode == "sweep" && Sweep != DefaultSweep)
+        {
+            throw new OptionException("sweep", Sweep, "no --sweep with --mode sweep (it writes <output>/sweep/sweep.json; --sweep is what compare reads)");
+        }
+        if (Mode == "sft" && KlCoefficient > 0)
+        {
+            throw new OptionException("kl-coefficient", KlCoefficient.ToString(CultureInfo.InvariantCulture), "0 with --mode sft: SFT's loss has no KL term, so the penalty would change nothing");
+        }
         Positive(Seeds, "seeds");
         Positive(PromptsPerStep, "prompts-per-step");
         if (SamplesPerPrompt < 2)
@@ -206,6 +222,10 @@ public sealed record TrainerOptions
         if (!(TopP > 0 && TopP <= 1))
         {
             throw new OptionException("top-p", TopP.ToString(CultureInfo.InvariantCulture), "a number in (0, 1]");
+        }
+        if (!(KlCoefficient >= 0) || !double.IsFinite(KlCoefficient))
+        {
+            throw new OptionException("kl-coefficient", KlCoefficient.ToString(CultureInfo.InvariantCulture), "a finite number >= 0 (0 = no KL penalty, no reference model)");
         }
         if (!(Entropy >= 0) || !(WeightDecay >= 0))
         {

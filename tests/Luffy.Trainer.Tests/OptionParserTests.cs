@@ -34,10 +34,30 @@ public class OptionParserTests
     [InlineData("--train-levels", "1-3", "--train-levels '1-3'")]
     [InlineData("--d-model", "30", "--d-model '30'")]
     [InlineData("--bogus", "1", "--bogus")]
+    [InlineData("--kl-coefficient", "-0.1", "--kl-coefficient '-0.1'")]
+    [InlineData("--sweep-learning-rates", "1e-4,x", "--sweep-learning-rates '1e-4,x'")]
+    [InlineData("--sweep-learning-rates", "1e-4,0", "--sweep-learning-rates '1e-4,0'")]
+    [InlineData("--sweep-learning-rates", "1e-4,1e-4", "--sweep-learning-rates '1e-4,1e-4'")]
     public void Bad_values_name_the_option(string option, string value, string expected)
     {
         var ex = Assert.Throws<OptionException>(() => OptionParser.Parse([option, value]));
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void A_kl_penalty_with_sft_changes_nothing_and_is_refused()
+    {
+        var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--mode", "sft", "--kl-coefficient", "0.1"]));
+        Assert.Contains("--kl-coefficient '0.1'", ex.Message);
+        Assert.Equal(0.1, OptionParser.Parse(["--mode", "grpo", "--kl-coefficient", "0.1"])!.KlCoefficient);
+    }
+
+    [Fact]
+    public void The_sweep_mode_writes_its_own_sweep_and_reads_none()
+    {
+        var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--mode", "sweep", "--sweep", "x.json"]));
+        Assert.Contains("--sweep 'x.json'", ex.Message);
+        Assert.Equal("sweep", OptionParser.Parse(["--mode", "sweep"])!.Mode);
     }
 
     [Fact]

@@ -45,9 +45,14 @@ public class ReportingTests
                     summaries.Add(new RunSummary(method.Name, seed, basePoint, final, [basePoint, final], steps, false, TimeSpan.FromMinutes(1), "level (operands)"));
                 }
             }
-            CompareRunner.Report(new TrainerOptions(), folder, summaries);
+            var rates = TrainingMethod.All.ToDictionary(m => m.Name, m => m == TrainingMethod.Grpo ? 3e-5 : 1e-4);
+            var sweep = new SweepResult { Runs = [new SweepResult.Run("grpo", 3e-5, 1, 0.6, new() { [2] = 1.0 }, 0.6, 1)], Chosen = new() { ["grpo"] = new SweepResult.Choice(3e-5, 0.6, "the only one") } };
+            CompareRunner.Report(new TrainerOptions(), folder, summaries, sweep, rates);
             string json = File.ReadAllText(Path.Combine(folder, "results.json"));
             Assert.Contains("\"hard-levels\"", json);
+            Assert.Contains("\"solved-levels\"", json);
+            Assert.Contains("\"the only one\"", json); // the sweep and its choices travel with the results
+            Assert.Contains("\"learning-rate\": 3E-05", json);
             Assert.Contains("\"process-validity\"", json);
             string table = File.ReadAllText(Path.Combine(folder, "results.md"));
             foreach (TrainingMethod method in TrainingMethod.All)
@@ -57,6 +62,9 @@ public class ReportingTests
             // level 4 is the one the base cannot solve; seeds 0.1 and 0.2 -> mean 15.0%
             Assert.Contains("levels the base cannot solve (4)", table);
             Assert.Contains("15.0% [", table);
+            // level 2 (100% for the base and every run) is the one the base solves: forgetting is measured on it
+            Assert.Contains("levels the base solves (2)", table);
+            Assert.Contains("| grpo | 3E-05 |", table);
             foreach (string chart in new[] { "accuracy.png", "exploration.png", "imitation.png", "reward.png" })
             {
                 byte[] bytes = File.ReadAllBytes(Path.Combine(folder, chart));
@@ -86,6 +94,45 @@ public class ReportingTests
             Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
             Assert.Equal(2 * 560, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)));
             Assert.Equal(420, System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void The_sweep_chooses_each_method_by_mean_validation_accuracy_and_a_tie_goes_to_the_smaller_rate()
+    {
+        static SweepResult.Run Run(string method, double rate, int seed, double validation) => new(method, rate, seed, validation, [], 1.0 - validation, 1); // test accuracy opposite: never read
+        SweepResult.Run[] runs =
+        [
+            Run("luffy", 1e-4, 1, 0.70), Run("luffy", 1e-4, 2, 0.74), Run("luffy", 3e-4, 1, 0.80), Run("luffy", 3e-4, 2, 0.60),
+            Run("grpo", 3e-5, 1, 0.66), Run("grpo", 1e-4, 1, 0.66), Run("grpo", 3e-4, 1, 0.40),
+        ];
+        Dictionary<string, SweepResult.Choice> chosen = SweepResult.Choose(runs);
+        Assert.Equal(1e-4, chosen["luffy"].LearningRate); // mean 0.72 beats 0.70
+        Assert.Equal(0.72, chosen["luffy"].Validation, 12);
+        Assert.Equal(3e-5, chosen["grpo"].LearningRate);  // 0.66 twice: the smaller rate
+        Assert.Contains("3e-05: 66.0%", chosen["grpo"].Why, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void A_sweep_round_trips_through_its_file_and_names_a_method_it_has_no_choice_for()
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            var sweep = new SweepResult { Runs = [new SweepResult.Run("luffy", 1e-4, 1, 0.7, new() { [4] = 0.1 }, 0.7, 2.5)], Chosen = new() { ["luffy"] = new SweepResult.Choice(1e-4, 0.7, "why") } };
+            sweep.Save(path);
+            SweepResult read = SweepResult.Load(path);
+            Assert.Equal(1e-4, read.LearningRate("luffy", path));
+            Assert.Equal(0.1, read.Runs[0].ValidationByLevel[4]);
+            var ex = Assert.Throws<OptionException>(() => read.LearningRate("grpo", path));
+            Assert.Contains("grpo", ex.Message);
+            File.WriteAllText(path, "not json");
+            Assert.Throws<OptionException>(() => SweepResult.Load(path));
+            Assert.Throws<OptionException>(() => SweepResult.Load(path + ".missing"));
         }
         finally
         {

@@ -30,7 +30,8 @@ internal sealed class TinySetup : IDisposable
 
     public TinyTransformer BaseModel { get; }
 
-    public TrainingRun NewRun(TrainingMethod method, int seed = 1) => new(Options, method, seed, BaseModel.Copy(), new ArithmeticTask(Options, Data), CPU);
+    /// <summary>A run of <paramref name="method"/> from a copy of the base model, with another copy as its reference (KL penalty and measure).</summary>
+    public TrainingRun NewRun(TrainingMethod method, int seed = 1) => new(Options, method, seed, BaseModel.Copy(), new ArithmeticTask(Options, Data), CPU, BaseModel.Copy());
 
     public TrainingRun NewRun(string method, int seed = 1) => NewRun(TrainingMethod.Parse(method), seed);
 

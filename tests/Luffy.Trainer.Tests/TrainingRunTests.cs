@@ -126,11 +126,55 @@ public class TrainingRunTests
         using var setup = new TinySetup();
         using TrainingRun run = setup.NewRun(TrainingMethod.Grpo);
         EvalPoint point = run.Evaluate();
-        Assert.Equal(["in-distribution", "ood-operands", "ood-length"], point.Accuracy.Keys);
+        Assert.Equal(["in-distribution", "ood-operands", "ood-length", "validation"], point.Accuracy.Keys);
         Assert.All(point.Accuracy.Values, a => Assert.InRange(a, 0, 1));
         Assert.Equal(new[] { 2, 3, 4, 5, 6 }, point.ByLevel.Keys.Order());
-        Assert.Equal(["process-validity", "superficial-imitation", "scratchpad-use", "pass@2", "entropy", "trace-log-likelihood"], point.Measures.Keys);
+        Assert.Equal(["process-validity", "superficial-imitation", "scratchpad-use", "pass@2", "entropy", "trace-log-likelihood", "kl-from-base"], point.Measures.Keys);
+        Assert.Equal(0.0, point.Measures["kl-from-base"]); // not trained yet: the model is the base
+        Assert.Equal([2, 3, 4], point.LevelsOf("validation").Keys.Order());
         Assert.True(point.Measures["trace-log-likelihood"] < 0);
         Assert.True(point.Measures["entropy"] > 0);
+    }
+
+    [Fact]
+    public void Informative_rows_are_those_of_groups_whose_rewards_differ()
+    {
+        long[] groups = [7, 7, 7, 3, 3, 9, 9, 9];
+        float[] rewards = [1, 0, 1, 1, 1, 0, 0, 0.5f];
+        Assert.Equal([0L, 1, 2, 5, 6, 7], TrainingRun.InformativeRows(groups, rewards));
+        Assert.Empty(TrainingRun.InformativeRows([1, 1, 2, 2], [0, 0, 1, 1]));
+    }
+
+    [Fact]
+    public void With_dynamic_sampling_a_step_whose_groups_all_agree_makes_no_update()
+    {
+        using var setup = new TinySetup();
+        // a 3-step pre-trained tiny model solves nothing: every GRPO group is all-wrong, so no group carries a signal
+        setup.Options = setup.Options with { DynamicSampling = true, MaxResponseLength = 24 }; // room for every trace
+        using TrainingRun run = setup.NewRun(TrainingMethod.Grpo);
+        double[] before = Parameters(run.Model);
+        StepRecord record = run.RunStep();
+        Assert.Equal(0, record.InformativeGroups);
+        Assert.Equal(0, record.Updates);
+        Assert.Equal(before, Parameters(run.Model));
+        // LUFFY's trace is right where the rollouts are wrong: every group differs and is trained on
+        using TrainingRun luffy = setup.NewRun(TrainingMethod.Luffy);
+        StepRecord mixed = luffy.RunStep();
+        Assert.Equal(setup.Options.PromptsPerStep, mixed.InformativeGroups);
+        Assert.Equal(1, mixed.Updates);
+    }
+
+    [Fact]
+    public void A_kl_penalty_needs_the_base_model_and_moves_the_loss_by_the_coefficient_times_the_kl()
+    {
+        using var setup = new TinySetup();
+        setup.Options = setup.Options with { KlCoefficient = 0.5 };
+        var task = new ArithmeticTask(setup.Options, setup.Data);
+        Assert.Throws<ArgumentException>(() => new TrainingRun(setup.Options, TrainingMethod.Grpo, 1, setup.BaseModel.Copy(), task, CPU));
+        using TrainingRun run = new(setup.Options, TrainingMethod.Grpo, 1, setup.BaseModel.Copy(), task, CPU, setup.BaseModel.Copy());
+        StepRecord first = run.RunStep();
+        Assert.Equal(0.0, first.KlFromReference, 12); // the policy is still the base: KL 0
+        StepRecord second = run.RunStep();
+        Assert.True(second.KlFromReference > 0, $"KL after one update: {second.KlFromReference}");
     }
 }

@@ -56,6 +56,37 @@ public sealed record ArithmeticProblem(int[] Operands)
         })).ToArray();
     }
 
+    /// <summary>
+    /// A fixed validation set for choosing settings (learning rates): <paramref name="perLevel"/> problems per level drawn
+    /// with their own seed, none of them a problem of <paramref name="exclude"/> (the test sets), so that selection never
+    /// sees a test problem. A level with few distinct problems (level 2 with operands 1-9 has 81) repeats the ones the
+    /// test set leaves over.
+    /// </summary>
+    /// <exception cref="ArgumentException">A level has no problem outside <paramref name="exclude"/>.</exception>
+    public static IReadOnlyList<ArithmeticProblem> ValidationSet(IReadOnlyList<int> levels, int perLevel, int maxOperand, IEnumerable<ArithmeticProblem> exclude)
+    {
+        var excluded = exclude.Select(p => p.Prompt).ToHashSet();
+        var random = new Random(20_26_12_03);
+        var set = new List<ArithmeticProblem>();
+        foreach (int level in levels)
+        {
+            for (int n = 0, draws = 0; n < perLevel; draws++)
+            {
+                if (draws == 100_000 * (n + 1))
+                {
+                    throw new ArgumentException($"level {level} has (almost) no problem with operands 1..{maxOperand} outside the test sets: nothing is left to validate on.", nameof(exclude));
+                }
+                ArithmeticProblem problem = Random(random, level, maxOperand);
+                if (!excluded.Contains(problem.Prompt))
+                {
+                    set.Add(problem);
+                    n++;
+                }
+            }
+        }
+        return set;
+    }
+
     /// <summary>A fixed, seed-independent test set: the same problems on every run and machine.</summary>
     public static IReadOnlyList<ArithmeticProblem> TestSet(IReadOnlyList<int> levels, int perLevel, int maxOperand)
     {

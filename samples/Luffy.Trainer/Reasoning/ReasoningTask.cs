@@ -154,7 +154,7 @@ public sealed class ReasoningTask : ITrainingTask
     public string? LevelLabel => null;
 
     /// <inheritdoc/>
-    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default)
+    public Evaluation Evaluate(CausalLanguageModel model, CausalLanguageModel? reference, CancellationToken cancel = default)
     {
         var noMeasures = new Dictionary<string, double>();
         if (evalPath is null)

@@ -40,13 +40,16 @@ public static class CompareRunner
     {
         string folder = Path.Combine(options.Output, "compare");
         Directory.CreateDirectory(folder);
-        var runOptions = options with { Output = folder };
+        SweepResult? sweep = options.Sweep == "none" ? null : SweepResult.Load(options.Sweep);
+        var rates = options.CompareMethods.ToDictionary(m => m.Name, m => sweep?.LearningRate(m.Name, options.Sweep) ?? options.LearningRate);
+        AnsiConsole.MarkupLineInterpolated($"learning rates ({(sweep is null ? "--sweep none: every method at --learning-rate" : "chosen on the validation split by " + options.Sweep)}): {string.Join(", ", rates.Select(p => $"{p.Key} {p.Value:G3}"))}");
         var summaries = new List<RunSummary>();
         for (int s = 0; s < options.Seeds; s++)
         {
             foreach (TrainingMethod method in options.CompareMethods)
             {
-                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true, resumeRequired: false);
+                var runOptions = options with { Output = folder, LearningRate = rates[method.Name] };
+                RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true, resumeRequired: false, reference: baseModel.Copy(), baseEvaluation: summaries.FirstOrDefault()?.Base);
                 summaries.Add(summary);
                 AnsiConsole.MarkupLineInterpolated($"{method} seed {summary.Seed}: accuracy {string.Join(", ", summary.Final.Accuracy.Select(p => $"{p.Key} {TrainerApp.Percent(p.Value)}"))} ({summary.Elapsed.TotalMinutes:F1} min)");
                 if (summary.Cancelled)
@@ -56,7 +59,7 @@ public static class CompareRunner
                 }
             }
         }
-        Report(options, folder, summaries);
+        Report(options, folder, summaries, sweep, rates);
         return 0;
     }
 
@@ -64,12 +67,19 @@ public static class CompareRunner
     public static int[] HardLevels(TrainerOptions options, EvalPoint basePoint) =>
         [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value < 0.05).Select(p => p.Key).Order()];
 
-    public static void Report(TrainerOptions options, string folder, IReadOnlyList<RunSummary> summaries)
+    /// <summary>The levels of the training set the base model solves (at least 95% greedy accuracy): what forgetting is measured on.</summary>
+    public static int[] SolvedLevels(TrainerOptions options, EvalPoint basePoint) =>
+        [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value >= 0.95).Select(p => p.Key).Order()];
+
+    public static void Report(TrainerOptions options, string folder, IReadOnlyList<RunSummary> summaries, SweepResult? sweep = null, IReadOnlyDictionary<string, double>? rates = null)
     {
         EvalPoint basePoint = summaries[0].Base;
         int[] hardLevels = HardLevels(options, basePoint);
+        int[] solvedLevels = SolvedLevels(options, basePoint);
         string hardName = $"levels the base cannot solve ({string.Join(',', hardLevels)})";
         double Hard(EvalPoint point) => hardLevels.Length == 0 ? double.NaN : hardLevels.Average(l => point.ByLevel.GetValueOrDefault(l, double.NaN));
+        string keptName = $"levels the base solves ({string.Join(',', solvedLevels)})";
+        double Kept(EvalPoint point) => solvedLevels.Length == 0 ? double.NaN : solvedLevels.Average(l => point.ByLevel.GetValueOrDefault(l, double.NaN));
         string[] splits = [.. basePoint.Accuracy.Keys];
         string[] measures = [.. basePoint.Measures.Keys];
         string[] methods = [.. summaries.Select(s => s.Mode).Distinct()];
@@ -82,6 +92,8 @@ public static class CompareRunner
             if (split == splits[0])
             {
                 columns.Add((hardName, Hard, true));
+                columns.Add((keptName, Kept, true));
+                columns.AddRange(solvedLevels.Select(l => ($"level {l}", (Func<EvalPoint, double>)(p => p.ByLevel.GetValueOrDefault(l, double.NaN)), true)));
             }
         }
         columns.AddRange(measures.Select(m => (m, (Func<EvalPoint, double>)(p => p.Measures.GetValueOrDefault(m, double.NaN)), TrainerApp.IsShare(m))));
@@ -92,17 +104,18 @@ public static class CompareRunner
             table.AddColumn(Markup.Escape(name));
         }
         var markdown = new StringBuilder();
-        markdown.AppendLine("| method | " + string.Join(" | ", columns.Select(c => c.Name)) + " | minutes per run |");
-        markdown.AppendLine("|---|" + string.Join("|", columns.Select(_ => "---")) + "|---:|");
+        markdown.AppendLine("| method | learning rate | " + string.Join(" | ", columns.Select(c => c.Name)) + " | minutes per run |");
+        markdown.AppendLine("|---|---:|" + string.Join("|", columns.Select(_ => "---")) + "|---:|");
         string[] baseCells = [.. columns.Select(c => TrainerApp.Number(c.Value(basePoint), c.Percent))];
         table.AddRow([.. new[] { "base model" }.Concat(baseCells)]);
-        markdown.AppendLine("| base model | " + string.Join(" | ", baseCells) + " | |");
+        markdown.AppendLine("| base model | | " + string.Join(" | ", baseCells) + " | |");
         foreach (string method in methods)
         {
             RunSummary[] runs = [.. summaries.Where(s => s.Mode == method)];
             string[] cells = [.. columns.Select(c => Format(Confidence([.. runs.Select(r => c.Value(r.Final))]), c.Percent))];
             table.AddRow([.. new[] { method }.Concat(cells).Select(Markup.Escape)]);
-            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {method} | {string.Join(" | ", cells)} | {runs.Average(r => r.Elapsed.TotalMinutes):F1} |");
+            string rate = rates is not null && rates.TryGetValue(method, out double r) ? r.ToString("G3", CultureInfo.InvariantCulture) : options.LearningRate.ToString("G3", CultureInfo.InvariantCulture);
+            markdown.AppendLine(CultureInfo.InvariantCulture, $"| {method} | {rate} | {string.Join(" | ", cells)} | {runs.Average(r => r.Elapsed.TotalMinutes):F1} |");
         }
         AnsiConsole.Write(table);
         File.WriteAllText(Path.Combine(folder, "results.md"), markdown.ToString());
@@ -110,15 +123,20 @@ public static class CompareRunner
         var results = new
         {
             settings = options,
+            learningRates = rates,
+            sweep = sweep is null ? null : new { source = options.Sweep, rule = sweep.Rule, chosen = sweep.Chosen, runs = sweep.Runs, settings = sweep.Settings },
             hardLevels,
-            @base = new { accuracy = basePoint.Accuracy, hard = Hard(basePoint), byLevel = basePoint.ByLevel, measures = basePoint.Measures },
+            solvedLevels,
+            @base = new { accuracy = basePoint.Accuracy, hard = Hard(basePoint), kept = Kept(basePoint), byLevel = basePoint.ByLevel, measures = basePoint.Measures },
             runs = summaries.Select(s => new
             {
                 method = s.Mode,
                 seed = s.Seed,
                 minutes = s.Elapsed.TotalMinutes,
+                learningRate = rates?.GetValueOrDefault(s.Mode, options.LearningRate) ?? options.LearningRate,
                 accuracy = s.Final.Accuracy,
                 hard = Hard(s.Final),
+                kept = Kept(s.Final),
                 byLevel = s.Final.ByLevel,
                 measures = s.Final.Measures,
                 rolloutTokensPerSecond = s.RolloutTokensPerSecond,
@@ -128,8 +146,8 @@ public static class CompareRunner
             {
                 method = s.Mode,
                 seed = s.Seed,
-                evaluations = s.History.Select(h => new { step = h.Step, accuracy = h.Accuracy, hard = Hard(h), measures = h.Measures }),
-                steps = s.Steps.Where(r => r.Step > 0).Select(r => new { step = r.Step, reward = r.OnPolicyReward, entropy = r.Entropy, clipFraction = r.ClipFraction, ppoKl = r.PpoKl }),
+                evaluations = s.History.Select(h => new { step = h.Step, accuracy = h.Accuracy, hard = Hard(h), kept = Kept(h), byLevel = h.ByLevel, measures = h.Measures }),
+                steps = s.Steps.Where(r => r.Step > 0).Select(r => new { step = r.Step, reward = r.OnPolicyReward, entropy = r.Entropy, clipFraction = r.ClipFraction, ppoKl = r.PpoKl, informativeGroups = r.InformativeGroups, klFromReference = r.KlFromReference }),
             }).ToArray(),
         };
         string resultsPath = Path.Combine(folder, "results.json");
@@ -144,6 +162,10 @@ public static class CompareRunner
         {
             accuracyPanels.Add(new Charts.Panel(hardName, "step", "accuracy", [.. methods.Select(m => Curve(m, Hard))]));
         }
+        if (solvedLevels.Length > 0)
+        {
+            accuracyPanels.Add(new Charts.Panel(keptName + ": forgetting", "step", "accuracy", [.. methods.Select(m => Curve(m, Kept))]));
+        }
         accuracyPanels.AddRange(splits.Skip(1).Select(split => new Charts.Panel(split, "step", "accuracy", [.. methods.Select(m => Curve(m, p => p.Accuracy.GetValueOrDefault(split, double.NaN)))])));
         Charts.Save(Path.Combine(folder, "accuracy.png"), accuracyPanels);
         var written = new List<string> { resultsPath, Path.Combine(folder, "accuracy.png") };
@@ -154,6 +176,7 @@ public static class CompareRunner
                 .. measures.Where(m => m.StartsWith("pass@", StringComparison.Ordinal) || m == "entropy")
                     .Select(m => new Charts.Panel(m == "entropy" ? "entropy of temperature-1 samples (hardest level)" : $"{m} at temperature 1 (hardest level)", "step", m == "entropy" ? "nats per token" : m, [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))], m != "entropy")),
                 new Charts.Panel("training entropy (rollout and trace tokens)", "step", "nats per token", [.. methods.Select(m => Training(m, r => r.Entropy))], false),
+                .. measures.Where(m => m == Evaluator.KlFromBase).Select(m => new Charts.Panel("KL(model ‖ base) per token, held-out prompts", "step", "nats per token", [.. methods.Select(method => Curve(method, p => p.Measures.GetValueOrDefault(m, double.NaN)))], false)),
             ]);
             Charts.Save(Path.Combine(folder, "imitation.png"),
             [

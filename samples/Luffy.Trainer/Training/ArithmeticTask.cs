@@ -52,5 +52,5 @@ public sealed class ArithmeticTask : ITrainingTask
     public string? LevelLabel => "level (operands)";
 
     /// <inheritdoc/>
-    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default) => evaluator.Evaluate(model, cancel);
+    public Evaluation Evaluate(CausalLanguageModel model, CausalLanguageModel? reference, CancellationToken cancel = default) => evaluator.Evaluate(model, reference, cancel);
 }

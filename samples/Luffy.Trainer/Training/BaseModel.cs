@@ -14,7 +14,9 @@ namespace Luffy.Trainer.Training;
 /// The zero-RL starting point: the transformer pre-trained on answer-only data ("Q:3+5+7=" → "A:15") of the easier
 /// levels, plus a share of worked solutions of the easiest level only ("Q:3+5=" → "8;A:8"), so it knows the format
 /// but has never seen a long chain: it solves easy problems and hard ones almost never. Cached by a fingerprint of
-/// the settings.
+/// the settings. The base of the default settings ships with the trainer (<c>pretrained/</c>, copied next to the
+/// program): the main job starts from the same weights on every machine (pre-training in float32 on another CPU gives
+/// other rounding, so another base) and skips minutes of pre-training; other settings pre-train and cache their own.
 /// </summary>
 public static class BaseModel
 {
@@ -23,12 +25,20 @@ public static class BaseModel
     public static string Fingerprint(TrainerOptions o) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}")))[..16].ToLowerInvariant();
 
+    /// <summary>The folder of the shipped base models: <c>pretrained/</c> next to the program.</summary>
+    public static string ShippedFolder => Path.Combine(AppContext.BaseDirectory, "pretrained");
+
     public static TinyTransformer LoadOrPretrain(TrainerOptions o, TaskData data, Device device, Action<string> log, Action<int, int>? progress = null, CancellationToken cancel = default)
     {
         ModelConfig config = Config(o, data.Tokenizer);
         string path = Path.Combine(o.CacheFolder, $"base-{Fingerprint(o)}.bin");
+        string shipped = Path.Combine(ShippedFolder, $"base-{Fingerprint(o)}.bin");
         manual_seed(1234);
         var model = new TinyTransformer(config);
+        if (!File.Exists(path) && File.Exists(shipped))
+        {
+            path = shipped;
+        }
         if (File.Exists(path))
         {
             try

@@ -10,6 +10,12 @@ public sealed record EvalPoint(int Step, Dictionary<string, double> Accuracy, Di
     /// <summary>A few greedy answers per level (not written to checkpoints' history when empty).</summary>
     public List<Example> Examples { get; init; } = [];
 
+    /// <summary>Greedy accuracy per difficulty level of each split (empty in checkpoints written before it existed).</summary>
+    public Dictionary<string, Dictionary<int, double>> SplitLevels { get; init; } = [];
+
+    /// <summary>The per-level accuracy of <paramref name="split"/> (empty when unknown).</summary>
+    public Dictionary<int, double> LevelsOf(string split) => SplitLevels.TryGetValue(split, out Dictionary<int, double>? levels) ? levels : [];
+
     /// <summary>The primary split's accuracy (in-distribution), NaN when there is none.</summary>
     public double InDistribution => Accuracy.Count == 0 ? double.NaN : Accuracy.First().Value;
 

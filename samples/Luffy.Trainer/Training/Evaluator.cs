@@ -28,7 +28,7 @@ public sealed class Evaluator
     private readonly TaskData data;
     private readonly TrainerOptions options;
     private readonly MixedBatchBuilder builder;
-    private readonly IReadOnlyList<ArithmeticProblem> inDistribution, newOperands, longChains, hardest;
+    private readonly IReadOnlyList<ArithmeticProblem> inDistribution, newOperands, longChains, hardest, validation;
     private readonly int hardestLevel;
 
     public Evaluator(TaskData data, TrainerOptions options, MixedBatchBuilder builder)
@@ -41,6 +41,7 @@ public sealed class Evaluator
         inDistribution = ArithmeticProblem.TestSet(trainLevels, options.EvalPerLevel, data.MaxOperand);
         newOperands = ArithmeticProblem.NewOperandTestSet(trainLevels, options.EvalPerLevel, data.MaxOperand, low, high);
         longChains = ArithmeticProblem.TestSet(TrainerOptions.ParseLevels(options.OodLevels, "ood-levels"), options.EvalPerLevel, data.MaxOperand);
+        validation = ArithmeticProblem.ValidationSet(trainLevels, options.EvalPerLevel, data.MaxOperand, [.. inDistribution, .. newOperands, .. longChains]);
         hardestLevel = trainLevels.Max();
         hardest = inDistribution.Where(p => p.Level == hardestLevel).ToArray();
     }
@@ -48,7 +49,14 @@ public sealed class Evaluator
     /// <summary>The name of the pass@k measure (e.g. <c>pass@8</c>), its key in the evaluation's measures.</summary>
     public string PassAtK => $"pass@{options.PassK}";
 
-    public Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default)
+    /// <summary>The name of the validation split (<see cref="ArithmeticProblem.ValidationSet"/>): the only split a sweep chooses settings by.</summary>
+    public const string Validation = "validation";
+
+    /// <summary>The name of the KL-from-base measure.</summary>
+    public const string KlFromBase = "kl-from-base";
+
+    /// <summary>Every split and measure of <paramref name="model"/>; the KL from the base model when <paramref name="reference"/> (the base) is given.</summary>
+    public Evaluation Evaluate(CausalLanguageModel model, CausalLanguageModel? reference, CancellationToken cancel = default)
     {
         bool training = model.training;
         model.eval();
@@ -57,6 +65,7 @@ public sealed class Evaluator
             (SplitAccuracy id, ScratchpadVerdict[] verdicts) = Score("in-distribution", model, inDistribution, cancel);
             (SplitAccuracy operands, _) = Score("ood-operands", model, newOperands, cancel);
             (SplitAccuracy length, _) = Score("ood-length", model, longChains, cancel);
+            (SplitAccuracy held, _) = Score(Validation, model, validation, cancel);
             int correct = verdicts.Count(v => v.Correct);
             (double passAtK, double entropy) = Explore(model, cancel);
             var measures = new Dictionary<string, double>
@@ -68,7 +77,11 @@ public sealed class Evaluator
                 ["entropy"] = entropy,
                 ["trace-log-likelihood"] = TraceLogLikelihood(model),
             };
-            return new Evaluation([id, operands, length], measures);
+            if (reference is not null)
+            {
+                measures[KlFromBase] = KlFrom(model, reference, cancel);
+            }
+            return new Evaluation([id, operands, length, held], measures);
         }
         finally
         {
@@ -122,6 +135,44 @@ public sealed class Evaluator
             tokens += count;
         }
         return (solved.Average(s => s ? 1.0 : 0.0), tokens == 0 ? double.NaN : entropySum / tokens);
+    }
+
+    /// <summary>
+    /// KL(model ‖ base) per response token on the in-distribution test prompts: one temperature-1 sample of the model per
+    /// prompt (a fixed seed), and at each of its positions the exact KL of the two next-token distributions (a sum over
+    /// the vocabulary), averaged over the response tokens. The sum over a response is an unbiased, low-variance estimate of
+    /// the sequence KL the RL objective's penalty estimates from one sampled token.
+    /// </summary>
+    private double KlFrom(CausalLanguageModel model, CausalLanguageModel reference, CancellationToken cancel)
+    {
+        bool referenceTraining = reference.training;
+        reference.eval();
+        try
+        {
+            double sum = 0;
+            long tokens = 0;
+            using var generator = new Generator(20_261_203, model.OutputWeight.device);
+            foreach (ArithmeticProblem[] part in inDistribution.Chunk(Chunk))
+            {
+                cancel.ThrowIfCancellationRequested();
+                GenerationResult result = Generation.Generate(model, part.Select(data.PromptTokens).ToArray(), options.MaxResponseLength, 1.0, 1.0, generator);
+                PromptInput[] prompts = part.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.OnPolicy(result.Tokens[i], reward: 0)])).ToArray();
+                using var noGrad = no_grad();
+                using var scope = NewDisposeScope();
+                using TrainingBatch batch = builder.Build(prompts, device: model.OutputWeight.device);
+                Tensor Response(CausalLanguageModel m) => m.Forward(batch.InputIds, batch.PositionIds, batch.AttentionMask)
+                    .narrow(1, batch.PromptLength - 1, batch.ResponseLength).to_type(ScalarType.Float64).log_softmax(-1);
+                Tensor logP = Response(model), logQ = Response(reference);
+                Tensor kl = (logP.exp() * (logP - logQ)).sum(-1);
+                sum += where(batch.ResponseMask, kl, zeros(1, dtype: ScalarType.Float64, device: kl.device)).sum().item<double>();
+                tokens += batch.ResponseMask.sum().item<long>();
+            }
+            return tokens == 0 ? double.NaN : sum / tokens;
+        }
+        finally
+        {
+            reference.train(referenceTraining);
+        }
     }
 
     /// <summary>The mean log-likelihood per token of the solver's traces (EOS included) of the in-distribution test problems.</summary>

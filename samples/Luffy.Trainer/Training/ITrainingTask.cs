@@ -32,7 +32,10 @@ public interface ITrainingTask
     /// <summary>What the task's difficulty levels are called in summaries (e.g. "level (operands)"), or null when it has none.</summary>
     string? LevelLabel { get; }
 
-    /// <summary>Accuracy on the task's test splits (the primary one first) and its further measures; stops early when cancelled.</summary>
+    /// <summary>
+    /// Accuracy on the task's test splits (the primary one first) and its further measures, with the drift from
+    /// <paramref name="reference"/> (the base model) among them when it is given; stops early when cancelled.
+    /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was signalled.</exception>
-    Evaluation Evaluate(CausalLanguageModel model, CancellationToken cancel = default);
+    Evaluation Evaluate(CausalLanguageModel model, CausalLanguageModel? reference, CancellationToken cancel = default);
 }

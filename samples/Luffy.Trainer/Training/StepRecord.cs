@@ -22,6 +22,8 @@ public sealed record StepRecord
     public double PpoKl { get; init; }
     public double SftLoss { get; init; }
     public double Entropy { get; init; }
+    public double KlFromReference { get; init; }
+    public int InformativeGroups { get; init; }
     public int SolveNone { get; init; }
     public int SolveAll { get; init; }
     public double MeanOnResponseLength { get; init; }

@@ -128,6 +128,7 @@ public sealed class TrainingMethod
         OnPolicy = o.ClipOnPolicy ? new ClippedSurrogate() : ClippedSurrogate.Unclipped,
         AggregationConstant = o.MaxResponseLength,
         EntropyCoefficient = o.Entropy,
+        KlCoefficient = o.KlCoefficient,
     };
 
     private static IAdvantageEstimator GroupAdvantages(TrainerOptions o) => new GroupNormalizedAdvantage(normalizeByStd: o.StdNormalize);

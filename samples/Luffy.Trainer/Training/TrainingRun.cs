@@ -28,11 +28,36 @@ public sealed class TrainingRun : IDisposable
     private readonly AdamW optimizer;
     private readonly MixedBatchBuilder builder;
     private readonly string fingerprint;
+    private readonly CausalLanguageModel? reference;
     private TorchSharp.Modules.SummaryWriter? tensorboard;
 
     /// <summary>A run that trains <paramref name="model"/> (owned and disposed by the run) on <paramref name="task"/>.</summary>
-    public TrainingRun(TrainerOptions options, TrainingMethod method, int seed, CausalLanguageModel model, ITrainingTask task, Device device)
+    /// <param name="options">The settings.</param>
+    /// <param name="method">The method.</param>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="model">The model to train, owned and disposed by the run.</param>
+    /// <param name="task">The task.</param>
+    /// <param name="device">The device.</param>
+    /// <param name="reference">
+    /// The frozen base model: the reference policy of the KL penalty (required when <see cref="TrainerOptions.KlCoefficient"/>
+    /// &gt; 0) and of the evaluation's KL-from-base measure; owned and disposed by the run, never trained.
+    /// </param>
+    public TrainingRun(TrainerOptions options, TrainingMethod method, int seed, CausalLanguageModel model, ITrainingTask task, Device device, CausalLanguageModel? reference = null)
     {
+        if (options.KlCoefficient > 0 && reference is null)
+        {
+            throw new ArgumentException($"kl-coefficient = {options.KlCoefficient} needs the reference model (the base) to compute the KL penalty against.", nameof(reference));
+        }
+        this.reference = reference;
+        if (reference is not null)
+        {
+            reference.to(device);
+            reference.eval();
+            foreach (var p in reference.parameters())
+            {
+                p.requires_grad = false;
+            }
+        }
         this.options = options with { Seed = seed, Mode = method.Name };
         this.task = task;
         this.device = device;
@@ -44,7 +69,7 @@ public sealed class TrainingRun : IDisposable
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
         builder = TrainingMethod.Builder(options, task);
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}")))[..16];
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}")))[..16];
     }
 
     public TrainingMethod Method { get; }
@@ -127,14 +152,27 @@ public sealed class TrainingRun : IDisposable
 
     public EvalPoint Evaluate(CancellationToken cancel = default)
     {
-        Evaluation evaluation = task.Evaluate(Model, cancel);
+        Evaluation evaluation = task.Evaluate(Model, reference, cancel);
         var accuracy = evaluation.Splits.ToDictionary(s => s.Split, s => s.Accuracy);
         var byLevel = evaluation.Splits.SelectMany(s => s.ByLevel).GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().Value);
         var point = new EvalPoint(Step, accuracy, byLevel, evaluation.Measures.ToDictionary(p => p.Key, p => p.Value))
         {
-            Examples = [.. evaluation.Splits.SelectMany(s => s.Examples)],
+            Examples = [.. evaluation.Splits.Where(s => s.Split != Evaluator.Validation).SelectMany(s => s.Examples)],
+            SplitLevels = evaluation.Splits.ToDictionary(s => s.Split, s => s.ByLevel.ToDictionary()),
         };
         History.RemoveAll(h => h.Step == Step);
+        History.Add(point);
+        return point;
+    }
+
+    /// <summary>Records <paramref name="point"/> (an evaluation of step 0 made by another run of the same base and task) as this run's own; returns it, or null when there is none.</summary>
+    public EvalPoint? AddEvaluation(EvalPoint? point)
+    {
+        if (point is null || Step != 0 || point.Step != 0)
+        {
+            return null;
+        }
+        History.RemoveAll(h => h.Step == 0);
         History.Add(point);
         return point;
     }
@@ -158,14 +196,29 @@ public sealed class TrainingRun : IDisposable
         (PromptInput[] prompts, Dictionary<long, TaskPrompt> problems, long rolloutTokens) = Rollout(step, phase);
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
-        using TrainingBatch batch = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
-        (Tensor? old, Tensor? advantages) = Build(batch, phase);
-        (double loss, double gradNorm, bool skipped, double lr, PolicyLossMetrics metrics, int updates) = Update(batch, phase, old, advantages, step);
+        using TrainingBatch full = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
+        bool[] isOn = HostRead<long>(full.SampleKinds).Select(k => k == (long)SampleKind.OnPolicy).ToArray();
+        float[] rewards = HostRead<float>(full.Rewards);
+        long[] groupIds = HostRead<long>(full.GroupIds);
+        long[] informative = InformativeRows(groupIds, rewards);
+        int informativeGroups = groupIds.Where((_, i) => informative.Contains(i)).Distinct().Count();
+        double loss = double.NaN, gradNorm = double.NaN, lr = LearningRate(step);
+        bool skipped = false;
+        int updates = 0;
+        PolicyLossMetrics? metrics = null;
+        long trainTokens = 0;
+        // dynamic sampling: only the groups whose rewards differ are trained on; a step without one makes no update
+        bool train = !options.DynamicSampling || phase.Supervised(options) is not null || informative.Length > 0;
+        if (train)
+        {
+            using TrainingBatch? selected = options.DynamicSampling && phase.Supervised(options) is null && informative.Length < groupIds.Length
+                ? full.Select(tensor(informative, dtype: ScalarType.Int64, device: full.GroupIds.device)) : null;
+            TrainingBatch batch = selected ?? full;
+            (Tensor? old, Tensor? advantages, Tensor? referenceLogProbs) = Build(batch, phase);
+            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, phase, old, advantages, referenceLogProbs, step);
+            trainTokens = batch.ResponseLengths.sum().item<long>();
+        }
         double trainSeconds = clock.Elapsed.TotalSeconds;
-
-        bool[] isOn = HostRead<long>(batch.SampleKinds).Select(k => k == (long)SampleKind.OnPolicy).ToArray();
-        float[] rewards = HostRead<float>(batch.Rewards);
-        long trainTokens = batch.ResponseLengths.sum().item<long>();
         Step = step;
         return new StepRecord
         {
@@ -180,18 +233,20 @@ public sealed class TrainingRun : IDisposable
             Updates = updates,
             OnPolicyReward = Mean(rewards.Where((_, i) => isOn[i])),
             TraceReward = Mean(rewards.Where((_, i) => !isOn[i])),
-            OnPolicyLoss = metrics.OnPolicyLoss,
-            OffPolicyLoss = metrics.OffPolicyLoss,
-            OffPolicyProbability = metrics.OffPolicyProbability,
-            OffRatioMean = metrics.OffPolicyRatioMean,
-            ClipFraction = metrics.ClipFraction,
-            PpoKl = metrics.PpoKl,
-            SftLoss = metrics.SftLoss,
-            Entropy = metrics.Entropy,
-            SolveNone = batch.Statistics.SolveNone,
-            SolveAll = batch.Statistics.SolveAll,
-            MeanOnResponseLength = batch.Statistics.MeanOnResponseLength,
-            TruncatedResponses = batch.Statistics.TruncatedResponses,
+            OnPolicyLoss = metrics?.OnPolicyLoss ?? double.NaN,
+            OffPolicyLoss = metrics?.OffPolicyLoss ?? double.NaN,
+            OffPolicyProbability = metrics?.OffPolicyProbability ?? double.NaN,
+            OffRatioMean = metrics?.OffPolicyRatioMean ?? double.NaN,
+            ClipFraction = metrics?.ClipFraction ?? double.NaN,
+            PpoKl = metrics?.PpoKl ?? double.NaN,
+            SftLoss = metrics?.SftLoss ?? double.NaN,
+            Entropy = metrics?.Entropy ?? double.NaN,
+            KlFromReference = options.KlCoefficient > 0 ? metrics?.Kl ?? double.NaN : double.NaN,
+            InformativeGroups = informativeGroups,
+            SolveNone = full.Statistics.SolveNone,
+            SolveAll = full.Statistics.SolveAll,
+            MeanOnResponseLength = full.Statistics.MeanOnResponseLength,
+            TruncatedResponses = full.Statistics.TruncatedResponses,
             RolloutTokens = rolloutTokens,
             TrainTokens = trainTokens,
             RolloutTokensPerSecond = rolloutTokens / Math.Max(rolloutSeconds, 1e-9),
@@ -248,27 +303,41 @@ public sealed class TrainingRun : IDisposable
     /// The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and
     /// its token advantages; neither for a supervised phase (SFT), whose loss reads only the current log-probs.
     /// </summary>
-    private (Tensor? Old, Tensor? Advantages) Build(TrainingBatch batch, TrainingMethod phase)
+    private (Tensor? Old, Tensor? Advantages, Tensor? Reference) Build(TrainingBatch batch, TrainingMethod phase)
     {
         if (phase.Supervised(options) is not null)
         {
-            return (null, null);
+            return (null, null, null);
         }
-        var old = new List<Tensor>();
+        Tensor oldLogProbs = LogProbs(Model, batch);
+        Tensor? referenceLogProbs = options.KlCoefficient > 0 ? LogProbs(reference!, batch) : null;
+        IAdvantageEstimator estimator = phase.Estimator(options) ?? throw new InvalidOperationException($"{phase.Name} has neither an advantage estimator nor a supervised loss.");
+        using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
+        return (oldLogProbs, advantages.ToTokens(batch.ResponseMask), referenceLogProbs);
+    }
+
+    /// <summary>The batch's response log-probs under <paramref name="model"/>, (B, T), detached, by micro-batches.</summary>
+    private Tensor LogProbs(CausalLanguageModel model, TrainingBatch batch)
+    {
+        var parts = new List<Tensor>();
         using (no_grad())
         {
-            using MicroBatches parts = MicroBatcher.ByCount(batch, options.MicroBatch);
-            foreach (MicroBatch m in parts)
+            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch);
+            foreach (MicroBatch m in microBatches)
             {
-                using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);
-                old.Add(s.LogProbs.detach().clone());
+                using TokenStatisticsResult s = PolicyForward.ResponseStatistics(model, m.Batch);
+                parts.Add(s.LogProbs.detach().clone());
                 m.Dispose();
             }
         }
-        Tensor oldLogProbs = cat(old, 0);
-        IAdvantageEstimator estimator = phase.Estimator(options) ?? throw new InvalidOperationException($"{phase.Name} has neither an advantage estimator nor a supervised loss.");
-        using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
-        return (oldLogProbs, advantages.ToTokens(batch.ResponseMask));
+        return cat(parts, 0);
+    }
+
+    /// <summary>The rows of the groups whose rewards are not all equal (the groups that carry a learning signal), in order.</summary>
+    internal static long[] InformativeRows(long[] groupIds, float[] rewards)
+    {
+        var uniform = groupIds.Select((g, i) => (g, r: rewards[i])).GroupBy(x => x.g).Where(g => g.All(x => x.r == g.First().r)).Select(g => g.Key).ToHashSet();
+        return [.. Enumerable.Range(0, groupIds.Length).Where(i => !uniform.Contains(groupIds[i])).Select(i => (long)i)];
     }
 
     /// <summary>
@@ -277,7 +346,7 @@ public sealed class TrainingRun : IDisposable
     /// accumulated over micro-batches with the mini-batch's normalizers). The old log-probs stay those of the rollout, so
     /// from the second update on the importance ratio differs from 1 and the clip can act.
     /// </summary>
-    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, int step)
+    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, Tensor? referenceLogProbs, int step)
     {
         NegativeLogLikelihoodLoss? supervised = phase.Supervised(options);
         MixedPolicyLoss loss = phase.Loss(options);
@@ -299,7 +368,7 @@ public sealed class TrainingRun : IDisposable
                 using var scope = NewDisposeScope();
                 Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
                 using TrainingBatch mini = batch.Select(indices);
-                Tensor? miniOld = old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices);
+                Tensor? miniOld = old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices), miniReference = referenceLogProbs?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
                 using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch))
@@ -307,7 +376,7 @@ public sealed class TrainingRun : IDisposable
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!);
+                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!, miniReference);
                         result.Loss.backward();
                         updateParts.Add(result.Metrics);
                         m.Dispose(); // free the micro-batch's tensors before the next forward
@@ -400,6 +469,7 @@ public sealed class TrainingRun : IDisposable
 
     public void Dispose()
     {
+        reference?.Dispose();
         optimizer.Dispose();
         Model.Dispose();
     }

@@ -35,4 +35,25 @@ public class ArithmeticProblemTests
         });
         Assert.True(problems.Select(p => p.Operands[0]).Distinct().Count() >= 8); // the range is covered, not one value
     }
+
+    [Fact]
+    public void The_validation_set_is_fixed_holds_the_levels_and_shares_no_problem_with_the_test_sets()
+    {
+        IReadOnlyList<ArithmeticProblem> test = [.. ArithmeticProblem.TestSet([2, 3, 4], 100, 9), .. ArithmeticProblem.NewOperandTestSet([2, 3, 4], 100, 9, 10, 19)];
+        IReadOnlyList<ArithmeticProblem> a = ArithmeticProblem.ValidationSet([2, 3, 4], 100, 9, test), b = ArithmeticProblem.ValidationSet([2, 3, 4], 100, 9, test);
+        Assert.Equal(a.Select(p => p.Prompt), b.Select(p => p.Prompt));
+        Assert.Equal(Enumerable.Repeat(2, 100).Concat(Enumerable.Repeat(3, 100)).Concat(Enumerable.Repeat(4, 100)), a.Select(p => p.Level));
+        var testPrompts = test.Select(p => p.Prompt).ToHashSet();
+        Assert.DoesNotContain(a, p => testPrompts.Contains(p.Prompt));
+        // level 2 has 81 problems and the test set takes most of them: the validation set is what is left over
+        Assert.InRange(a.Where(p => p.Level == 2).Select(p => p.Prompt).Distinct().Count(), 10, 81 - test.Count(p => p.Level == 2 && p.Operands[0] <= 9) / 2);
+    }
+
+    [Fact]
+    public void A_level_without_problems_outside_the_test_sets_cannot_be_validated_on()
+    {
+        // operands 1..1: level 2 is the single problem 1+1, and the test set holds it
+        ArgumentException error = Assert.Throws<ArgumentException>(() => ArithmeticProblem.ValidationSet([2], 1, 1, ArithmeticProblem.TestSet([2], 1, 1)));
+        Assert.Contains("level 2", error.Message);
+    }
 }

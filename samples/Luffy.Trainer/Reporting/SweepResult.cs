@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Luffy.Trainer.Reporting;
+
+/// <summary>
+/// What <c>--mode sweep</c> measured and chose: every (method, learning rate, seed) run's validation accuracy at its last
+/// step, and per method the learning rate with the highest mean validation accuracy. <c>--mode compare</c> reads it
+/// (<see cref="TrainerOptions.Sweep"/>) and runs each method at its chosen rate. The test splits are recorded for the
+/// reader but never read by the selection.
+/// </summary>
+public sealed record SweepResult
+{
+    /// <summary>How the setting is chosen (written to the file so the reader need not look it up).</summary>
+    public const string SelectionRule =
+        "per method, the learning rate with the highest mean validation accuracy (problems of the training levels, disjoint from every test set) at the last step over the sweep's seeds; a tie goes to the smaller rate";
+
+    /// <summary>One run of the sweep.</summary>
+    public sealed record Run(string Method, double LearningRate, int Seed, double Validation, Dictionary<int, double> ValidationByLevel, double InDistribution, double Minutes);
+
+    /// <summary>The chosen setting of one method and the validation accuracy that chose it.</summary>
+    public sealed record Choice(double LearningRate, double Validation, string Why);
+
+    /// <summary>The rule of <see cref="SelectionRule"/>.</summary>
+    public string Rule { get; init; } = SelectionRule;
+
+    /// <summary>The trainer's settings of the sweep (steps, recipe, grid).</summary>
+    public TrainerOptions? Settings { get; init; }
+
+    /// <summary>Every run.</summary>
+    public List<Run> Runs { get; init; } = [];
+
+    /// <summary>The chosen learning rate per method.</summary>
+    public Dictionary<string, Choice> Chosen { get; init; } = [];
+
+    /// <summary>Chooses each method's rate from <paramref name="runs"/> by <see cref="SelectionRule"/>.</summary>
+    public static Dictionary<string, Choice> Choose(IReadOnlyList<Run> runs)
+    {
+        var chosen = new Dictionary<string, Choice>();
+        foreach (IGrouping<string, Run> method in runs.GroupBy(r => r.Method))
+        {
+            var byRate = method.GroupBy(r => r.LearningRate).Select(g => (Rate: g.Key, Validation: g.Average(r => r.Validation))).OrderBy(x => x.Rate).ToArray();
+            (double rate, double validation) = byRate.Aggregate((best, x) => x.Validation > best.Validation ? x : best);
+            string others = string.Join(", ", byRate.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Rate:G3}: {100 * x.Validation:F1}%")));
+            chosen[method.Key] = new Choice(rate, validation, $"highest mean validation accuracy ({others})");
+        }
+        return chosen;
+    }
+
+    /// <summary>Reads a sweep file.</summary>
+    /// <exception cref="OptionException">The file is missing or is not a sweep result.</exception>
+    public static SweepResult Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new OptionException("sweep", path, "an existing sweep.json written by --mode sweep, or none (every method at --learning-rate)");
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<SweepResult>(File.ReadAllText(path), JsonOptions) ?? throw new JsonException("empty");
+        }
+        catch (JsonException ex)
+        {
+            throw new OptionException("sweep", path, $"a sweep.json written by --mode sweep ({ex.Message})");
+        }
+    }
+
+    /// <summary>The learning rate chosen for <paramref name="method"/>.</summary>
+    /// <exception cref="OptionException">The sweep has no choice for the method.</exception>
+    public double LearningRate(string method, string path) =>
+        Chosen.TryGetValue(method, out Choice? choice)
+            ? choice.LearningRate
+            : throw new OptionException("sweep", path, $"a sweep that chose a learning rate for {method} (it has {string.Join(", ", Chosen.Keys)}); run --mode sweep --methods {method}, or pass --sweep none");
+
+    /// <summary>Writes the sweep as indented JSON.</summary>
+    public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));
+
+    private static readonly JsonSerializerOptions JsonOptions = new(TrainerOptions.JsonOptions) { DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+}
