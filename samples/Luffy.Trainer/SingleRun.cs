@@ -61,6 +61,7 @@ public static class SingleRun
         {
             while (run.Step < options.Steps && !cancel.IsCancellationRequested)
             {
+                var stepClock = System.Diagnostics.Stopwatch.StartNew();
                 StepRecord record = run.RunStep();
                 if (record.Skipped)
                 {
@@ -70,7 +71,7 @@ public static class SingleRun
                 {
                     record = record with { Evaluation = run.Evaluate().Flatten() };
                 }
-                run.Record(record);
+                run.Record(record with { Seconds = stepClock.Elapsed.TotalSeconds });
                 if (run.Step % options.CheckpointEvery == 0 || run.Step == options.Steps)
                 {
                     run.SaveCheckpoint();
@@ -111,8 +112,10 @@ public static class SingleRun
             Loop(null);
         }
         EvalPoint final = run.History.OrderBy(h => h.Step).Last();
-        return new RunSummary(method.Name, seed, basePoint, final, run.History.OrderBy(h => h.Step).ToList(), run.Steps.ToList(), cancelled, DateTime.UtcNow - started, task.LevelLabel);
+        return new RunSummary(method.Name, seed, basePoint, final, run.History.OrderBy(h => h.Step).ToList(), run.Steps.ToList(), cancelled, Max(DateTime.UtcNow - started, TimeSpan.FromSeconds(run.Steps.Sum(r => r.Seconds))), task.LevelLabel);
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     public static void Print(RunSummary s)
     {
@@ -132,6 +135,12 @@ public static class SingleRun
                 levels.AddRow(level.ToString(CultureInfo.InvariantCulture), TrainerApp.Percent(s.Base.ByLevel.GetValueOrDefault(level, double.NaN)), TrainerApp.Percent(s.Final.ByLevel[level]));
             }
             AnsiConsole.Write(levels);
+            int[] solved = [.. s.Base.ByLevel.Where(p => p.Value >= 0.95 && s.Final.ByLevel.ContainsKey(p.Key)).Select(p => p.Key).Order()];
+            if (solved.Length > 0)
+            {
+                string kl = s.Final.Measures.TryGetValue(Evaluator.KlFromBase, out double value) ? $"; KL(model ‖ base) {value:F3} nats per token on held-out prompts" : "";
+                AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"forgetting: the levels the base solves ({string.Join(", ", solved)}) at {string.Join(", ", solved.Select(l => TrainerApp.Percent(s.Final.ByLevel[l])))} after training (base {string.Join(", ", solved.Select(l => TrainerApp.Percent(s.Base.ByLevel[l])))}){kl}");
+            }
         }
         if (s.Final.Measures.Count > 0)
         {

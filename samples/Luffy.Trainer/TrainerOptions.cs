@@ -4,7 +4,8 @@ using System.Text.Json;
 namespace Luffy.Trainer;
 
 /// <summary>
-/// Every setting of the sample trainer, with its default. Set from the command line or a JSON file (see
+/// Every setting of the sample trainer, with its default. The learning rate and γ default to what the committed sweep
+/// (results/sweep.json) chose for LUFFY on validation data, for the default number of steps (a test checks it). Set from the command line or a JSON file (see
 /// <see cref="OptionParser"/>, which also holds each option's description).
 /// </summary>
 public sealed record TrainerOptions
@@ -23,13 +24,14 @@ public sealed record TrainerOptions
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
     public string SweepLearningRates { get; init; } = "3e-5,1e-4,3e-4";
+    public string SweepGammas { get; init; } = "0.01,0.1";
     public string Sweep { get; init; } = DefaultSweep;
-    public int Steps { get; init; } = 500;
+    public int Steps { get; init; } = 300;
     public int PromptsPerStep { get; init; } = 16;
     public int SamplesPerPrompt { get; init; } = 8;
     public int TracesPerPrompt { get; init; } = 1;
     public string PrefixStrategy { get; init; } = "full";
-    public double LearningRate { get; init; } = 3e-4;
+    public double LearningRate { get; init; } = 1e-4;
     public int WarmupSteps { get; init; } = 10;
     public string LrSchedule { get; init; } = "constant";
     public double WeightDecay { get; init; } = 0.01;
@@ -39,7 +41,7 @@ public sealed record TrainerOptions
     public int MaxResponseLength { get; init; } = 48;
     public int MicroBatch { get; init; } = 64;
     public int RolloutBatch { get; init; } = 256;
-    public double Gamma { get; init; } = 0.1;
+    public double Gamma { get; init; } = 0.01;
     public double Entropy { get; init; } = 0.001;
     public double KlCoefficient { get; init; }
     public bool DynamicSampling { get; init; }
@@ -53,7 +55,7 @@ public sealed record TrainerOptions
     public string OodLevels { get; init; } = "5-6";
     public string OodOperands { get; init; } = "10-19";
     public string PretrainLevels { get; init; } = "2-3";
-    public int EvalEvery { get; init; } = 50;
+    public int EvalEvery { get; init; } = 100;
     public int EvalPerLevel { get; init; } = 100;
     public int PassK { get; init; } = 8;
     public int PretrainSteps { get; init; } = 1500;
@@ -174,6 +176,7 @@ public sealed record TrainerOptions
         }
         Positive(Steps, "steps");
         Reporting.SweepRunner.Grid(SweepLearningRates);
+        Reporting.SweepRunner.Grid(SweepGammas, "sweep-gammas");
         if (Mode == "sweep" && Sweep != DefaultSweep)
         {
             throw new OptionException("sweep", Sweep, "no --sweep with --mode sweep (it writes <output>/sweep/sweep.json; --sweep is what compare reads)");

@@ -13,7 +13,7 @@ public class OptionParserTests
             Assert.Contains("--" + OptionParser.Kebab(p.Name), help);
         }
         Assert.Contains("default: luffy", help);
-        Assert.Contains("default: 0.1", help);
+        Assert.Contains("default: 0.01", help);
     }
 
     [Fact]

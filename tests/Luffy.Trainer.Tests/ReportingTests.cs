@@ -46,7 +46,7 @@ public class ReportingTests
                 }
             }
             var rates = TrainingMethod.All.ToDictionary(m => m.Name, m => m == TrainingMethod.Grpo ? 3e-5 : 1e-4);
-            var sweep = new SweepResult { Runs = [new SweepResult.Run("grpo", 3e-5, 1, 0.6, new() { [2] = 1.0 }, 0.6, 1)], Chosen = new() { ["grpo"] = new SweepResult.Choice(3e-5, 0.6, "the only one") } };
+            var sweep = new SweepResult { Runs = [new SweepResult.Run("grpo", 3e-5, null, 1, 0.6, new() { [2] = 1.0 }, 0.6, 1)], Chosen = new() { ["grpo"] = new SweepResult.Choice(3e-5, null, 0.6, "the only one") } };
             CompareRunner.Report(new TrainerOptions(), folder, summaries, sweep, rates);
             string json = File.ReadAllText(Path.Combine(folder, "results.json"));
             Assert.Contains("\"hard-levels\"", json);
@@ -104,17 +104,24 @@ public class ReportingTests
     [Fact]
     public void The_sweep_chooses_each_method_by_mean_validation_accuracy_and_a_tie_goes_to_the_smaller_rate()
     {
-        static SweepResult.Run Run(string method, double rate, int seed, double validation) => new(method, rate, seed, validation, [], 1.0 - validation, 1); // test accuracy opposite: never read
+        static SweepResult.Run Run(string method, double rate, int seed, double validation, double? gamma = null) => new(method, rate, gamma, seed, validation, [], 1.0 - validation, 1); // test accuracy opposite: never read
         SweepResult.Run[] runs =
         [
             Run("luffy", 1e-4, 1, 0.70), Run("luffy", 1e-4, 2, 0.74), Run("luffy", 3e-4, 1, 0.80), Run("luffy", 3e-4, 2, 0.60),
             Run("grpo", 3e-5, 1, 0.66), Run("grpo", 1e-4, 1, 0.66), Run("grpo", 3e-4, 1, 0.40),
+            Run("shaped", 1e-4, 1, 0.70, 0.1), Run("shaped", 1e-4, 1, 0.70, 0.01), Run("shaped", 3e-5, 1, 0.75, 0.01), Run("shaped", 3e-5, 1, 0.60, 0.1),
         ];
         Dictionary<string, SweepResult.Choice> chosen = SweepResult.Choose(runs);
         Assert.Equal(1e-4, chosen["luffy"].LearningRate); // mean 0.72 beats 0.70
         Assert.Equal(0.72, chosen["luffy"].Validation, 12);
         Assert.Equal(3e-5, chosen["grpo"].LearningRate);  // 0.66 twice: the smaller rate
-        Assert.Contains("3e-05: 66.0%", chosen["grpo"].Why, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("lr 3e-05: 66.0%", chosen["grpo"].Why, StringComparison.OrdinalIgnoreCase);
+        Assert.Null(chosen["grpo"].Gamma);
+        Assert.Equal((3e-5, 0.01), (chosen["shaped"].LearningRate, chosen["shaped"].Gamma!.Value)); // the best of four (rate, gamma) settings
+        var options = new TrainerOptions { LearningRate = 1, Gamma = 0.5 };
+        var sweep = new SweepResult { Chosen = chosen };
+        Assert.Equal((3e-5, 0.01), (sweep.Apply(options, "shaped", "x").LearningRate, sweep.Apply(options, "shaped", "x").Gamma));
+        Assert.Equal((3e-5, 0.5), (sweep.Apply(options, "grpo", "x").LearningRate, sweep.Apply(options, "grpo", "x").Gamma)); // no gamma: the option's stays
     }
 
     [Fact]
@@ -123,12 +130,12 @@ public class ReportingTests
         string path = Path.GetTempFileName();
         try
         {
-            var sweep = new SweepResult { Runs = [new SweepResult.Run("luffy", 1e-4, 1, 0.7, new() { [4] = 0.1 }, 0.7, 2.5)], Chosen = new() { ["luffy"] = new SweepResult.Choice(1e-4, 0.7, "why") } };
+            var sweep = new SweepResult { Runs = [new SweepResult.Run("luffy", 1e-4, 0.01, 1, 0.7, new() { [4] = 0.1 }, 0.7, 2.5)], Chosen = new() { ["luffy"] = new SweepResult.Choice(1e-4, 0.01, 0.7, "why") } };
             sweep.Save(path);
             SweepResult read = SweepResult.Load(path);
-            Assert.Equal(1e-4, read.LearningRate("luffy", path));
+            Assert.Equal(new SweepResult.Choice(1e-4, 0.01, 0.7, "why"), read.For("luffy", path));
             Assert.Equal(0.1, read.Runs[0].ValidationByLevel[4]);
-            var ex = Assert.Throws<OptionException>(() => read.LearningRate("grpo", path));
+            var ex = Assert.Throws<OptionException>(() => read.For("grpo", path));
             Assert.Contains("grpo", ex.Message);
             File.WriteAllText(path, "not json");
             Assert.Throws<OptionException>(() => SweepResult.Load(path));
@@ -138,5 +145,18 @@ public class ReportingTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void The_main_jobs_defaults_are_the_setting_the_committed_sweep_chose_for_luffy_and_it_covers_every_method()
+    {
+        SweepResult sweep = SweepResult.Load(TrainerOptions.DefaultSweep); // results/sweep.json, copied next to the program
+        var defaults = new TrainerOptions();
+        SweepResult.Choice luffy = sweep.For("luffy", TrainerOptions.DefaultSweep);
+        Assert.Equal(luffy.LearningRate, defaults.LearningRate);
+        Assert.Equal(luffy.Gamma, defaults.Gamma);
+        Assert.Equal(defaults.Steps, sweep.Settings!.Steps); // chosen for the budget the runs have
+        Assert.All(TrainingMethod.All, m => sweep.For(m.Name, TrainerOptions.DefaultSweep));
+        Assert.Equal(SweepResult.Choose(sweep.Runs), sweep.Chosen); // the file's choice is the rule applied to its runs
     }
 }

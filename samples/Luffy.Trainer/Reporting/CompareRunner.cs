@@ -41,14 +41,15 @@ public static class CompareRunner
         string folder = Path.Combine(options.Output, "compare");
         Directory.CreateDirectory(folder);
         SweepResult? sweep = options.Sweep == "none" ? null : SweepResult.Load(options.Sweep);
-        var rates = options.CompareMethods.ToDictionary(m => m.Name, m => sweep?.LearningRate(m.Name, options.Sweep) ?? options.LearningRate);
-        AnsiConsole.MarkupLineInterpolated($"learning rates ({(sweep is null ? "--sweep none: every method at --learning-rate" : "chosen on the validation split by " + options.Sweep)}): {string.Join(", ", rates.Select(p => $"{p.Key} {p.Value:G3}"))}");
+        var settings = options.CompareMethods.ToDictionary(m => m.Name, m => sweep?.Apply(options, m.Name, options.Sweep) ?? options);
+        var rates = settings.ToDictionary(p => p.Key, p => p.Value.LearningRate);
+        AnsiConsole.MarkupLineInterpolated($"settings ({(sweep is null ? "--sweep none: every method at --learning-rate" : "chosen on the validation split by " + options.Sweep)}): {string.Join(", ", options.CompareMethods.Select(m => $"{m} lr {rates[m.Name]:G3}" + (m.UsesGamma ? $" gamma {settings[m.Name].Gamma:G3}" : "")))}");
         var summaries = new List<RunSummary>();
         for (int s = 0; s < options.Seeds; s++)
         {
             foreach (TrainingMethod method in options.CompareMethods)
             {
-                var runOptions = options with { Output = folder, LearningRate = rates[method.Name] };
+                var runOptions = settings[method.Name] with { Output = folder };
                 RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true, resumeRequired: false, reference: baseModel.Copy(), baseEvaluation: summaries.FirstOrDefault()?.Base);
                 summaries.Add(summary);
                 AnsiConsole.MarkupLineInterpolated($"{method} seed {summary.Seed}: accuracy {string.Join(", ", summary.Final.Accuracy.Select(p => $"{p.Key} {TrainerApp.Percent(p.Value)}"))} ({summary.Elapsed.TotalMinutes:F1} min)");

@@ -14,13 +14,13 @@ public sealed record SweepResult
 {
     /// <summary>How the setting is chosen (written to the file so the reader need not look it up).</summary>
     public const string SelectionRule =
-        "per method, the learning rate with the highest mean validation accuracy (problems of the training levels, disjoint from every test set) at the last step over the sweep's seeds; a tie goes to the smaller rate";
+        "per method, the setting (learning rate, and the shaping's gamma for the methods that have one) with the highest mean validation accuracy (problems of the training levels, disjoint from every test set) at the last step over the sweep's seeds; a tie goes to the smaller learning rate, then the larger gamma";
 
-    /// <summary>One run of the sweep.</summary>
-    public sealed record Run(string Method, double LearningRate, int Seed, double Validation, Dictionary<int, double> ValidationByLevel, double InDistribution, double Minutes);
+    /// <summary>One run of the sweep; <paramref name="Gamma"/> is null for methods without policy shaping.</summary>
+    public sealed record Run(string Method, double LearningRate, double? Gamma, int Seed, double Validation, Dictionary<int, double> ValidationByLevel, double InDistribution, double Minutes);
 
-    /// <summary>The chosen setting of one method and the validation accuracy that chose it.</summary>
-    public sealed record Choice(double LearningRate, double Validation, string Why);
+    /// <summary>The chosen setting of one method and the validation accuracy that chose it; <paramref name="Gamma"/> is null for methods without policy shaping.</summary>
+    public sealed record Choice(double LearningRate, double? Gamma, double Validation, string Why);
 
     /// <summary>The rule of <see cref="SelectionRule"/>.</summary>
     public string Rule { get; init; } = SelectionRule;
@@ -40,10 +40,11 @@ public sealed record SweepResult
         var chosen = new Dictionary<string, Choice>();
         foreach (IGrouping<string, Run> method in runs.GroupBy(r => r.Method))
         {
-            var byRate = method.GroupBy(r => r.LearningRate).Select(g => (Rate: g.Key, Validation: g.Average(r => r.Validation))).OrderBy(x => x.Rate).ToArray();
-            (double rate, double validation) = byRate.Aggregate((best, x) => x.Validation > best.Validation ? x : best);
-            string others = string.Join(", ", byRate.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Rate:G3}: {100 * x.Validation:F1}%")));
-            chosen[method.Key] = new Choice(rate, validation, $"highest mean validation accuracy ({others})");
+            var settings = method.GroupBy(r => (r.LearningRate, r.Gamma)).Select(g => (g.Key.LearningRate, g.Key.Gamma, Validation: g.Average(r => r.Validation)))
+                .OrderBy(x => x.LearningRate).ThenByDescending(x => x.Gamma ?? 0).ToArray();
+            var best = settings.Aggregate((best, x) => x.Validation > best.Validation ? x : best);
+            string others = string.Join(", ", settings.Select(x => string.Create(CultureInfo.InvariantCulture, $"lr {x.LearningRate:G3}{(x.Gamma is null ? "" : $" gamma {x.Gamma:G3}")}: {100 * x.Validation:F1}%")));
+            chosen[method.Key] = new Choice(best.LearningRate, best.Gamma, best.Validation, $"highest mean validation accuracy ({others})");
         }
         return chosen;
     }
@@ -66,12 +67,19 @@ public sealed record SweepResult
         }
     }
 
-    /// <summary>The learning rate chosen for <paramref name="method"/>.</summary>
+    /// <summary>The setting chosen for <paramref name="method"/>.</summary>
     /// <exception cref="OptionException">The sweep has no choice for the method.</exception>
-    public double LearningRate(string method, string path) =>
+    public Choice For(string method, string path) =>
         Chosen.TryGetValue(method, out Choice? choice)
-            ? choice.LearningRate
+            ? choice
             : throw new OptionException("sweep", path, $"a sweep that chose a learning rate for {method} (it has {string.Join(", ", Chosen.Keys)}); run --mode sweep --methods {method}, or pass --sweep none");
+
+    /// <summary><paramref name="options"/> with the setting chosen for <paramref name="method"/>.</summary>
+    public TrainerOptions Apply(TrainerOptions options, string method, string path)
+    {
+        Choice choice = For(method, path);
+        return options with { LearningRate = choice.LearningRate, Gamma = choice.Gamma ?? options.Gamma };
+    }
 
     /// <summary>Writes the sweep as indented JSON.</summary>
     public void Save(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));

@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace Luffy.Trainer.Reporting;
 
 /// <summary>
-/// <c>--mode sweep</c>: every method of <c>--methods</c> at every learning rate of <c>--sweep-learning-rates</c> over
+/// <c>--mode sweep</c>: every method of <c>--methods</c> at every learning rate of <c>--sweep-learning-rates</c> (and,
+/// for the methods with policy shaping, every γ of <c>--sweep-gammas</c>) over
 /// <c>--seeds</c> seeds, on the same budget as the comparison; each method's rate is chosen by validation accuracy only
 /// (<see cref="SweepResult.SelectionRule"/>) and written to &lt;output&gt;/sweep/sweep.json, which <c>--mode compare
 /// --sweep</c> reads.
@@ -16,7 +17,7 @@ public static class SweepRunner
 {
     /// <summary>Parses the grid of <see cref="TrainerOptions.SweepLearningRates"/>.</summary>
     /// <exception cref="OptionException">A value is not a finite positive number, or the list is empty or repeats a value.</exception>
-    public static double[] Grid(string text)
+    public static double[] Grid(string text, string option = "sweep-learning-rates")
     {
         string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var rates = new List<double>();
@@ -24,13 +25,13 @@ public static class SweepRunner
         {
             if (!double.TryParse(part, NumberStyles.Float, CultureInfo.InvariantCulture, out double rate) || !(rate > 0) || !double.IsFinite(rate))
             {
-                throw new OptionException("sweep-learning-rates", text, $"a comma-separated list of learning rates > 0 such as \"3e-5,1e-4,3e-4\" ({part} is not one)");
+                throw new OptionException(option, text, $"a comma-separated list of numbers > 0 such as \"3e-5,1e-4,3e-4\" ({part} is not one)");
             }
             rates.Add(rate);
         }
         if (rates.Count == 0 || rates.Distinct().Count() != rates.Count)
         {
-            throw new OptionException("sweep-learning-rates", text, "a non-empty comma-separated list of distinct learning rates > 0");
+            throw new OptionException(option, text, "a non-empty comma-separated list of distinct numbers > 0");
         }
         return [.. rates.Order()];
     }
@@ -40,16 +41,18 @@ public static class SweepRunner
         string folder = Path.Combine(options.Output, "sweep");
         Directory.CreateDirectory(folder);
         double[] grid = Grid(options.SweepLearningRates);
+        double[] gammas = Grid(options.SweepGammas, "sweep-gammas");
         var runs = new List<SweepResult.Run>();
         EvalPoint? basePoint = null;
         foreach (TrainingMethod method in options.CompareMethods)
         {
-            foreach (double rate in grid)
+            foreach ((double rate, double? gamma) in grid.SelectMany(r => method.UsesGamma ? gammas.Select(g => (r, (double?)g)) : [(r, (double?)null)]))
             {
                 for (int s = 0; s < options.Seeds; s++)
                 {
                     // evaluations only at the start and the end: the selection reads the last step's validation accuracy
-                    var runOptions = options with { Output = Path.Combine(folder, "lr-" + rate.ToString("G3", CultureInfo.InvariantCulture)), LearningRate = rate, EvalEvery = options.Steps };
+                    string name = "lr-" + rate.ToString("G3", CultureInfo.InvariantCulture) + (gamma is null ? "" : "-gamma-" + gamma.Value.ToString("G3", CultureInfo.InvariantCulture));
+                    var runOptions = options with { Output = Path.Combine(folder, name), LearningRate = rate, Gamma = gamma ?? options.Gamma, EvalEvery = options.Steps };
                     RunSummary summary = SingleRun.Run(runOptions, method, options.Seed + s, task, baseModel.Copy(), device, cancel, progressUi: true, resumeRequired: false, reference: baseModel.Copy(), baseEvaluation: basePoint);
                     basePoint ??= summary.Base;
                     if (summary.Cancelled)
@@ -59,18 +62,18 @@ public static class SweepRunner
                     }
                     var validation = summary.Final.Accuracy.GetValueOrDefault(Evaluator.Validation, double.NaN);
                     var byLevel = summary.Final.LevelsOf(Evaluator.Validation);
-                    runs.Add(new SweepResult.Run(method.Name, rate, summary.Seed, validation, byLevel, summary.Final.InDistribution, summary.Elapsed.TotalMinutes));
-                    AnsiConsole.MarkupLineInterpolated($"{method} lr {rate:G3} seed {summary.Seed}: validation {TrainerApp.Percent(validation)} ({summary.Elapsed.TotalMinutes:F1} min)");
+                    runs.Add(new SweepResult.Run(method.Name, rate, gamma, summary.Seed, validation, byLevel, summary.Final.InDistribution, summary.Elapsed.TotalMinutes));
+                    AnsiConsole.MarkupLineInterpolated($"{method} {name} seed {summary.Seed}: validation {TrainerApp.Percent(validation)} ({summary.Elapsed.TotalMinutes:F1} min)");
                 }
             }
         }
         var result = new SweepResult { Settings = options, Runs = runs, Chosen = SweepResult.Choose(runs) };
         string path = Path.Combine(folder, "sweep.json");
         result.Save(path);
-        var table = new Table().Title("chosen by validation accuracy").AddColumn("method").AddColumn("learning rate").AddColumn("validation").AddColumn("why");
+        var table = new Table().Title("chosen by validation accuracy").AddColumn("method").AddColumn("learning rate").AddColumn("gamma").AddColumn("validation").AddColumn("why");
         foreach ((string method, SweepResult.Choice choice) in result.Chosen)
         {
-            table.AddRow(method, choice.LearningRate.ToString("G3", CultureInfo.InvariantCulture), TrainerApp.Percent(choice.Validation), Markup.Escape(choice.Why));
+            table.AddRow(method, choice.LearningRate.ToString("G3", CultureInfo.InvariantCulture), choice.Gamma?.ToString("G3", CultureInfo.InvariantCulture) ?? "-", TrainerApp.Percent(choice.Validation), Markup.Escape(choice.Why));
         }
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLineInterpolated($"wrote {path}; compare reads it with --sweep {path}");

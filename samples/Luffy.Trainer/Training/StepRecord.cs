@@ -33,6 +33,9 @@ public sealed record StepRecord
     public long RolloutTokens { get; init; }
     public long TrainTokens { get; init; }
 
+    /// <summary>Wall-clock seconds of the step, its evaluation included (a resumed run's time is the sum over its steps).</summary>
+    public double Seconds { get; init; }
+
     /// <summary>The evaluation made after this step (accuracy per split, measures), or <see langword="null"/>.</summary>
     public Dictionary<string, double>? Evaluation { get; init; }
 }

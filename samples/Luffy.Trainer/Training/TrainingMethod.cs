@@ -16,8 +16,9 @@ public sealed class TrainingMethod
     private readonly Func<int, int, TrainingMethod>? phase;
     private readonly Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised;
 
-    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null, Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised = null)
+    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null, Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised = null, bool usesGamma = false)
     {
+        UsesGamma = usesGamma;
         this.supervised = supervised;
         Name = name;
         Description = description;
@@ -34,6 +35,9 @@ public sealed class TrainingMethod
     /// <summary>One line for --help and the README.</summary>
     public string Description { get; }
 
+    /// <summary>Whether the method's loss reads <see cref="TrainerOptions.Gamma"/> (the policy shaping's γ): only then does a sweep try several.</summary>
+    public bool UsesGamma { get; }
+
     /// <summary>Whether the policy generates (false for SFT, which trains on the traces alone).</summary>
     public bool Rollouts { get; }
 
@@ -46,7 +50,7 @@ public sealed class TrainingMethod
 
     /// <summary>LUFFY: G − k rollouts + k whole traces per prompt, regularized shaping f(p) = p/(p + γ) on trace tokens (the paper's main run).</summary>
     public static TrainingMethod Luffy { get; } = new("luffy", "LUFFY: rollouts + whole traces per group, policy shaping p/(p+γ) on trace tokens", true, true,
-        o => MainRun(o) with { Shaping = new RegularizedShaping(o.Gamma) }, GroupAdvantages);
+        o => MainRun(o) with { Shaping = new RegularizedShaping(o.Gamma) }, GroupAdvantages, usesGamma: true);
 
     /// <summary>LUFFY without shaping: the trace tokens' ratio is p itself (the paper's ablation of policy shaping).</summary>
     public static TrainingMethod LuffyNoShaping { get; } = new("luffy-no-shaping", "LUFFY with f(p) = p on trace tokens: the paper's ablation without policy shaping", true, true,
