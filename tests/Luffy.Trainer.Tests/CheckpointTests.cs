@@ -275,6 +275,20 @@ public class CheckpointTests
         Assert.Contains("other model or task settings", ex.Message);
     }
 
+    [Theory]
+    [InlineData(5e-3, 0.01)]
+    [InlineData(1e-2, 0.2)]
+    public void A_checkpoint_of_another_learning_rate_or_gamma_is_refused(double learningRate, double gamma)
+    {
+        using var setup = new TinySetup(); // learning rate 1e-2, gamma 0.01 (the defaults')
+        setup.Options = setup.Options with { Gamma = 0.01 };
+        SavedRun(setup);
+        setup.Options = setup.Options with { LearningRate = learningRate, Gamma = gamma };
+        using TrainingRun resumed = setup.NewRun(TrainingMethod.Luffy);
+        var ex = Assert.Throws<CheckpointException>(() => resumed.TryResume());
+        Assert.Contains("other model or task settings", ex.Message);
+    }
+
     [Fact]
     public void Nan_weights_are_never_written()
     {

@@ -69,7 +69,7 @@ public sealed class TrainingRun : IDisposable
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
         builder = TrainingMethod.Builder(options, task);
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}")))[..16];
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}")))[..16];
     }
 
     public TrainingMethod Method { get; }
@@ -437,6 +437,7 @@ public sealed class TrainingRun : IDisposable
                 ("train/on_pg_loss", record.OnPolicyLoss), ("train/off_pg_loss", record.OffPolicyLoss), ("train/off_ratio_mean", record.OffRatioMean),
                 ("train/off_policy_prob", record.OffPolicyProbability), ("train/sft_loss", record.SftLoss), ("train/grad_norm", record.GradNorm),
                 ("train/learning_rate", record.LearningRate), ("train/solve_none", record.SolveNone), ("train/solve_all", record.SolveAll),
+                ("train/kl", record.KlFromReference), ("train/informative_groups", record.InformativeGroups),
             })
             {
                 if (double.IsFinite(value))
