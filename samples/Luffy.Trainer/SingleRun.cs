@@ -135,7 +135,7 @@ public static class SingleRun
                 levels.AddRow(level.ToString(CultureInfo.InvariantCulture), TrainerApp.Percent(s.Base.ByLevel.GetValueOrDefault(level, double.NaN)), TrainerApp.Percent(s.Final.ByLevel[level]));
             }
             AnsiConsole.Write(levels);
-            int[] solved = [.. s.Base.ByLevel.Where(p => p.Value >= 0.95 && s.Final.ByLevel.ContainsKey(p.Key)).Select(p => p.Key).Order()];
+            int[] solved = [.. s.Base.ByLevel.Where(p => p.Value >= Reporting.CompareRunner.SolvedShare && s.Final.ByLevel.ContainsKey(p.Key)).Select(p => p.Key).Order()];
             if (solved.Length > 0)
             {
                 string kl = s.Final.Measures.TryGetValue(Evaluator.KlFromBase, out double value) ? $"; KL(model ‖ base) {value:F3} nats per token on held-out prompts" : "";

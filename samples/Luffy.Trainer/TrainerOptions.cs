@@ -181,6 +181,10 @@ public sealed record TrainerOptions
         {
             throw new OptionException("sweep", Sweep, "no --sweep with --mode sweep (it writes <output>/sweep/sweep.json; --sweep is what compare reads)");
         }
+        if (Mode == "sft" && DynamicSampling)
+        {
+            throw new OptionException("dynamic-sampling", "true", "false with --mode sft: SFT trains on every trace and has no groups of rewards to filter, so it would change nothing");
+        }
         if (Mode == "sft" && KlCoefficient > 0)
         {
             throw new OptionException("kl-coefficient", KlCoefficient.ToString(CultureInfo.InvariantCulture), "0 with --mode sft: SFT's loss has no KL term, so the penalty would change nothing");

@@ -53,6 +53,14 @@ public class OptionParserTests
     }
 
     [Fact]
+    public void Dynamic_sampling_with_sft_changes_nothing_and_is_refused()
+    {
+        var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--mode", "sft", "--dynamic-sampling"]));
+        Assert.Contains("--dynamic-sampling 'true'", ex.Message);
+        Assert.True(OptionParser.Parse(["--mode", "sft-grpo", "--dynamic-sampling"])!.DynamicSampling); // its GRPO half filters
+    }
+
+    [Fact]
     public void The_sweep_mode_writes_its_own_sweep_and_reads_none()
     {
         var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--mode", "sweep", "--sweep", "x.json"]));

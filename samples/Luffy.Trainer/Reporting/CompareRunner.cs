@@ -68,9 +68,12 @@ public static class CompareRunner
     public static int[] HardLevels(TrainerOptions options, EvalPoint basePoint) =>
         [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value < 0.05).Select(p => p.Key).Order()];
 
-    /// <summary>The levels of the training set the base model solves (at least 95% greedy accuracy): what forgetting is measured on.</summary>
+    /// <summary>The greedy accuracy from which the base model counts as solving a level: forgetting is measured on those levels.</summary>
+    public const double SolvedShare = 0.95;
+
+    /// <summary>The levels of the training set the base model solves (at least <see cref="SolvedShare"/> greedy accuracy): what forgetting is measured on.</summary>
     public static int[] SolvedLevels(TrainerOptions options, EvalPoint basePoint) =>
-        [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value >= 0.95).Select(p => p.Key).Order()];
+        [.. basePoint.ByLevel.Where(p => TrainerOptions.ParseLevels(options.TrainLevels, "train-levels").Contains(p.Key) && p.Value >= SolvedShare).Select(p => p.Key).Order()];
 
     public static void Report(TrainerOptions options, string folder, IReadOnlyList<RunSummary> summaries, SweepResult? sweep = null, IReadOnlyDictionary<string, double>? rates = null)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -68,8 +69,8 @@ public sealed class TrainingRun : IDisposable
         Model.to(device);
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
         builder = TrainingMethod.Builder(options, task);
-        fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}")))[..16];
+        fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}"))))[..16];
     }
 
     public TrainingMethod Method { get; }
@@ -201,17 +202,18 @@ public sealed class TrainingRun : IDisposable
         float[] rewards = HostRead<float>(full.Rewards);
         long[] groupIds = HostRead<long>(full.GroupIds);
         long[] informative = InformativeRows(groupIds, rewards);
-        int informativeGroups = groupIds.Where((_, i) => informative.Contains(i)).Distinct().Count();
+        int informativeGroups = informative.Select(i => groupIds[i]).Distinct().Count();
+        bool supervised = phase.Supervised(options) is not null;
         double loss = double.NaN, gradNorm = double.NaN, lr = LearningRate(step);
         bool skipped = false;
         int updates = 0;
         PolicyLossMetrics? metrics = null;
         long trainTokens = 0;
         // dynamic sampling: only the groups whose rewards differ are trained on; a step without one makes no update
-        bool train = !options.DynamicSampling || phase.Supervised(options) is not null || informative.Length > 0;
+        bool train = !options.DynamicSampling || supervised || informative.Length > 0;
         if (train)
         {
-            using TrainingBatch? selected = options.DynamicSampling && phase.Supervised(options) is null && informative.Length < groupIds.Length
+            using TrainingBatch? selected = options.DynamicSampling && !supervised && informative.Length < groupIds.Length
                 ? full.Select(tensor(informative, dtype: ScalarType.Int64, device: full.GroupIds.device)) : null;
             TrainingBatch batch = selected ?? full;
             (Tensor? old, Tensor? advantages, Tensor? referenceLogProbs) = Build(batch, phase);

@@ -300,10 +300,10 @@ public sealed class MixedBatchBuilder
         return new Row(prompt.GroupId, promptTokens, response, logProbs, hasLogProb, offPolicyLength, reward, sample, prefixRatio, traceTruncated, responseTruncated);
     }
 
-    /// <summary>Log-probs of sampled tokens are finite and ≤ 0 (a sampled token has a probability in (0, 1]).</summary>
     /// <summary>Whether a sample counts as solved in the statistics (<see cref="BatchBuilderOptions.SolvedReward"/>).</summary>
     private bool Solved(Row row) => row.Reward >= Options.SolvedReward;
 
+    /// <summary>Log-probs of sampled tokens are finite and ≤ 0 (a sampled token has a probability in (0, 1]).</summary>
     private static void CheckLogProbs(IReadOnlyList<float>? logProbs, int prompt, int sample, string what)
     {
         if (logProbs is null)
