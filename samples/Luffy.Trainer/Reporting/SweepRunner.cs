@@ -36,6 +36,8 @@ public static class SweepRunner
         return [.. rates.Order()];
     }
 
+    /// <summary>Runs the sweep from copies of <paramref name="baseModel"/> (not disposed) and writes &lt;output&gt;/sweep/sweep.json; returns the exit code (130 when interrupted).</summary>
+    /// <exception cref="OptionException">A grid of <paramref name="options"/> is not a list of distinct positive numbers.</exception>
     public static int Run(TrainerOptions options, ITrainingTask task, TinyTransformer baseModel, Device device, CancellationToken cancel)
     {
         string folder = Path.Combine(options.Output, "sweep");
