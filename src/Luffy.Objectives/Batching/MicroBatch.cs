@@ -92,11 +92,12 @@ public sealed class MicroBatch : IDisposable
     /// <param name="referenceLogProbs">The whole batch's reference-policy log-probs, (B, T), for the KL penalty. The default is <see langword="null"/>.</param>
     /// <param name="rolloutWeights">The whole batch's rollout-correction weights, (B, T). The default is <see langword="null"/>.</param>
     /// <param name="traceProbabilities">The whole batch's trace probabilities, (B, T) (<see cref="TrainingBatch.TraceProbabilities"/>). The default is <see langword="null"/>.</param>
+    /// <param name="traceLogProbs">The whole batch's stored behaviour log-probs of the trace tokens, (B, T) (<see cref="TrainingBatch.TraceLogProbs"/>, ExGRPO). The default is <see langword="null"/>.</param>
     /// <returns>Inputs that view the given tensors (nothing new to dispose).</returns>
     /// <exception cref="ArgumentException">A whole-batch tensor is not (B, …) for the full batch's B.</exception>
     /// <exception cref="ObjectDisposedException">The micro-batch or <paramref name="statistics"/> was disposed.</exception>
     public PolicyLossInputs Inputs(MixedPolicyLoss loss, TokenStatisticsResult statistics, Tensor oldLogProbs, Tensor advantages,
-        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null)
+        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null, Tensor? traceLogProbs = null)
     {
         ArgumentNullException.ThrowIfNull(loss);
         ArgumentNullException.ThrowIfNull(statistics);
@@ -111,6 +112,7 @@ public sealed class MicroBatch : IDisposable
             ReferenceLogProbs = referenceLogProbs is null ? null : Slice(referenceLogProbs),
             RolloutWeights = rolloutWeights is null ? null : Slice(rolloutWeights),
             TraceProbabilities = traceProbabilities is null ? null : Slice(traceProbabilities),
+            TraceLogProbs = traceLogProbs is null ? null : Slice(traceLogProbs),
             Normalizers = Normalizers(loss.Options),
         };
     }

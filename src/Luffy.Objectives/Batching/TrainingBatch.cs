@@ -132,6 +132,19 @@ public sealed class TrainingBatch : IDisposable
     }
 
     /// <summary>
+    /// The stored behaviour log-probs of the trace tokens (<see cref="PolicyLossInputs.TraceLogProbs"/>, ExGRPO's replayed
+    /// trajectories), (B, T) float32 (a fresh tensor): the trace's behaviour log-probs where it gave them
+    /// (<see cref="OffPolicyTrace.BehaviourLogProbs"/>), 0 elsewhere (behaviour probability 1, so w = p there: e.g. the EOS
+    /// appended to a full trace; the reference's zero padding past the stored length does the same).
+    /// </summary>
+    public Tensor TraceLogProbs()
+    {
+        using var scope = NewDisposeScope();
+        Tensor known = OffPolicyMask.logical_and(SamplingLogProbsMask);
+        return where(known, SamplingLogProbs, zeros(1, dtype: SamplingLogProbs.dtype, device: SamplingLogProbs.device)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The tokens the sampling engine generated and reported a log-prob for, (B, T) bool (a fresh tensor): the response
     /// tokens with a sampling log-prob that are not trace tokens. Pass it to <c>RolloutCorrection.Compute</c> with
     /// <see cref="SamplingLogProbs"/>: the traces' behaviour log-probs are not the sampler's.

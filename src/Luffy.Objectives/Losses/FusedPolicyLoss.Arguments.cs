@@ -9,7 +9,7 @@ internal static unsafe partial class FusedPolicyLoss
         where T : unmanaged
     {
         // (B, T) inputs and the gradient output; the optional ones are null when not given
-        public T* LogProbs, Old, Advantages, Grad, Reference, Entropy, TraceProbabilities, Weights;
+        public T* LogProbs, Old, Advantages, Grad, Reference, Entropy, TraceProbabilities, TraceLogProbs, Weights;
         public bool* Mask, Off;
 
         // per row: the policy loss's and the regularizers' ∂aggregate/∂L, whether the row carries a trace

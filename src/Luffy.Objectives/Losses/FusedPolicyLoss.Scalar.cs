@@ -42,6 +42,12 @@ internal static unsafe partial class FusedPolicyLoss
                     f = q is < 0 or > 1 ? double.NaN : Math.Exp(lp) / (q + MixedPolicyLoss.TraceProbabilityEpsilon);
                     df = f;
                 }
+                else if (a.TraceLogProbs is not null)
+                {
+                    // ExGRPO: f of w = p/π_past, i.e. of log w = log p − stored (∂/∂log p = ∂/∂log w)
+                    double stored = double.CreateTruncating(a.TraceLogProbs[k]);
+                    (f, df) = stored > 0 ? (double.NaN, double.NaN) : a.Shape.ValueAndDerivative(lp - stored);
+                }
                 else
                 {
                     (f, df) = a.Shape.ValueAndDerivative(lp);

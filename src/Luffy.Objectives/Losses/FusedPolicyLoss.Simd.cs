@@ -91,7 +91,7 @@ internal static unsafe partial class FusedPolicyLoss
         int t = a.Columns;
         long row = (long)i * t;
         float* logProbs = a.LogProbs + row, oldLogProbs = a.Old + row, advantages = a.Advantages + row, gradients = a.Grad + row;
-        float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, weights = a.Weights is null ? null : a.Weights + row;
+        float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, traceLogProbs = a.TraceLogProbs is null ? null : a.TraceLogProbs + row, weights = a.Weights is null ? null : a.Weights + row;
         bool traceRow = a.TraceRows[i];
         bool* mask = a.Mask + row, offMask = traceRow ? a.Off + row : null;
         bool policyRow = a.PolicyOnTraceRows || !traceRow;
@@ -205,11 +205,19 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     else
                     {
+                        // the shaping's argument: log p, or log w = log p − stored with stored behaviour log-probs (ExGRPO)
+                        TV slp = lp, sp = p;
+                        if (traceLogProbs is not null)
+                        {
+                            TV stored = TV.Load(traceLogProbs + j);
+                            slp = TV.Select(TV.GreaterThan(stored, zero), nan, lp - stored); // a positive stored log-prob makes its token NaN
+                            sp = Exp(slp);
+                        }
                         f = zero;
                         df = zero;
                         if (shapeHasExp)
                         {
-                            TV pk = shapeOwnExp ? Exp(shapeExponent * lp) : p;
+                            TV pk = shapeOwnExp ? Exp(shapeExponent * slp) : sp;
                             if (shapeRational)
                             {
                                 TV sum = pk + shapeGamma;
@@ -224,7 +232,7 @@ internal static unsafe partial class FusedPolicyLoss
                         }
                         if (shapeHasLog)
                         {
-                            f = TV.FusedMultiplyAdd(shapeLogWeight, lp, f);
+                            f = TV.FusedMultiplyAdd(shapeLogWeight, slp, f);
                             df += shapeLogWeight;
                         }
                     }

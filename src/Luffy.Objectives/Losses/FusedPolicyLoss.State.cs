@@ -24,7 +24,7 @@ internal static unsafe partial class FusedPolicyLoss
         private readonly LossNormalizers? normalizers;
         private readonly List<Tensor> returned = [];
         private Tensor logp, old, advantages, mask;
-        private Tensor? off, reference, entropy, traceProbabilities, weights, metrics;
+        private Tensor? off, reference, entropy, traceProbabilities, traceLogProbs, weights, metrics;
         private double[]? regularizerWeights;
         private bool handedOver;
 
@@ -41,6 +41,7 @@ internal static unsafe partial class FusedPolicyLoss
             reference = inputs.ReferenceLogProbs is null ? null : View(inputs.ReferenceLogProbs, dtype);
             entropy = inputs.Entropy is null ? null : View(inputs.Entropy, dtype);
             traceProbabilities = inputs.TraceProbabilities is null ? null : View(inputs.TraceProbabilities, dtype);
+            traceLogProbs = inputs.TraceLogProbs is null ? null : View(inputs.TraceLogProbs, dtype);
             weights = inputs.RolloutWeights is null ? null : View(inputs.RolloutWeights, dtype);
             LogProbsRequireGrad = inputs.LogProbs.requires_grad;
             NeedsEntropyGradient = o.EntropyCoefficient > 0 && inputs.Entropy is not null;
@@ -59,7 +60,7 @@ internal static unsafe partial class FusedPolicyLoss
         public Tensor? Metrics => metrics;
 
         /// <summary>The input views backward reads, in a fixed order (null where an input is absent); saved by the node.</summary>
-        public List<Tensor> SavedTensors => [logp, old, advantages, mask, off!, reference!, entropy!, traceProbabilities!, weights!];
+        public List<Tensor> SavedTensors => [logp, old, advantages, mask, off!, reference!, entropy!, traceProbabilities!, weights!, traceLogProbs!];
 
         /// <summary>Whether <see cref="Dispose"/> released the state's handles (backward then works on the node's saved tensors).</summary>
         public bool Released { get; private set; }
@@ -84,6 +85,7 @@ internal static unsafe partial class FusedPolicyLoss
             entropy = saved[6];
             traceProbabilities = saved[7];
             weights = saved[8];
+            traceLogProbs = saved[9];
         }
 
         /// <summary>
@@ -301,6 +303,7 @@ internal static unsafe partial class FusedPolicyLoss
                 Reference = reference is null ? null : (T*)Pointer(reference),
                 Entropy = entropy is null ? null : (T*)Pointer(entropy),
                 TraceProbabilities = traceProbabilities is null ? null : (T*)Pointer(traceProbabilities),
+                TraceLogProbs = traceLogProbs is null ? null : (T*)Pointer(traceLogProbs),
                 Weights = weights is null ? null : (T*)Pointer(weights),
                 PolicyWeights = s.PolicyWeights,
                 RegularizerWeights = s.RegularizerWeights,

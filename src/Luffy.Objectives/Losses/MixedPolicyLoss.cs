@@ -12,7 +12,8 @@ namespace Luffy.Objectives.Losses;
 /// <item>on-policy tokens: the on-policy objective's token loss L_on (<see cref="PolicyLossOptions.OnPolicy"/>; default
 /// PPO's clipped surrogate max(−A·ρ, −A·clip(ρ, 1 − ε_low, 1 + ε_high)) with ρ = exp(clamp(log p − log p_old, ±20)));</item>
 /// <item>off-policy (trace) tokens: policy shaping L_off = −A·f(p), never clipped, optionally clamped (min/max on f);
-/// with trace probabilities q the ratio is p/(q + 1e-6) instead of f(p);</item>
+/// with trace probabilities q the ratio is p/(q + 1e-6) instead of f(p); with trace log-probs (stored behaviour
+/// log-probs, ExGRPO) it is f(w) with w = exp(log p − stored);</item>
 /// <item>L = o·L_off + (1 − o)·L_on, times the rollout-correction weights, aggregated per
 /// <see cref="PolicyLossOptions.Aggregation"/> over the tokens <see cref="PolicyLossOptions.AllMaxClip"/> keeps, plus
 /// λ·SFT, minus the entropy bonus, plus the KL penalty (both aggregated over every response token).</item>
@@ -79,13 +80,14 @@ public sealed class MixedPolicyLoss
     /// <param name="referenceLogProbs">The whole batch's reference log-probs, (B, T), for the KL penalty. The default is <see langword="null"/>.</param>
     /// <param name="rolloutWeights">The whole batch's rollout-correction weights, (B, T). The default is <see langword="null"/>.</param>
     /// <param name="traceProbabilities">The whole batch's trace probabilities, (B, T). The default is <see langword="null"/>.</param>
+    /// <param name="traceLogProbs">The whole batch's stored behaviour log-probs of the trace tokens, (B, T) (<see cref="PolicyLossInputs.TraceLogProbs"/>). The default is <see langword="null"/>.</param>
     /// <returns>A fresh result; summing the micro-batch losses (and combining their metrics) gives the full batch's.</returns>
     /// <exception cref="ArgumentException">A tensor has the wrong shape, dtype or device, or one the options need is missing.</exception>
     public PolicyLossResult Compute(MicroBatch microBatch, TokenStatisticsResult statistics, Tensor oldLogProbs, Tensor advantages,
-        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null)
+        Tensor? referenceLogProbs = null, Tensor? rolloutWeights = null, Tensor? traceProbabilities = null, Tensor? traceLogProbs = null)
     {
         ArgumentNullException.ThrowIfNull(microBatch);
-        return Compute(microBatch.Inputs(this, statistics, oldLogProbs, advantages, referenceLogProbs, rolloutWeights, traceProbabilities));
+        return Compute(microBatch.Inputs(this, statistics, oldLogProbs, advantages, referenceLogProbs, rolloutWeights, traceProbabilities, traceLogProbs));
     }
 
     /// <summary>The composed-ops implementation (every device, dtype and objective; the reference of the fused kernel).</summary>
@@ -125,6 +127,13 @@ public sealed class MixedPolicyLoss
         {
             Tensor traceProbabilities = where(off, q.detach(), ones_like(zero));
             ratio = where(traceProbabilities.lt(0).logical_or(traceProbabilities.gt(1)), nan, lpOff.exp() / (traceProbabilities + TraceProbabilityEpsilon));
+        }
+        else if (inputs.TraceLogProbs is { } stored)
+        {
+            // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored
+            Tensor behaviour = where(off, stored.detach(), zero);
+            Tensor logWeight = where(behaviour.gt(0), nan, lpOff - behaviour); // a positive stored log-prob makes its token NaN
+            ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(logWeight), logWeight, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
         }
         else
         {
@@ -294,6 +303,18 @@ public sealed class MixedPolicyLoss
             if (Options.Shaping is not RegularizedShaping { Gamma: RegularizedShaping.DefaultGamma })
             {
                 throw new ArgumentException($"Shaping is {Options.Shaping.Name} but TraceProbabilities are given: the off-policy ratio is then p/(q + 1e-6) and no shaping applies (the reference's target_probs path). Leave Shaping at its default or drop TraceProbabilities.", nameof(inputs));
+            }
+        }
+        if (inputs.TraceLogProbs is not null)
+        {
+            TensorGuard.Companion(inputs.TraceLogProbs, nameof(inputs.TraceLogProbs), logp, nameof(inputs.LogProbs), layout);
+            if (inputs.TraceProbabilities is not null)
+            {
+                throw new ArgumentException("Both TraceProbabilities and TraceLogProbs are given: the first makes the off-policy ratio p/(q + 1e-6) unshaped (LUFFY's target_probs path), the second f(p/π_past) (ExGRPO); no reference uses both. Pass one.", nameof(inputs));
+            }
+            if (inputs.OffPolicyMask is null)
+            {
+                throw new ArgumentException("TraceLogProbs is given but OffPolicyMask is null: the stored log-probs are read at off-policy tokens only, so they would change nothing. Pass the batch's (B, T) OffPolicyMask.", nameof(inputs));
             }
         }
         if (inputs.RolloutWeights is not null)

@@ -49,6 +49,18 @@ public sealed record PolicyLossInputs
     public Tensor? TraceProbabilities { get; init; }
 
     /// <summary>
+    /// Behaviour log-probs of the off-policy tokens (B, T), detached, read at off-policy tokens only: the log-prob each
+    /// token had under the policy that wrote it, e.g. an experience-replay trajectory's stored log-probs (ExGRPO;
+    /// <c>TrainingBatch.TraceLogProbs()</c> builds it). When set, the shaping applies to the importance weight
+    /// w = exp(log p − stored) instead of to p: the off-policy token loss is −A·f(w) (ExGRPO's reshaped ratio, unlike the
+    /// unshaped p/(q + 1e-6) of <see cref="TraceProbabilities"/>, which must then be null). Needs
+    /// <see cref="OffPolicyMask"/>. A positive value at an off-policy token (a log-prob above 0) makes that token's loss,
+    /// and so the loss, NaN (no device sync to reject it); w is not clamped, as in the reference, so log p − stored above
+    /// 88 overflows float32 to a NaN loss. The default is <see langword="null"/>.
+    /// </summary>
+    public Tensor? TraceLogProbs { get; init; }
+
+    /// <summary>
     /// Rollout-correction weights w, (B, T), detached, multiplied token-wise into the policy token losses (verl's
     /// <c>rollout_is_weights</c>; compute them with <c>RolloutCorrection.Compute</c>). A negative weight at a response token
     /// makes that token's loss, and so the loss, NaN (no device sync to reject it). The default is <see langword="null"/>.

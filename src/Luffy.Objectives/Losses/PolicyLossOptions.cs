@@ -99,6 +99,18 @@ public sealed record PolicyLossOptions
         MetricScope = MetricScope.AllResponseTokens,
     };
 
+    /// <summary>
+    /// ExGRPO's replay phase (the official <c>run_exgrpo.sh</c>): LUFFY's main run — no on-policy clip, f(w) = w/(w + γ) with
+    /// γ = 0.1, Dr.GRPO aggregation with C = T, entropy 0.001, no KL, metrics over all response tokens — applied to replayed
+    /// trajectories through <see cref="PolicyLossInputs.TraceLogProbs"/> (w = p/π_past, the stored behaviour
+    /// probability). Pair it with <c>GroupNormalizedAdvantage(normalizeByStd: false)</c>; before replay starts use
+    /// <see cref="ExGrpoWarmUp"/>.
+    /// </summary>
+    public static PolicyLossOptions ExGrpo { get; } = LuffyMainRun;
+
+    /// <summary>ExGRPO's warm-up, before the replay phase: <see cref="ExGrpo"/> with PPO's clip ε = 0.2 on the on-policy tokens (ratio clipped to [0.8, 1.2]).</summary>
+    public static PolicyLossOptions ExGrpoWarmUp { get; } = LuffyMainRun with { OnPolicy = new ClippedSurrogate() };
+
     /// <summary>GSPO as verl runs it: <see cref="GroupSequenceSurrogate"/> (ε 3e-4 / 4e-4), seq-mean-token-mean, metrics over all response tokens.</summary>
     public static PolicyLossOptions Gspo { get; } = new()
     {

@@ -23,6 +23,15 @@ public class TrainingBatchTests
     }
 
     [Fact]
+    public void Trace_log_probs_are_the_behaviour_log_probs_and_zero_where_unknown()
+    {
+        using TrainingBatch batch = Build();
+        using Tensor stored = batch.TraceLogProbs();
+        // the log of TraceProbabilities: row 1 -0.5, -2, then the appended EOS has none (0); the sampler's log-probs of row 0 are not trace log-probs
+        Assert.Equal(new float[] { 0, 0, 0, -0.5f, -2, 0, 0, 0, 0 }, stored.data<float>().ToArray());
+    }
+
+    [Fact]
     public void The_rollout_correction_mask_is_the_generated_tokens_with_a_log_prob()
     {
         using TrainingBatch batch = Build();

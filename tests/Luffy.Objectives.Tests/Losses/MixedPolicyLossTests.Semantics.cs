@@ -11,7 +11,7 @@ public partial class MixedPolicyLossTests
         {
             LogProbs = batch.LogProbs, OldLogProbs = batch.OldLogProbs, Advantages = batch.Advantages, Mask = batch.Mask,
             OffPolicy = new bool[batch.B, batch.T], ReferenceLogProbs = batch.ReferenceLogProbs, Entropy = batch.Entropy,
-            TraceProbabilities = batch.TraceProbabilities, RolloutWeights = batch.RolloutWeights,
+            TraceProbabilities = batch.TraceProbabilities, RolloutWeights = batch.RolloutWeights, TraceLogProbs = batch.TraceLogProbs,
         };
         var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3 } };
         ReferenceLoss.Result expected = ReferenceLoss.Compute(allOn, options, Extras.None);
@@ -22,6 +22,38 @@ public partial class MixedPolicyLossTests
         AssertClose.Matrix(expected.GradLogProbs, Tensors.ToMatrix(logp.grad!), 1e-10);
         Assert.Equal(0, result.Metrics.OffPolicyTokens);
         Assert.Equal(0.0, result.Metrics.OffPolicyLoss);
+    }
+
+    [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void ExGrpo_replayed_token_matches_the_worked_example_of_the_notes(LossKernel kernel)
+    {
+        // exgrpo-notes §2: A = +0.5, π_θ = 0.5, π_past = 0.25: w = 2, f = 2/2.1 = 0.952381, ℓ = −0.476190,
+        // ∂ℓ/∂log p = −A·γ·w/(w + γ)² = −0.5·0.2/4.41 = −0.0226757. One token, C = 1 so the loss is ℓ itself.
+        Tensor logp = full(1, 1, Math.Log(0.5), dtype: ScalarType.Float64).requires_grad_();
+        var inputs = new PolicyLossInputs
+        {
+            LogProbs = logp, OldLogProbs = zeros(1, 1, dtype: ScalarType.Float64), Advantages = full(1, 1, 0.5, dtype: ScalarType.Float64),
+            ResponseMask = ones(1, 1, dtype: ScalarType.Bool), OffPolicyMask = ones(1, 1, dtype: ScalarType.Bool),
+            TraceLogProbs = full(1, 1, Math.Log(0.25), dtype: ScalarType.Float64),
+        };
+        var options = PolicyLossOptions.ExGrpo with { EntropyCoefficient = 0, AggregationConstant = 1, Kernel = kernel };
+        using PolicyLossResult result = new MixedPolicyLoss(options).Compute(inputs);
+        result.Loss.backward();
+        Assert.Equal(kernel, result.Kernel);
+        Assert.Equal(-0.5 * 2 / 2.1, Tensors.Scalar(result.Loss), 12);
+        Assert.Equal(-0.5 * 0.1 * 2 / (2.1 * 2.1), Tensors.ToArray(logp.grad!)[0], 12);
+        Assert.Equal(2 / 2.1, result.Metrics.OffPolicyRatioMean, 12);
+        Assert.Equal(0.5, result.Metrics.OffPolicyProbability, 12);
+    }
+
+    [Fact]
+    public void ExGrpo_presets_differ_only_in_the_warm_up_clip()
+    {
+        Assert.Equal(PolicyLossOptions.LuffyMainRun, PolicyLossOptions.ExGrpo);
+        Assert.Equal(PolicyLossOptions.ExGrpo with { OnPolicy = new ClippedSurrogate() }, PolicyLossOptions.ExGrpoWarmUp);
+        Assert.Equal(new ClippedSurrogate { ClipLow = 0.2, ClipHigh = 0.2 }, PolicyLossOptions.ExGrpoWarmUp.OnPolicy);
     }
 
     [Fact]
@@ -135,7 +167,7 @@ public partial class MixedPolicyLossTests
         {
             LogProbs = Poisoned(batch.LogProbs), OldLogProbs = Poisoned(batch.OldLogProbs), Advantages = Poisoned(batch.Advantages), Mask = batch.Mask,
             OffPolicy = batch.OffPolicy, ReferenceLogProbs = Poisoned(batch.ReferenceLogProbs), Entropy = Poisoned(batch.Entropy),
-            TraceProbabilities = Poisoned(batch.TraceProbabilities), RolloutWeights = Poisoned(batch.RolloutWeights),
+            TraceProbabilities = Poisoned(batch.TraceProbabilities), RolloutWeights = Poisoned(batch.RolloutWeights), TraceLogProbs = Poisoned(batch.TraceLogProbs),
         };
         Extras all = Extras.Reference | Extras.Entropy | Extras.TraceProbabilities | Extras.RolloutWeights;
         PolicyLossOptions options = PolicyLossOptions.LuffyMainRun with { Kernel = kernel, KlCoefficient = 0.1, SftCoefficient = 0.3 };

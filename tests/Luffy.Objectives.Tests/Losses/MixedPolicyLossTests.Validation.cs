@@ -99,6 +99,30 @@ public partial class MixedPolicyLossTests
     }
 
     [Fact]
+    public void Trace_log_probs_of_another_shape_are_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with { OffPolicyMask = ones(2, 3, dtype: ScalarType.Bool), TraceLogProbs = zeros(3, 3) }));
+        Assert.Contains("TraceLogProbs has shape [3, 3]", ex.Message);
+    }
+
+    [Fact]
+    public void Trace_log_probs_together_with_trace_probabilities_are_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with
+        {
+            OffPolicyMask = ones(2, 3, dtype: ScalarType.Bool), TraceLogProbs = zeros(2, 3), TraceProbabilities = ones(2, 3),
+        }));
+        Assert.Contains("Both TraceProbabilities and TraceLogProbs are given", ex.Message);
+    }
+
+    [Fact]
+    public void Trace_log_probs_without_an_off_policy_mask_are_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with { TraceLogProbs = zeros(2, 3) }));
+        Assert.Contains("TraceLogProbs is given but OffPolicyMask is null", ex.Message);
+    }
+
+    [Fact]
     public void Rollout_weights_of_another_dtype_are_rejected()
     {
         var ex = Assert.Throws<ArgumentException>(() => new MixedPolicyLoss().Compute(Plain() with { RolloutWeights = ones(2, 3, dtype: ScalarType.Float64) }));
@@ -138,23 +162,29 @@ public partial class MixedPolicyLossTests
         { LossKernel.Composed, "trace probability 1.5" },
         { LossKernel.Fused, "rollout weight -0.5" },
         { LossKernel.Composed, "rollout weight -0.5" },
+        { LossKernel.Fused, "stored log-prob 0.25" },
+        { LossKernel.Composed, "stored log-prob 0.25" },
+        { LossKernel.Fused, "stored log-prob NaN" },
+        { LossKernel.Composed, "stored log-prob NaN" },
     };
 
     [Theory]
     [MemberData(nameof(KernelsAndBadValues))]
-    public void An_invalid_trace_probability_or_rollout_weight_makes_its_token_NaN(LossKernel kernel, string bad)
+    public void An_invalid_trace_probability_stored_log_prob_or_rollout_weight_makes_its_token_NaN(LossKernel kernel, string bad)
     {
         // −1e-6 gave p/(q + 1e-6) = p/0, a loss of −7.9e12; q > 1 and negative weights were used as they were
         Tensor logp = full(2, 3, -0.5).requires_grad_();
         Tensor off = tensor(new[,] { { true, true, false }, { false, false, false } });
         Tensor q = full(2, 3, 0.5);
         Tensor weights = ones(2, 3);
+        Tensor stored = full(2, 3, -1.0);
         double value = double.Parse(bad.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
-        (bad.StartsWith("trace") ? q : weights)[0, 1] = value;
+        (bad.StartsWith("trace") ? q : bad.StartsWith("stored") ? stored : weights)[0, 1] = value;
         var inputs = new PolicyLossInputs
         {
             LogProbs = logp, OldLogProbs = full(2, 3, -0.5), Advantages = ones(2, 3), ResponseMask = ones(2, 3, dtype: ScalarType.Bool),
-            OffPolicyMask = off, TraceProbabilities = q, RolloutWeights = bad.StartsWith("rollout") ? weights : null,
+            OffPolicyMask = off, TraceProbabilities = bad.StartsWith("stored") ? null : q, RolloutWeights = bad.StartsWith("rollout") ? weights : null,
+            TraceLogProbs = bad.StartsWith("stored") ? stored : null,
         };
         using PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = kernel }).Compute(inputs);
         Assert.True(double.IsNaN(result.Loss.to_type(ScalarType.Float64).item<double>()), $"{bad}: the loss is {result.Loss.item<float>()}");

@@ -9,4 +9,5 @@ public enum Extras
     Entropy = 2,
     TraceProbabilities = 4,
     RolloutWeights = 8,
+    TraceLogProbs = 16,
 }

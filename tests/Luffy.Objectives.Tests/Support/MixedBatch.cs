@@ -12,6 +12,7 @@ internal sealed class MixedBatch
     public required double[,] Entropy { get; init; }
     public required double[,] TraceProbabilities { get; init; }
     public required double[,] RolloutWeights { get; init; }
+    public required double[,] TraceLogProbs { get; init; }
 
     public int B => LogProbs.GetLength(0);
     public int T => LogProbs.GetLength(1);
@@ -32,6 +33,8 @@ internal sealed class MixedBatch
         var entropy = new double[b, t];
         var q = new double[b, t];
         var weights = new double[b, t];
+        var stored = new double[b, t];
+        var storedRng = new Random(~seed);
         for (int i = 0; i < b; i++)
         {
             int kind = i % 4;
@@ -52,9 +55,11 @@ internal sealed class MixedBatch
                 entropy[i, j] = real ? 3 * rng.NextDouble() : 9 * rng.NextDouble();
                 q[i, j] = real ? 0.02 + 0.98 * rng.NextDouble() : 5 * Normal(rng); // behaviour probabilities of trace tokens
                 weights[i, j] = real ? 0.3 + 2.2 * rng.NextDouble() : 4 * Normal(rng); // truncated IS weights
+                // behaviour log-probs of replayed tokens (log w in about [-3, 30]), from their own generator so the other inputs stay as they were
+                stored[i, j] = real ? Math.Min(0, Math.Max(-30, lp) + 0.8 * Normal(storedRng)) : 6 * Normal(storedRng);
             }
         }
-        return new MixedBatch { LogProbs = logp, OldLogProbs = old, Advantages = adv, Mask = mask, OffPolicy = off, ReferenceLogProbs = reference, Entropy = entropy, TraceProbabilities = q, RolloutWeights = weights };
+        return new MixedBatch { LogProbs = logp, OldLogProbs = old, Advantages = adv, Mask = mask, OffPolicy = off, ReferenceLogProbs = reference, Entropy = entropy, TraceProbabilities = q, RolloutWeights = weights, TraceLogProbs = stored };
     }
 
     public static double Normal(Random rng)
@@ -77,6 +82,7 @@ internal sealed class MixedBatch
             Entropy = Slice(Entropy, start, count),
             TraceProbabilities = Slice(TraceProbabilities, start, count),
             RolloutWeights = Slice(RolloutWeights, start, count),
+            TraceLogProbs = Slice(TraceLogProbs, start, count),
         };
     }
 
@@ -95,6 +101,7 @@ internal sealed class MixedBatch
             Entropy = Pad(Entropy, extra, () => 5 * rng.NextDouble()),
             TraceProbabilities = Pad(TraceProbabilities, extra, () => Normal(rng)),
             RolloutWeights = Pad(RolloutWeights, extra, () => Normal(rng)),
+            TraceLogProbs = Pad(TraceLogProbs, extra, () => 3 * Normal(rng)),
         };
     }
 
@@ -167,6 +174,7 @@ internal sealed class MixedBatch
             Entropy = extras.HasFlag(Extras.Entropy) ? entropy : null,
             TraceProbabilities = extras.HasFlag(Extras.TraceProbabilities) ? Tensors.From(TraceProbabilities, dtype) : null,
             RolloutWeights = extras.HasFlag(Extras.RolloutWeights) ? Tensors.From(RolloutWeights, dtype) : null,
+            TraceLogProbs = extras.HasFlag(Extras.TraceLogProbs) ? Tensors.From(TraceLogProbs, dtype) : null,
             Normalizers = normalizers,
         };
         return (inputs, logp, entropy);

@@ -19,7 +19,7 @@ internal static class ReferenceLoss
     {
         int b = batch.B, t = batch.T;
         bool withReference = extras.HasFlag(Extras.Reference), withEntropy = extras.HasFlag(Extras.Entropy);
-        bool withQ = extras.HasFlag(Extras.TraceProbabilities), withWeights = extras.HasFlag(Extras.RolloutWeights);
+        bool withQ = extras.HasFlag(Extras.TraceProbabilities), withWeights = extras.HasFlag(Extras.RolloutWeights), withStored = extras.HasFlag(Extras.TraceLogProbs);
         var trace = new bool[b, t];
         var traceRow = new bool[b];
         var policy = new bool[b, t];
@@ -78,7 +78,8 @@ internal static class ReferenceLoss
                 }
                 if (off[i, j])
                 {
-                    (double f, double df) = withQ ? QRatio(lp, batch.TraceProbabilities[i, j]) : Shape(o.Shaping, lp);
+                    // with stored behaviour log-probs (ExGRPO) f takes w = p/π_past, i.e. log w = lp − stored; d/dlp = d/dlog w
+                    (double f, double df) = withQ ? QRatio(lp, batch.TraceProbabilities[i, j]) : Shape(o.Shaping, withStored ? lp - batch.TraceLogProbs[i, j] : lp);
                     offP += Math.Exp(lp);
                     if (o.OffPolicyMaxClamp is { } max)
                     {
