@@ -24,7 +24,7 @@ public sealed record BatchBuilderOptions
     /// </summary>
     public required IReadOnlyList<int> EosTokenIds { get; init; }
 
-    /// <summary>Append the first EOS id to full traces (so the policy learns to stop). The default is <see langword="true"/>.</summary>
+    /// <summary>Append the first EOS id to full traces that do not already end with an EOS id (so the policy learns to stop). The default is <see langword="true"/>.</summary>
     public bool AppendEosToTraces { get; init; } = true;
 
     /// <summary>When set, every token id must be in [0, VocabularySize). The default is <see langword="null"/> (not checked).</summary>

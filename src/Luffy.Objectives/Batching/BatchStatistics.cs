@@ -21,6 +21,7 @@ namespace Luffy.Objectives.Batching;
 /// <param name="DroppedTraces">Samples whose trace the plan dropped (they became on-policy rollouts).</param>
 /// <param name="DroppedGroups">Groups removed because every reward was equal (dynamic filtering).</param>
 /// <param name="DroppedSamples">Samples removed with those groups.</param>
+/// <param name="ReplayedSamples">Trace carriers whose trace is a replayed trajectory (<see cref="TraceSource.Experience"/>, ExGRPO); they count among the carriers of <see cref="OffSolved"/> and <see cref="OffOnExampleRatio"/> too. The default is 0.</param>
 public sealed record BatchStatistics(
     int Sequences,
     int Groups,
@@ -37,4 +38,5 @@ public sealed record BatchStatistics(
     int TruncatedPrompts,
     int DroppedTraces,
     int DroppedGroups,
-    int DroppedSamples);
+    int DroppedSamples,
+    int ReplayedSamples = 0);

@@ -1,3 +1,5 @@
+using Luffy.Objectives.Internal;
+
 namespace Luffy.Objectives.Batching;
 
 /// <summary>
@@ -44,7 +46,7 @@ public sealed class GroupPlanner
 
         int g = Options.SamplesPerPrompt;
         int k = traces.Count == 0 ? 0 : Options.TraceCarriers;
-        var random = new Random(Mix(Options.Seed, step, groupId));
+        var random = new Random(SeedMixer.Mix(Options.Seed, step, groupId));
         IReadOnlyList<double> ratios = k == 0 ? [] : Options.Strategy.Ratios(k, step, random);
         if (ratios.Count != k)
         {
@@ -85,18 +87,5 @@ public sealed class GroupPlanner
             }
         }
         return new PromptPlan(groupId, step, samples);
-    }
-
-    /// <summary>A deterministic 32-bit seed from (seed, step, group id): SplitMix64 finalization of their combination.</summary>
-    private static int Mix(int seed, long step, long groupId)
-    {
-        unchecked
-        {
-            ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xBF58476D1CE4E5B9UL ^ (ulong)groupId * 0x94D049BB133111EBUL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-            return (int)(z ^ (z >> 32));
-        }
     }
 }

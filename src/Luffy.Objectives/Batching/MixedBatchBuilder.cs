@@ -131,7 +131,8 @@ public sealed class MixedBatchBuilder
             TruncatedPrompts: truncatedPrompts,
             DroppedTraces: droppedTraces,
             DroppedGroups: droppedGroups,
-            DroppedSamples: droppedSamples);
+            DroppedSamples: droppedSamples,
+            ReplayedSamples: carriers.Count(r => r.Sample.Trace?.Source == TraceSource.Experience));
 
         return Assemble(rows, statistics, device);
     }
@@ -222,7 +223,8 @@ public sealed class MixedBatchBuilder
     private Row BuildRow(PromptInput prompt, int p, int s, SampleInput sample, int[] promptTokens, Func<PromptInput, SampleInput, IReadOnlyList<int>, double>? rewardFunction)
     {
         OffPolicyTrace? trace = sample.Trace;
-        bool appendEos = sample.Kind == SampleKind.FullTrace && Options.AppendEosToTraces;
+        // a trace that already ends with an EOS (a replayed trajectory stores its own) gets no second one
+        bool appendEos = sample.Kind == SampleKind.FullTrace && Options.AppendEosToTraces && (trace!.Tokens.Count == 0 || !eos.Contains(trace.Tokens[^1]));
         int forced = sample.PrefixLength + (appendEos ? 1 : 0);
         bool traceTruncated = false, responseTruncated = sample.Finish == FinishReason.Length;
         if (trace is not null)
@@ -232,6 +234,10 @@ public sealed class MixedBatchBuilder
                 throw new ArgumentException($"prompt {p} sample {s}: the trace has {trace.Tokens.Count} tokens but {trace.BehaviourLogProbs.Count} behaviour log-probs.", "prompts");
             }
             CheckLogProbs(trace.BehaviourLogProbs, p, s, "behaviour log-prob");
+            if (!Enum.IsDefined(trace.Source))
+            {
+                throw new ArgumentException($"prompt {p} sample {s}: the trace's source is {trace.Source}, which is not a TraceSource (Demonstration or Experience).", "prompts");
+            }
             CheckVocabulary(trace.Tokens, p, $"sample {s} trace");
             if (forced > Options.MaxResponseLength)
             {

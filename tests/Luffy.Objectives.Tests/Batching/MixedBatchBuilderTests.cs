@@ -10,6 +10,36 @@ public class MixedBatchBuilderTests
     private static long[][] Rows(Tensor t) => Enumerable.Range(0, (int)t.shape[0]).Select(i => t[i].to_type(ScalarType.Int64).data<long>().ToArray()).ToArray();
 
     [Fact]
+    public void A_replayed_trajectory_keeps_its_own_EOS_and_log_probs_and_is_counted()
+    {
+        // a stored trajectory ends with its EOS and has a log-prob for it: no second EOS (the trace of 4 tokens fits
+        // MaxResponseLength 4, where an appended EOS would have made 5 and been cut), every token's stored log-prob reaches TraceLogProbs
+        var replayed = new OffPolicyTrace([20, 21, 22, Eos], [-0.5f, -0.25f, -1f, -0.125f], TraceSource.Experience);
+        var prompts = new[]
+        {
+            new PromptInput(1, [5], [SampleInput.OnPolicy([9, Eos], reward: 0), SampleInput.FullTrace(replayed, reward: 1)]),
+            new PromptInput(2, [5], [SampleInput.OnPolicy([9, Eos], reward: 1), SampleInput.FullTrace(new OffPolicyTrace([20]), reward: 1)]),
+        };
+        using TrainingBatch batch = new MixedBatchBuilder(Options).Build(prompts);
+        Assert.Equal(new long[] { 5, 20, 21, 22, Eos }, Rows(batch.InputIds)[1]);
+        Assert.Equal(new long[] { 5, 20, Eos, Pad, Pad }, Rows(batch.InputIds)[3]);
+        Assert.Equal(0, batch.Statistics.TruncatedTraces);
+        Assert.Equal(1, batch.Statistics.ReplayedSamples);
+        Assert.Equal(2, batch.Statistics.OffSolved); // a replayed member is a carrier like a demonstration
+        using Tensor stored = batch.TraceLogProbs();
+        Assert.Equal(new float[] { -0.5f, -0.25f, -1f, -0.125f }, stored[1].data<float>().ToArray());
+        Assert.Equal(new float[] { 0, 0, 0, 0 }, stored[3].data<float>().ToArray()); // a demonstration without log-probs: 0 (w = p)
+    }
+
+    [Fact]
+    public void A_trace_with_an_unknown_source_is_rejected()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new MixedBatchBuilder(Options).Build(
+            [new PromptInput(1, [5], [SampleInput.FullTrace(new OffPolicyTrace([20], null, (TraceSource)7), reward: 1)])]));
+        Assert.Contains("the trace's source is 7", ex.Message);
+    }
+
+    [Fact]
     public void Hand_made_groups_give_the_exact_expected_tensors()
     {
         var trace = new OffPolicyTrace([20, 21, 22, 23], [-0.5f, -0.25f, -1f, -2f]);
