@@ -1,5 +1,6 @@
 using Luffy.Objectives.Advantages;
 using Luffy.Objectives.Batching;
+using Luffy.Objectives.Experience;
 using Luffy.Objectives.Losses;
 using Luffy.Objectives.Shaping;
 using Luffy.Objectives.Tokens;
@@ -75,6 +76,89 @@ if (!double.IsFinite(step.Loss) || change == 0 || step.OffPolicyTokens == 0)
     return 1;
 }
 Console.WriteLine("consumer step: ok");
+
+// An ExGRPO step from the package alone: the groups just trained on go into an experience buffer (their correct members,
+// with their old log-probs), and the next step replays the lowest-entropy stored trajectory of a drawn question as a
+// member of a fresh group of that question, trained with f(p/π_past) against its stored log-probs.
+var experience = new ExperienceBuffer(new ExperienceOptions { SamplesPerPrompt = 4 });
+experience.EndStep(0.5); // the warm-up ends (solved share above 0.35)
+long[] groupIds = batch.GroupIds.data<long>().ToArray();
+float[] rowRewards = batch.Rewards.data<float>().ToArray();
+foreach (IGrouping<long, int> group in Enumerable.Range(0, batch.Count).GroupBy(i => groupIds[i]))
+{
+    var members = group.Select(i =>
+    {
+        bool[] inResponse = batch.ResponseMask[i].data<bool>().ToArray();
+        int length = inResponse.Count(m => m);
+        int[] tokens = [.. batch.ResponseIds()[i].data<long>().ToArray().Take(length).Select(t => (int)t)];
+        float[] logProbs = [.. old[i].data<float>().ToArray().Take(length)];
+        return new ExperienceCandidate(tokens, logProbs, rowRewards[i]);
+    }).ToList();
+    experience.RecordGroup(group.Key, members);
+}
+ReplayPlan replay = experience.PlanBatch([10, 11, 12], step: 2);
+if (replay.Replay.Count == 0)
+{
+    Console.WriteLine($"FAILED: nothing to replay (buffer: {experience.Statistics})");
+    return 1;
+}
+var builder = new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [Eos], MaxResponseLength = 8, VocabularySize = Vocabulary });
+var exgrpoPrompts = new List<PromptInput>();
+foreach ((long question, bool replayed) in replay.Replay.Select(q => (q, true)).Concat(replay.Fresh.Select(q => (q, false))))
+{
+    int[] promptTokens = [5 + (int)(question % 3), 6, 7];
+    OffPolicyTrace[] traces = [];
+    if (replayed)
+    {
+        // the lowest mean entropy under the current policy among the question's stored trajectories
+        IReadOnlyList<ExperienceTrajectory> stored = experience.Trajectories(question);
+        using TrainingBatch candidates = builder.Build([.. stored.Select((t, i) => new PromptInput(i, promptTokens, [SampleInput.FullTrace(t.ToTrace(), reward: 1)]))]);
+        double[] entropies;
+        using (no_grad())
+        {
+            using TokenStatisticsResult s = TokenStatistics.ForResponses(model.forward(candidates.InputIds), candidates);
+            entropies = ExperienceBuffer.MeanEntropies(s.Entropy, candidates.ResponseMask);
+        }
+        traces = [stored[experience.ChooseTrajectory(question, entropies, step: 2)].ToTrace()];
+    }
+    PromptPlan plan = planner.Plan(100 + question, traces, step: 2);
+    var samples = new List<SampleInput>();
+    foreach (SamplePlan sample in plan.Samples)
+    {
+        int[] generated = sample.NeedsGeneration ? [.. Enumerable.Range(0, rng.Next(1, 4)).Select(_ => rng.Next(3, Vocabulary)), Eos] : [];
+        samples.Add(SampleInput.FromPlan(sample, generated, [.. generated.Select(_ => -2.5f)]));
+    }
+    exgrpoPrompts.Add(new PromptInput(plan.GroupId, promptTokens, samples));
+}
+using TrainingBatch exgrpoBatch = builder.Build(exgrpoPrompts, (prompt, sample, response) => sample.Trace is not null || response.Count % 2 == 0 ? 1.0 : 0.0);
+using AdvantageResult exgrpoAdvantages = new GroupNormalizedAdvantage(normalizeByStd: false).Compute(exgrpoBatch.ToRewardBatch());
+using Tensor exgrpoTokenAdvantages = exgrpoAdvantages.ToTokens(exgrpoBatch.ResponseMask);
+using Tensor storedLogProbs = exgrpoBatch.TraceLogProbs();
+Tensor exgrpoOld;
+using (no_grad())
+{
+    using TokenStatisticsResult s = TokenStatistics.ForResponses(model.forward(exgrpoBatch.InputIds), exgrpoBatch);
+    exgrpoOld = s.LogProbs.clone();
+}
+optimizer.zero_grad();
+using (var scope = NewDisposeScope())
+{
+    using TokenStatisticsResult stats = TokenStatistics.ForResponses(model.forward(exgrpoBatch.InputIds), exgrpoBatch);
+    using PolicyLossResult result = new MixedPolicyLoss(PolicyLossOptions.ExGrpo).Compute(new PolicyLossInputs
+    {
+        LogProbs = stats.LogProbs, OldLogProbs = exgrpoOld, Advantages = exgrpoTokenAdvantages, ResponseMask = exgrpoBatch.ResponseMask,
+        OffPolicyMask = exgrpoBatch.OffPolicyMask, Entropy = stats.Entropy, TraceLogProbs = storedLogProbs,
+    });
+    result.Loss.backward();
+    optimizer.step();
+    Console.WriteLine($"exgrpo: replayed {exgrpoBatch.Statistics.ReplayedSamples} of {exgrpoBatch.Count}, buffer {experience.Statistics.Questions} questions / {experience.Statistics.Trajectories} trajectories, loss {result.Metrics.Loss:F6}, off_ratio_mean {result.Metrics.OffPolicyRatioMean:F4}, kernel {result.Kernel}");
+    if (!double.IsFinite(result.Metrics.Loss) || exgrpoBatch.Statistics.ReplayedSamples != replay.Replay.Count || result.Metrics.OffPolicyTokens == 0)
+    {
+        Console.WriteLine("FAILED: the ExGRPO step did not replay");
+        return 1;
+    }
+}
+Console.WriteLine("consumer exgrpo step: ok");
 return 0;
 
 /// <summary>A shaping function of our own: LUFFY's p/(p + γ), capped at 0.9 (no gradient above the cap). Name and f are all it writes: autograd differentiates it.</summary>

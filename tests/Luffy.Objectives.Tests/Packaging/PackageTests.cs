@@ -71,6 +71,8 @@ public class PackageTests
             (int runExit, string runOutput) = ProcessRunner.Run("dotnet", "run -c Release --no-build", consumer, TimeSpan.FromMinutes(3));
             Assert.True(runExit == 0, runOutput);
             Assert.Contains("consumer step: ok", runOutput);
+            Assert.Contains("consumer exgrpo step: ok", runOutput); // an ExGRPO step (buffer, replay, f(p/π_past)) from the package alone
+            Assert.Contains("kernel Fused", runOutput.Split("exgrpo: replayed")[1]);
             Assert.Contains("kernel Composed (the fused kernel supports the built-in shaping functions; CappedShaping is not one)", runOutput);
             Assert.True(Directory.Exists(globalPackages), "the consumer did not restore the packed package");
             if (SystemLibStdCxxLacks("GLIBCXX_3.4.32"))
