@@ -49,6 +49,8 @@ public static class OptionParser
         ["gamma"] = "policy-shaping gamma of f(p) = p/(p+gamma) (the paper's is 0.1; the default is the committed sweep's choice)",
         ["entropy"] = "entropy bonus coefficient",
         ["kl-coefficient"] = "KL penalty to the frozen base model (k3, on every response token, trace tokens included as in verl; 0 = off, no reference forward)",
+        ["replay-share"] = "exgrpo: the share of a step's prompts replayed from the experience buffer once replay has started (the official script's 0.5)",
+        ["replay-start"] = "exgrpo: replay starts after the first step whose batch solves more than this share of its responses (the official script's 0.35)",
         ["dynamic-sampling"] = "train only on groups whose rewards differ (DAPO's dynamic sampling; a step without one makes no update)",
         ["clip-on-policy"] = "clip the on-policy ratio (LUFFY's main run: off)",
         ["std-normalize"] = "divide group advantages by the group std (LUFFY's main run: off)",

@@ -45,6 +45,8 @@ public sealed record TrainerOptions
     public double Entropy { get; init; } = 0.001;
     public double KlCoefficient { get; init; }
     public bool DynamicSampling { get; init; }
+    public double ReplayShare { get; init; } = 0.5;
+    public double ReplayStart { get; init; } = 0.35;
     public bool ClipOnPolicy { get; init; }
     public bool StdNormalize { get; init; } = true;
     public double SftLossCoefficient { get; init; } = 1.0;
@@ -184,6 +186,27 @@ public sealed record TrainerOptions
         if (Mode == "sft" && DynamicSampling)
         {
             throw new OptionException("dynamic-sampling", "true", "false with --mode sft: SFT trains on every trace and has no groups of rewards to filter, so it would change nothing");
+        }
+        bool runsExGrpo = Mode == Training.TrainingMethod.ExGrpo.Name || (Mode is "compare" or "sweep" && CompareMethods.Contains(Training.TrainingMethod.ExGrpo));
+        if (runsExGrpo && DynamicSampling)
+        {
+            throw new OptionException("dynamic-sampling", "true", "false with exgrpo: ExGRPO records whole groups (all-correct ones retire their question), and the reference never filters them; leave exgrpo out of --methods to use it");
+        }
+        if (Mode == Training.TrainingMethod.ExGrpo.Name && Model is not null)
+        {
+            throw new OptionException("mode", Mode, "a method other than exgrpo with --model: the JSONL task has no stable question ids for the experience buffer yet; exgrpo runs the embedded task");
+        }
+        if (!(ReplayShare > 0 && ReplayShare <= 1))
+        {
+            throw new OptionException("replay-share", ReplayShare.ToString(CultureInfo.InvariantCulture), "a share in (0, 1]: at most that share of a step's prompts is replayed from the experience buffer");
+        }
+        if (!(ReplayStart >= 0 && ReplayStart < 1))
+        {
+            throw new OptionException("replay-start", ReplayStart.ToString(CultureInfo.InvariantCulture), "a share in [0, 1): replay starts after the first step whose batch solves more than that share");
+        }
+        if (!runsExGrpo && (ReplayShare != 0.5 || ReplayStart != 0.35))
+        {
+            throw new OptionException(ReplayShare != 0.5 ? "replay-share" : "replay-start", (ReplayShare != 0.5 ? ReplayShare : ReplayStart).ToString(CultureInfo.InvariantCulture), "its default without exgrpo: only ExGRPO replays experience, so it would change nothing");
         }
         if (Mode == "sft" && KlCoefficient > 0)
         {

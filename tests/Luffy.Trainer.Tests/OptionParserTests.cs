@@ -52,6 +52,27 @@ public class OptionParserTests
         Assert.Equal(0.1, OptionParser.Parse(["--mode", "grpo", "--kl-coefficient", "0.1"])!.KlCoefficient);
     }
 
+    [Theory]
+    [InlineData(new[] { "--mode", "exgrpo", "--dynamic-sampling" }, "--dynamic-sampling 'true'")]
+    [InlineData(new[] { "--mode", "compare", "--dynamic-sampling" }, "leave exgrpo out of --methods")]
+    [InlineData(new[] { "--mode", "luffy", "--replay-share", "0.25" }, "--replay-share '0.25' is not valid; expected its default without exgrpo")]
+    [InlineData(new[] { "--mode", "grpo", "--replay-start", "0.1" }, "--replay-start '0.1'")]
+    [InlineData(new[] { "--mode", "exgrpo", "--replay-share", "0" }, "--replay-share '0'")]
+    [InlineData(new[] { "--mode", "exgrpo", "--replay-start", "1" }, "--replay-start '1'")]
+    public void Exgrpo_options_that_would_change_nothing_or_are_out_of_range_are_refused(string[] args, string message)
+    {
+        var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(args));
+        Assert.Contains(message, ex.Message);
+    }
+
+    [Fact]
+    public void Exgrpo_takes_its_replay_options_and_compare_without_it_takes_dynamic_sampling()
+    {
+        TrainerOptions o = OptionParser.Parse(["--mode", "exgrpo", "--replay-share", "0.25", "--replay-start", "0"])!;
+        Assert.Equal((0.25, 0.0), (o.ReplayShare, o.ReplayStart));
+        Assert.True(OptionParser.Parse(["--mode", "compare", "--methods", "luffy,grpo", "--dynamic-sampling"])!.DynamicSampling);
+    }
+
     [Fact]
     public void Dynamic_sampling_with_sft_changes_nothing_and_is_refused()
     {

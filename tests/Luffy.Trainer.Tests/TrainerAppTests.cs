@@ -179,7 +179,7 @@ public sealed class TrainerAppTests : IDisposable
     [InlineData(new[] { "--stepz", "5" }, "--stepz is not an option; did you mean --steps?")]
     [InlineData(new[] { "steps", "5" }, "'steps' is not an option: options are written --name value; did you mean --steps?")]
     [InlineData(new[] { "--steps", "ten" }, "--steps 'ten' is not valid; expected a whole number.")]
-    [InlineData(new[] { "--mode", "lufy" }, "--mode 'lufy' is not valid; expected luffy, luffy-no-shaping, rl-sft, grpo, sft, sft-grpo, compare, sweep. Did you mean luffy?")]
+    [InlineData(new[] { "--mode", "lufy" }, "--mode 'lufy' is not valid; expected luffy, luffy-no-shaping, rl-sft, grpo, exgrpo, sft, sft-grpo, compare, sweep. Did you mean luffy?")]
     [InlineData(new[] { "--samples-per-prompt", "1" }, "--samples-per-prompt '1' is not valid; expected an integer >= 2")]
     [InlineData(new[] { "--output", "/proc/luffy-trainer-test" }, "--output '/proc/luffy-trainer-test' is not valid; expected a folder this user can write")]
     [InlineData(new[] { "--cache", "/proc/luffy-trainer-test" }, "--cache '/proc/luffy-trainer-test' is not valid; expected a folder this user can write")]

@@ -1,3 +1,5 @@
+using Luffy.Objectives.Batching;
+using Luffy.Objectives.Losses;
 using Luffy.Objectives.Advantages;
 using Luffy.Objectives.Shaping;
 using Luffy.Trainer.Training;
@@ -13,9 +15,28 @@ public class TrainingMethodTests
     public void Every_method_is_found_by_its_name_and_a_typo_gets_a_suggestion()
     {
         Assert.All(TrainingMethod.All, m => Assert.Same(m, TrainingMethod.Parse(m.Name)));
-        Assert.Equal(6, TrainingMethod.All.Select(m => m.Name).Distinct().Count());
+        Assert.Equal(7, TrainingMethod.All.Select(m => m.Name).Distinct().Count());
         var ex = Assert.Throws<OptionException>(() => TrainingMethod.Parse("rl-stf"));
-        Assert.Equal("--mode 'rl-stf' is not valid; expected luffy, luffy-no-shaping, rl-sft, grpo, sft, sft-grpo. Did you mean rl-sft?", ex.Message);
+        Assert.Equal("--mode 'rl-stf' is not valid; expected luffy, luffy-no-shaping, rl-sft, grpo, exgrpo, sft, sft-grpo. Did you mean rl-sft?", ex.Message);
+    }
+
+    [Fact]
+    public void Exgrpo_clips_during_the_warm_up_and_not_after_and_replays_one_member_without_external_traces()
+    {
+        TrainingMethod exgrpo = TrainingMethod.ExGrpo;
+        Assert.True(exgrpo.UsesExperience && exgrpo.Rollouts && !exgrpo.CarriesTraces && !exgrpo.UsesGamma);
+        PolicyLossOptions warmUp = exgrpo.Loss(Options).Options, replay = exgrpo.Loss(Options, replayStarted: true).Options;
+        Assert.Equal(new ClippedSurrogate(), warmUp.OnPolicy);
+        Assert.Equal(ClippedSurrogate.Unclipped, replay.OnPolicy);
+        Assert.Equal(new RegularizedShaping(0.1), replay.Shaping); // the reference's γ, not the trainer's --gamma (0.2 here)
+        Assert.Equal(warmUp with { OnPolicy = replay.OnPolicy }, replay);
+        Assert.Equal(Options.MaxResponseLength, replay.AggregationConstant);
+        Assert.Equal(1, exgrpo.Planner(Options).Options.TraceCarriers);
+        Assert.IsType<FullTraceStrategy>(exgrpo.Planner(Options).Options.Strategy);
+        var advantages = Assert.IsType<GroupNormalizedAdvantage>(exgrpo.Estimator(Options));
+        Assert.False(advantages.NormalizeByStd);
+        Assert.False(TrainingMethod.Grpo.UsesExperience);
+        Assert.Equal(TrainingMethod.Grpo.Loss(Options).Options, TrainingMethod.Grpo.Loss(Options, replayStarted: true).Options);
     }
 
     [Fact]

@@ -104,6 +104,89 @@ public class TrainingRunTests
         Assert.Equal(expected, resumed.RunStep().Loss);
     }
 
+    /// <summary>
+    /// An exgrpo run whose buffer already holds one trajectory of "Q:3+4=" (question id 3 + 4·10 = 43), collected
+    /// from a group with one correct member of three, with replay started: the tiny base model solves too little for
+    /// its own groups to fill the buffer within a few steps.
+    /// </summary>
+    private static TrainingRun PrefilledExgrpoRun(TinySetup setup)
+    {
+        TrainingRun run = setup.NewRun("exgrpo");
+        var tokenizer = new Luffy.Trainer.Arithmetic.CharTokenizer();
+        int[] answer = [.. tokenizer.Encode("A:7"), Luffy.Trainer.Arithmetic.CharTokenizer.Eos];
+        Luffy.Objectives.Experience.ExperienceBuffer buffer = run.Experience!;
+        buffer.EndStep(1.0);
+        var record = buffer.RecordGroup(43,
+        [
+            new(answer, [.. answer.Select(_ => -0.7f)], 1),
+            new([.. tokenizer.Encode("A:8"), Luffy.Trainer.Arithmetic.CharTokenizer.Eos], null, 0),
+            new([.. tokenizer.Encode("A:9"), Luffy.Trainer.Arithmetic.CharTokenizer.Eos], null, 0),
+        ]);
+        Assert.Equal(Luffy.Objectives.Experience.GroupOutcome.Collected, record.Outcome);
+        return run;
+    }
+
+    [Fact]
+    public void Exgrpo_replays_a_stored_trajectory_in_a_group_of_its_question_and_trains_it_against_its_stored_log_probs()
+    {
+        using var setup = new TinySetup("exgrpo");
+        using TrainingRun run = PrefilledExgrpoRun(setup);
+        StepRecord record = run.RunStep();
+        Assert.Equal(1, record.ReplayedSamples); // n_exp = min(|V| = 1, ⌊3·0.5⌋ = 1)
+        Assert.True(record.ReplayStarted);
+        Assert.Equal(1.0, record.TraceReward); // the replayed "A:7" is correct for 3+4
+        // the replayed tokens' ratio is f(w) = w/(w + 0.1) with w = p/exp(-0.7): finite and positive, not f(p)
+        Assert.True(record.OffRatioMean > 0 && record.OffRatioMean < 1 / 1.1, $"off_ratio_mean {record.OffRatioMean}");
+        Assert.True(record.ExperienceQuestions + record.RetiredQuestions > 0);
+        Assert.NotNull(record.ExperienceBuckets);
+        Assert.Equal(2, record.ExperienceBuckets!.Length); // buckets k = 1..G − 1 with G = 3
+        Assert.Equal(0, record.ClipFraction); // replay has started: the on-policy ratio is unclipped
+    }
+
+    [Fact]
+    public void A_resumed_exgrpo_run_restores_its_buffer_and_reproduces_the_next_step_bit_for_bit()
+    {
+        using var setup = new TinySetup("exgrpo");
+        double expected;
+        byte[] saved;
+        using (TrainingRun uninterrupted = PrefilledExgrpoRun(setup))
+        {
+            uninterrupted.RunStep();
+            uninterrupted.RunStep();
+            uninterrupted.SaveCheckpoint();
+            using var stream = new MemoryStream();
+            uninterrupted.Experience!.Save(stream);
+            saved = stream.ToArray();
+            expected = uninterrupted.RunStep().Loss;
+        }
+        using TrainingRun resumed = setup.NewRun("exgrpo");
+        Assert.True(resumed.TryResume());
+        using (var stream = new MemoryStream())
+        {
+            resumed.Experience!.Save(stream);
+            Assert.Equal(saved, stream.ToArray());
+        }
+        Assert.Equal(expected, resumed.RunStep().Loss);
+    }
+
+    [Fact]
+    public void An_exgrpo_checkpoint_without_its_buffer_is_refused_by_name()
+    {
+        using var setup = new TinySetup("exgrpo");
+        using (TrainingRun run = PrefilledExgrpoRun(setup))
+        {
+            run.RunStep();
+            run.SaveCheckpoint();
+            string folder = Checkpoint.CommittedFolder(run.Directory)!;
+            File.Delete(Path.Combine(folder, Checkpoint.ExperienceFile));
+            CheckpointState state = System.Text.Json.JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(Path.Combine(folder, "state.json")), TrainerOptions.JsonOptions)!;
+            Checkpoint.Seal(run.Directory, folder, state.Step, state.Fingerprint); // a consistent checkpoint that lacks the buffer
+        }
+        using TrainingRun resumed = setup.NewRun("exgrpo");
+        var ex = Assert.Throws<CheckpointException>(() => resumed.TryResume());
+        Assert.Contains("experience.bin is missing", ex.Message);
+    }
+
     [Fact]
     public void A_checkpoint_round_trips_the_weights()
     {

@@ -146,6 +146,12 @@ public sealed class ReasoningTask : ITrainingTask
         }
     }
 
+    /// <summary>Not supported: records are read as a stream that wraps around, so a record has no stable id yet (--mode exgrpo runs the embedded task; the options refuse it with --model).</summary>
+    public long QuestionId(TaskPrompt prompt) => throw new NotSupportedException("the JSONL task has no stable question ids; --mode exgrpo runs the embedded task only.");
+
+    /// <summary>Not supported (see <see cref="QuestionId"/>).</summary>
+    public TaskPrompt Question(long id) => throw new NotSupportedException("the JSONL task has no stable question ids; --mode exgrpo runs the embedded task only.");
+
     /// <inheritdoc/>
     public double Reward(TaskPrompt prompt, IReadOnlyList<int> response) =>
         MathAnswerVerifier.Reward(tokenizer.Decode(response, skipSpecialTokens: true), ((ReasoningRecord)prompt.Problem).GroundTruth);

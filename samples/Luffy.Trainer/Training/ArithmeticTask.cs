@@ -45,6 +45,48 @@ public sealed class ArithmeticTask : ITrainingTask
         return Data.Sample(random, trainLevels, count).Select(p => new TaskPrompt(Data.PromptTokens(p), Data.Trace(p), p)).ToArray();
     }
 
+    /// <summary>The operands as the digits of a number in base max-operand + 1, the first operand least significant (operands are ≥ 1, so the digit count is the level).</summary>
+    /// <exception cref="InvalidOperationException">The problem has an operand outside [1, max operand] or too many operands for a 64-bit id.</exception>
+    public long QuestionId(TaskPrompt prompt)
+    {
+        var problem = (ArithmeticProblem)prompt.Problem;
+        long id = 0, place = 1, radix = Data.MaxOperand + 1;
+        try
+        {
+            foreach (int operand in problem.Operands)
+            {
+                if (operand < 1 || operand > Data.MaxOperand)
+                {
+                    throw new InvalidOperationException($"{problem.Prompt}: operand {operand} is outside the training range [1, {Data.MaxOperand}]; only training questions have ids.");
+                }
+                id = checked(id + operand * place);
+                place = checked(place * radix);
+            }
+        }
+        catch (OverflowException)
+        {
+            throw new InvalidOperationException($"{problem.Prompt}: {problem.Level} operands in base {radix} do not fit a 64-bit question id.");
+        }
+        return id;
+    }
+
+    /// <inheritdoc/>
+    public TaskPrompt Question(long id)
+    {
+        long radix = Data.MaxOperand + 1;
+        var operands = new List<int>();
+        for (long rest = id; rest > 0; rest /= radix)
+        {
+            operands.Add((int)(rest % radix));
+        }
+        if (operands.Count == 0 || operands.Contains(0))
+        {
+            throw new ArgumentException($"{id} is no question id of this task (operands 1..{Data.MaxOperand} as base-{radix} digits).", nameof(id));
+        }
+        var problem = new ArithmeticProblem([.. operands]);
+        return new TaskPrompt(Data.PromptTokens(problem), Data.Trace(problem), problem);
+    }
+
     /// <inheritdoc/>
     public double Reward(TaskPrompt prompt, IReadOnlyList<int> response) => Data.Reward((ArithmeticProblem)prompt.Problem, response);
 

@@ -20,6 +20,9 @@ public static class Checkpoint
     public const string PointerFile = "checkpoint.json", Folders = "checkpoints";
     private const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin", StateFile = "state.json", ManifestFile = "manifest.json";
 
+    /// <summary>The optional file of a run's experience buffer (ExGRPO), listed in the manifest like the others.</summary>
+    public const string ExperienceFile = "experience.bin";
+
     /// <summary>The files a checkpoint holds besides its manifest, which lists each of them.</summary>
     private static readonly string[] DataFiles = [ModelFile, OptimizerFile, StateFile];
 
@@ -45,10 +48,10 @@ public static class Checkpoint
         set => Fault.Value = value;
     }
 
-    /// <summary>Writes a checkpoint of <paramref name="model"/> and <paramref name="optimizer"/> into <paramref name="runDirectory"/> and commits it.</summary>
+    /// <summary>Writes a checkpoint of <paramref name="model"/> and <paramref name="optimizer"/> (and, when given, the experience buffer written by <paramref name="experience"/>) into <paramref name="runDirectory"/> and commits it.</summary>
     /// <exception cref="InvalidOperationException">A parameter holds NaN/Inf: nothing is written.</exception>
     /// <exception cref="IOException">Writing failed (a full disk, say): the last complete checkpoint is kept.</exception>
-    public static void Save(string runDirectory, CausalLanguageModel model, OptimizerHelper optimizer, CheckpointState state)
+    public static void Save(string runDirectory, CausalLanguageModel model, OptimizerHelper optimizer, CheckpointState state, Action<Stream>? experience = null)
     {
         if (NonFiniteParameter(model) is { } parameter)
         {
@@ -69,7 +72,15 @@ public static class Checkpoint
             FaultInjection?.Invoke(Stage.Optimizer);
             WriteFlushed(Path.Combine(partial, StateFile), JsonSerializer.Serialize(state, TrainerOptions.JsonOptions));
             FaultInjection?.Invoke(Stage.State);
-            WriteManifest(partial, state.Step, state.Fingerprint);
+            if (experience is not null)
+            {
+                using (var stream = new FileStream(Path.Combine(partial, ExperienceFile), FileMode.Create, FileAccess.Write, FileShare.None))
+                {
+                    experience(stream);
+                    stream.Flush(flushToDisk: true);
+                }
+            }
+            WriteManifest(partial, state.Step, state.Fingerprint, experience is not null);
             FaultInjection?.Invoke(Stage.Manifest);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -150,10 +161,10 @@ public static class Checkpoint
         {
             throw new CheckpointException(manifestPath, "lists no files");
         }
-        foreach (string required in DataFiles)
+        foreach (string listed in DataFiles.Concat(manifest.Files.Select(f => f.Name).Where(f => f == ExperienceFile)))
         {
-            ManifestEntry entry = manifest.Files.FirstOrDefault(f => f.Name == required) ?? throw new CheckpointException(manifestPath, $"does not list {required}");
-            string path = Path.Combine(folder, required);
+            ManifestEntry entry = manifest.Files.FirstOrDefault(f => f.Name == listed) ?? throw new CheckpointException(manifestPath, $"does not list {listed}");
+            string path = Path.Combine(folder, listed);
             if (!File.Exists(path))
             {
                 throw new CheckpointException(path, "is missing; the checkpoint is incomplete");
@@ -235,16 +246,16 @@ public static class Checkpoint
         model.named_parameters().Where(p => !Finite(p.parameter)).Select(p => p.name).FirstOrDefault();
 
     /// <summary>Writes (flushed) the manifest of a checkpoint folder: every data file's size and SHA-256.</summary>
-    private static void WriteManifest(string folder, int step, string fingerprint)
+    private static void WriteManifest(string folder, int step, string fingerprint, bool withExperience = false)
     {
-        var manifest = new CheckpointManifest(step, fingerprint, [.. DataFiles.Select(f => Describe(folder, f))]);
+        var manifest = new CheckpointManifest(step, fingerprint, [.. DataFiles.Append(withExperience ? ExperienceFile : null).OfType<string>().Select(f => Describe(folder, f))]);
         WriteFlushed(Path.Combine(folder, ManifestFile), JsonSerializer.Serialize(manifest, TrainerOptions.JsonOptions));
     }
 
     /// <summary>Recomputes a checkpoint folder's manifest (for tests that build checkpoints by hand).</summary>
     internal static void Seal(string runDirectory, string folder, int step, string fingerprint)
     {
-        WriteManifest(folder, step, fingerprint);
+        WriteManifest(folder, step, fingerprint, File.Exists(Path.Combine(folder, ExperienceFile)));
         WriteFlushed(Path.Combine(runDirectory, PointerFile), JsonSerializer.Serialize(new CheckpointPointer(Path.GetRelativePath(runDirectory, folder), Sha256(Path.Combine(folder, ManifestFile))), TrainerOptions.JsonOptions));
     }
 

@@ -26,6 +26,15 @@ public interface ITrainingTask
     /// <summary>The <paramref name="count"/> prompts of optimizer step <paramref name="step"/> (1-based); deterministic in (seed, step).</summary>
     IReadOnlyList<TaskPrompt> Prompts(int seed, int step, int count);
 
+    /// <summary>A stable id of the prompt's question, the same on every step and run (the experience buffer's key, ExGRPO).</summary>
+    /// <exception cref="NotSupportedException">The task has no stable question ids.</exception>
+    long QuestionId(TaskPrompt prompt);
+
+    /// <summary>The question <paramref name="id"/> (<see cref="QuestionId"/>) as a prompt: what a replay group of it is rolled out from.</summary>
+    /// <exception cref="ArgumentException"><paramref name="id"/> is no question of the task.</exception>
+    /// <exception cref="NotSupportedException">The task has no stable question ids.</exception>
+    TaskPrompt Question(long id);
+
     /// <summary>Rule-based reward of a response (tokens after the prompt and any forced prefix are included).</summary>
     double Reward(TaskPrompt prompt, IReadOnlyList<int> response);
 

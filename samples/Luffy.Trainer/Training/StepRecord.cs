@@ -24,6 +24,24 @@ public sealed record StepRecord
     public double Entropy { get; init; }
     public double KlFromReference { get; init; }
     public int InformativeGroups { get; init; }
+    /// <summary>ExGRPO: members replayed from the experience buffer in this step's batch.</summary>
+    public int ReplayedSamples { get; init; }
+
+    /// <summary>ExGRPO: questions with a stored trajectory after the step.</summary>
+    public int ExperienceQuestions { get; init; }
+
+    /// <summary>ExGRPO: stored trajectories after the step.</summary>
+    public int ExperienceTrajectories { get; init; }
+
+    /// <summary>ExGRPO: questions retired (a whole group correct) so far.</summary>
+    public int RetiredQuestions { get; init; }
+
+    /// <summary>ExGRPO: whether the warm-up had ended by the end of the step.</summary>
+    public bool ReplayStarted { get; init; }
+
+    /// <summary>ExGRPO: questions per bucket k = 1..G − 1 after the step, or <see langword="null"/> for the other methods.</summary>
+    public int[]? ExperienceBuckets { get; init; }
+
     public int SolveNone { get; init; }
     public int SolveAll { get; init; }
     public double MeanOnResponseLength { get; init; }

@@ -16,9 +16,12 @@ public sealed class TrainingMethod
     private readonly Func<int, int, TrainingMethod>? phase;
     private readonly Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised;
 
-    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null, Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised = null, bool usesGamma = false)
+    private readonly Func<TrainerOptions, PolicyLossOptions>? replayLoss;
+
+    private TrainingMethod(string name, string description, bool rollouts, bool carriesTraces, Func<TrainerOptions, PolicyLossOptions> loss, Func<TrainerOptions, IAdvantageEstimator?> advantages, Func<int, int, TrainingMethod>? phase = null, Func<TrainerOptions, NegativeLogLikelihoodLoss>? supervised = null, bool usesGamma = false, Func<TrainerOptions, PolicyLossOptions>? replayLoss = null)
     {
         UsesGamma = usesGamma;
+        this.replayLoss = replayLoss;
         this.supervised = supervised;
         Name = name;
         Description = description;
@@ -37,6 +40,9 @@ public sealed class TrainingMethod
 
     /// <summary>Whether the method's loss reads <see cref="TrainerOptions.Gamma"/> (the policy shaping's γ): only then does a sweep try several.</summary>
     public bool UsesGamma { get; }
+
+    /// <summary>Whether the method replays the policy's own earlier correct rollouts from an experience buffer (ExGRPO) instead of carrying external traces.</summary>
+    public bool UsesExperience => replayLoss is not null;
 
     /// <summary>Whether the policy generates (false for SFT, which trains on the traces alone).</summary>
     public bool Rollouts { get; }
@@ -73,8 +79,19 @@ public sealed class TrainingMethod
     public static TrainingMethod SftThenGrpo { get; } = new("sft-grpo", "SFT on the traces for the first half of the steps, then on-policy GRPO", true, true,
         o => Sft.LossOptions(o), _ => null, (step, steps) => step <= steps / 2 ? Sft : Grpo);
 
+    /// <summary>
+    /// ExGRPO: GRPO that replays the policy's own earlier correct rollouts (bucketed by how often the question was solved,
+    /// the lowest-entropy trajectory) as one member of half of the groups once the batch solves more than 35%, trained
+    /// with f(w) = w/(w + 0.1) of w = p/π_past; the on-policy ratio is clipped during the warm-up and unclipped after, the
+    /// advantages are not divided by the group's std (the official run_exgrpo.sh). No external traces.
+    /// </summary>
+    public static TrainingMethod ExGrpo { get; } = new("exgrpo", "ExGRPO: GRPO + replay of the model's own earlier correct rollouts, f(p/p_past) on replayed tokens (no external traces)", true, false,
+        o => PolicyLossOptions.ExGrpoWarmUp with { AggregationConstant = o.MaxResponseLength, EntropyCoefficient = o.Entropy, KlCoefficient = o.KlCoefficient },
+        _ => new GroupNormalizedAdvantage(normalizeByStd: false),
+        replayLoss: o => PolicyLossOptions.ExGrpo with { AggregationConstant = o.MaxResponseLength, EntropyCoefficient = o.Entropy, KlCoefficient = o.KlCoefficient });
+
     /// <summary>Every method, in the order of the comparison's table.</summary>
-    public static IReadOnlyList<TrainingMethod> All { get; } = [Luffy, LuffyNoShaping, RlWithSftLoss, Grpo, Sft, SftThenGrpo];
+    public static IReadOnlyList<TrainingMethod> All { get; } = [Luffy, LuffyNoShaping, RlWithSftLoss, Grpo, ExGrpo, Sft, SftThenGrpo];
 
     /// <summary>The method named <paramref name="name"/>.</summary>
     /// <exception cref="OptionException"><paramref name="name"/> is not a method.</exception>
@@ -85,8 +102,8 @@ public sealed class TrainingMethod
     /// <summary>What the method does at step <paramref name="step"/> of <paramref name="steps"/> (two-stage methods switch halfway).</summary>
     public TrainingMethod At(int step, int steps) => phase?.Invoke(step, steps) ?? this;
 
-    /// <summary>The loss of this method's phase.</summary>
-    public MixedPolicyLoss Loss(TrainerOptions o) => new(LossOptions(o));
+    /// <summary>The loss of this method's phase; for ExGRPO, the warm-up's (clipped) or, once <paramref name="replayStarted"/>, the replay phase's (unclipped).</summary>
+    public MixedPolicyLoss Loss(TrainerOptions o, bool replayStarted = false) => new(replayStarted && replayLoss is not null ? replayLoss(o) : LossOptions(o));
 
     /// <summary>The supervised loss of a method that imitates the traces (SFT), or <see langword="null"/> for the RL methods.</summary>
     public NegativeLogLikelihoodLoss? Supervised(TrainerOptions o) => supervised?.Invoke(o);
@@ -101,8 +118,8 @@ public sealed class TrainingMethod
     public GroupPlanner Planner(TrainerOptions o) => new(new GroupPlanOptions
     {
         SamplesPerPrompt = Rollouts ? o.SamplesPerPrompt : 1,
-        TraceCarriers = !CarriesTraces ? 0 : Rollouts ? o.TracesPerPrompt : 1,
-        Strategy = !Rollouts ? new FullTraceStrategy() : o.PrefixStrategy switch
+        TraceCarriers = UsesExperience ? 1 : !CarriesTraces ? 0 : Rollouts ? o.TracesPerPrompt : 1, // ExGRPO: one replayed member in a replay group
+        Strategy = !Rollouts || UsesExperience ? new FullTraceStrategy() : o.PrefixStrategy switch
         {
             "random" => new UniformPrefixStrategy(0, 1),
             "fixed" => new FixedPrefixStrategy(0, 1),

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Luffy.Objectives.Advantages;
 using Luffy.Objectives.Batching;
+using Luffy.Objectives.Experience;
 using Luffy.Objectives.Losses;
 using Luffy.Objectives.Tokens;
 using Luffy.Trainer.Model;
@@ -20,7 +21,7 @@ namespace Luffy.Trainer.Training;
 /// and <see cref="Update"/> (the method's loss over micro-batches, one or more AdamW updates per rollout batch). Metrics
 /// go to metrics.jsonl (one record per step, evaluations included) and TensorBoard; checkpoints commit atomically.
 /// </summary>
-public sealed class TrainingRun : IDisposable
+public sealed partial class TrainingRun : IDisposable
 {
     private const int SamplingPurpose = 2;
     private readonly TrainerOptions options;
@@ -69,8 +70,13 @@ public sealed class TrainingRun : IDisposable
         Model.to(device);
         optimizer = optim.AdamW(Model.parameters(), options.LearningRate, beta1: 0.9, beta2: 0.999, weight_decay: options.WeightDecay);
         builder = TrainingMethod.Builder(options, task);
+        if (method.UsesExperience && options.DynamicSampling)
+        {
+            throw new ArgumentException($"{method.Name} records whole groups in its experience buffer; dynamic sampling would drop them.", nameof(options));
+        }
+        experience = method.UsesExperience ? new ExperienceBuffer(ExperienceOptionsFor(options, seed)) : null;
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}"))))[..16];
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}{(method.UsesExperience ? $"|{options.ReplayShare:R}|{options.ReplayStart:R}" : "")}"))))[..16];
     }
 
     public TrainingMethod Method { get; }
@@ -109,6 +115,10 @@ public sealed class TrainingRun : IDisposable
             return false;
         }
         CheckpointState state = Checkpoint.Load(Directory, Model, optimizer, fingerprint, Method.Name, Seed);
+        if (experience is not null)
+        {
+            LoadExperience();
+        }
         Step = state.Step;
         History.Clear();
         History.AddRange(state.History);
@@ -147,7 +157,7 @@ public sealed class TrainingRun : IDisposable
 
     public void SaveCheckpoint()
     {
-        Checkpoint.Save(Directory, Model, optimizer, new CheckpointState(Step, Method.Name, Seed, fingerprint, History, Steps));
+        Checkpoint.Save(Directory, Model, optimizer, new CheckpointState(Step, Method.Name, Seed, fingerprint, History, Steps), experience is null ? null : experience.Save);
         Export?.Invoke(Model, Directory);
     }
 
@@ -194,7 +204,7 @@ public sealed class TrainingRun : IDisposable
         TrainingMethod phase = Method.At(step, options.Steps);
         using var scope = NewDisposeScope();
         var clock = Stopwatch.StartNew();
-        (PromptInput[] prompts, Dictionary<long, TaskPrompt> problems, long rolloutTokens) = Rollout(step, phase);
+        (PromptInput[] prompts, Dictionary<long, TaskPrompt> problems, Dictionary<long, long> questions, long rolloutTokens) = Rollout(step, phase);
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         using TrainingBatch full = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
@@ -217,8 +227,13 @@ public sealed class TrainingRun : IDisposable
                 ? full.Select(tensor(informative, dtype: ScalarType.Int64, device: full.GroupIds.device)) : null;
             TrainingBatch batch = selected ?? full;
             (Tensor? old, Tensor? advantages, Tensor? referenceLogProbs) = Build(batch, phase);
-            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, phase, old, advantages, referenceLogProbs, step);
+            bool replaying = experience?.ReplayStarted ?? false; // the loss of the phase the step began in
+            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, phase, old, advantages, referenceLogProbs, step, replaying);
             trainTokens = batch.ResponseLengths.sum().item<long>();
+            if (experience is not null)
+            {
+                RecordExperience(batch, old!, questions);
+            }
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
         Step = step;
@@ -245,6 +260,12 @@ public sealed class TrainingRun : IDisposable
             Entropy = metrics?.Entropy ?? double.NaN,
             KlFromReference = options.KlCoefficient > 0 ? metrics?.Kl ?? double.NaN : double.NaN,
             InformativeGroups = informativeGroups,
+            ReplayedSamples = full.Statistics.ReplayedSamples,
+            ExperienceQuestions = experience?.Statistics.Questions ?? 0,
+            ExperienceTrajectories = experience?.Statistics.Trajectories ?? 0,
+            RetiredQuestions = experience?.Statistics.Retired ?? 0,
+            ReplayStarted = experience?.ReplayStarted ?? false,
+            ExperienceBuckets = experience is null ? null : [.. experience.Statistics.BucketSizes],
             SolveNone = full.Statistics.SolveNone,
             SolveAll = full.Statistics.SolveAll,
             MeanOnResponseLength = full.Statistics.MeanOnResponseLength,
@@ -257,11 +278,16 @@ public sealed class TrainingRun : IDisposable
     }
 
     /// <summary>Plans each prompt's group (rollouts and trace carriers) and generates what the plans ask for: prompt + forced prefix, continued by the policy.</summary>
-    private (PromptInput[] Prompts, Dictionary<long, TaskPrompt> Problems, long RolloutTokens) Rollout(int step, TrainingMethod phase)
+    private (PromptInput[] Prompts, Dictionary<long, TaskPrompt> Problems, Dictionary<long, long> Questions, long RolloutTokens) Rollout(int step, TrainingMethod phase)
     {
-        IReadOnlyList<TaskPrompt> problems = task.Prompts(Seed, step, options.PromptsPerStep);
+        IReadOnlyList<TaskPrompt> loader = task.Prompts(Seed, step, options.PromptsPerStep);
+        // ExGRPO: replayed questions carry a stored trajectory of their own; the other methods carry the prompt's trace
+        (TaskPrompt Prompt, long Question, OffPolicyTrace? Trace)[] rows = experience is not null
+            ? ExperiencePrompts(step, loader)
+            : [.. loader.Select(p => (p, 0L, phase.CarriesTraces ? p.Trace : null))];
+        TaskPrompt[] problems = [.. rows.Select(r => r.Prompt)];
         GroupPlanner planner = phase.Planner(options);
-        PromptPlan[] plans = problems.Select((p, i) => planner.Plan((long)step * 100_000 + i, !phase.CarriesTraces || p.Trace is null ? [] : [p.Trace], step)).ToArray();
+        PromptPlan[] plans = rows.Select((r, i) => planner.Plan((long)step * 100_000 + i, r.Trace is null ? [] : [r.Trace], step)).ToArray();
         var contexts = new List<int[]>();
         for (int i = 0; i < plans.Length; i++)
         {
@@ -298,7 +324,8 @@ public sealed class TrainingRun : IDisposable
             prompts[i] = new PromptInput(plans[i].GroupId, problems[i].Tokens, samples);
         }
         var byGroup = plans.Select((p, i) => (p.GroupId, problems[i])).ToDictionary(x => x.GroupId, x => x.Item2);
-        return (prompts, byGroup, generated?.Tokens.Sum(t => (long)t.Length) ?? 0);
+        var questionOf = plans.Select((p, i) => (p.GroupId, rows[i].Question)).ToDictionary(x => x.GroupId, x => x.Question);
+        return (prompts, byGroup, questionOf, generated?.Tokens.Sum(t => (long)t.Length) ?? 0);
     }
 
     /// <summary>
@@ -348,10 +375,11 @@ public sealed class TrainingRun : IDisposable
     /// accumulated over micro-batches with the mini-batch's normalizers). The old log-probs stay those of the rollout, so
     /// from the second update on the importance ratio differs from 1 and the clip can act.
     /// </summary>
-    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, Tensor? referenceLogProbs, int step)
+    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, Tensor? referenceLogProbs, int step, bool replaying)
     {
         NegativeLogLikelihoodLoss? supervised = phase.Supervised(options);
-        MixedPolicyLoss loss = phase.Loss(options);
+        MixedPolicyLoss loss = phase.Loss(options, replaying);
+        using Tensor? stored = experience is null ? null : batch.TraceLogProbs(); // replayed tokens: f(p/π_past) against their stored log-probs
         double lr = LearningRate(step);
         foreach (var group in optimizer.ParamGroups)
         {
@@ -371,6 +399,7 @@ public sealed class TrainingRun : IDisposable
                 Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
                 using TrainingBatch mini = batch.Select(indices);
                 Tensor? miniOld = old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices), miniReference = referenceLogProbs?.index_select(0, indices);
+                Tensor? miniStored = stored?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
                 using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch))
@@ -378,7 +407,7 @@ public sealed class TrainingRun : IDisposable
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!, miniReference);
+                        using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!, miniReference, traceLogProbs: miniStored);
                         result.Loss.backward();
                         updateParts.Add(result.Metrics);
                         m.Dispose(); // free the micro-batch's tensors before the next forward
@@ -440,6 +469,8 @@ public sealed class TrainingRun : IDisposable
                 ("train/off_policy_prob", record.OffPolicyProbability), ("train/sft_loss", record.SftLoss), ("train/grad_norm", record.GradNorm),
                 ("train/learning_rate", record.LearningRate), ("train/solve_none", record.SolveNone), ("train/solve_all", record.SolveAll),
                 ("train/kl", record.KlFromReference), ("train/informative_groups", record.InformativeGroups),
+                ("experience/replayed", experience is null ? double.NaN : record.ReplayedSamples), ("experience/questions", experience is null ? double.NaN : record.ExperienceQuestions),
+                ("experience/trajectories", experience is null ? double.NaN : record.ExperienceTrajectories), ("experience/retired", experience is null ? double.NaN : record.RetiredQuestions),
             })
             {
                 if (double.IsFinite(value))
@@ -447,6 +478,10 @@ public sealed class TrainingRun : IDisposable
                     tensorboard.add_scalar(tag, (float)value, record.Step);
                 }
             }
+        }
+        for (int k = 0; k < (record.ExperienceBuckets?.Length ?? 0); k++)
+        {
+            tensorboard.add_scalar($"experience/bucket_{k + 1}", record.ExperienceBuckets![k], record.Step);
         }
         foreach ((string name, double value) in record.Evaluation ?? [])
         {
