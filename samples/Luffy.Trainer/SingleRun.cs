@@ -157,6 +157,13 @@ public static class SingleRun
             examples.AddRow(s.LevelLabel is null ? "" : e.Level.ToString(CultureInfo.InvariantCulture), Markup.Escape(e.Prompt), Markup.Escape(e.Response), e.Correct ? "[green]correct[/]" : "[red]wrong[/]");
         }
         AnsiConsole.Write(examples);
+        if (s.Steps.LastOrDefault(r => r.ExperienceBuckets is not null) is { } last)
+        {
+            // ExGRPO: what the buffer held and how much was replayed
+            int started = s.Steps.FirstOrDefault(r => r.ReplayStarted)?.Step ?? 0;
+            AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture,
+                $"experience: replay phase from step {(started == 0 ? "never" : (started + 1).ToString(CultureInfo.InvariantCulture))}; {s.Steps.Sum(r => r.ReplayedSamples)} members replayed over {s.Steps.Count(r => r.ReplayedSamples > 0)} steps; at the end {last.ExperienceQuestions} questions with {last.ExperienceTrajectories} trajectories (buckets k = 1..{last.ExperienceBuckets!.Length}: {string.Join(" ", last.ExperienceBuckets)}), {last.RetiredQuestions} questions retired");
+        }
         AnsiConsole.MarkupLineInterpolated($"throughput: rollout {s.RolloutTokensPerSecond:F0} tokens/s, training {s.TrainTokensPerSecond:F0} tokens/s; {s.Elapsed.TotalMinutes:F1} min");
     }
 

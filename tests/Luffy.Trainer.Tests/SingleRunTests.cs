@@ -122,4 +122,32 @@ public class SingleRunTests
         Assert.Equal((float)(double)records[2]["evaluation"]!["accuracy/in-distribution"]!, scalars[("eval/accuracy/in-distribution", 2)]);
         Assert.True(scalars.ContainsKey(("eval/process-validity", 0)));
     }
+
+    [Fact]
+    public void An_exgrpo_run_logs_its_buffer_per_step_in_metrics_and_tensorboard_and_other_methods_do_not()
+    {
+        static string RunMethod(TinySetup setup, TrainingMethod method)
+        {
+            TrainerOptions options = setup.Options with { Mode = method.Name, Tensorboard = true, Steps = 2 };
+            SingleRun.Run(options, method, 1, new ArithmeticTask(options, setup.Data), setup.BaseModel.Copy(), CPU, default, progressUi: false);
+            return Path.Combine(options.Output, $"{method.Name}-seed1");
+        }
+        using var setup = new TinySetup("exgrpo");
+        string folder = RunMethod(setup, TrainingMethod.ExGrpo);
+        var scalars = TensorboardEvents.Read(Assert.Single(Directory.GetFiles(Path.Combine(folder, "tensorboard"), "events.out.tfevents.*")));
+        foreach (JsonObject record in Records(folder).Skip(1))
+        {
+            int step = (int)record["step"]!;
+            Assert.Equal((float)(int)record["experience-questions"]!, scalars[("experience/questions", step)]);
+            Assert.Equal((float)(int)record["retired-questions"]!, scalars[("experience/retired", step)]);
+            Assert.Equal((float)(double)record["replay-share"]!, scalars[("experience/replay_share", step)]);
+            Assert.Equal(2, record["experience-buckets"]!.AsArray().Count); // k = 1..G − 1 with G = 3
+            Assert.True(scalars.ContainsKey(("experience/bucket_2", step)));
+        }
+
+        using var other = new TinySetup("grpo");
+        string grpo = RunMethod(other, TrainingMethod.Grpo);
+        var grpoScalars = TensorboardEvents.Read(Assert.Single(Directory.GetFiles(Path.Combine(grpo, "tensorboard"), "events.out.tfevents.*")));
+        Assert.DoesNotContain(grpoScalars.Keys, k => k.Item1.StartsWith("experience/", StringComparison.Ordinal));
+    }
 }

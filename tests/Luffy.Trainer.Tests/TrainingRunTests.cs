@@ -133,6 +133,7 @@ public class TrainingRunTests
         using TrainingRun run = PrefilledExgrpoRun(setup);
         StepRecord record = run.RunStep();
         Assert.Equal(1, record.ReplayedSamples); // n_exp = min(|V| = 1, ⌊3·0.5⌋ = 1)
+        Assert.Equal(1 / 3.0, record.ReplayShare); // one of the three groups
         Assert.True(record.ReplayStarted);
         Assert.Equal(1.0, record.TraceReward); // the replayed "A:7" is correct for 3+4
         // the replayed tokens' ratio is f(w) = w/(w + 0.1) with w = p/exp(-0.7): finite and positive, not f(p)

@@ -27,6 +27,9 @@ public sealed record StepRecord
     /// <summary>ExGRPO: members replayed from the experience buffer in this step's batch.</summary>
     public int ReplayedSamples { get; init; }
 
+    /// <summary>ExGRPO: the share of the step's groups that replay a stored trajectory (n_exp / B).</summary>
+    public double ReplayShare { get; init; }
+
     /// <summary>ExGRPO: questions with a stored trajectory after the step.</summary>
     public int ExperienceQuestions { get; init; }
 

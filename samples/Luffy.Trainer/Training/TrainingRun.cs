@@ -261,6 +261,7 @@ public sealed partial class TrainingRun : IDisposable
             KlFromReference = options.KlCoefficient > 0 ? metrics?.Kl ?? double.NaN : double.NaN,
             InformativeGroups = informativeGroups,
             ReplayedSamples = full.Statistics.ReplayedSamples,
+            ReplayShare = experience is null ? 0 : (double)full.Statistics.ReplayedSamples / full.Statistics.Groups,
             ExperienceQuestions = experience?.Statistics.Questions ?? 0,
             ExperienceTrajectories = experience?.Statistics.Trajectories ?? 0,
             RetiredQuestions = experience?.Statistics.Retired ?? 0,
@@ -469,7 +470,7 @@ public sealed partial class TrainingRun : IDisposable
                 ("train/off_policy_prob", record.OffPolicyProbability), ("train/sft_loss", record.SftLoss), ("train/grad_norm", record.GradNorm),
                 ("train/learning_rate", record.LearningRate), ("train/solve_none", record.SolveNone), ("train/solve_all", record.SolveAll),
                 ("train/kl", record.KlFromReference), ("train/informative_groups", record.InformativeGroups),
-                ("experience/replayed", experience is null ? double.NaN : record.ReplayedSamples), ("experience/questions", experience is null ? double.NaN : record.ExperienceQuestions),
+                ("experience/replayed", experience is null ? double.NaN : record.ReplayedSamples), ("experience/replay_share", experience is null ? double.NaN : record.ReplayShare), ("experience/questions", experience is null ? double.NaN : record.ExperienceQuestions),
                 ("experience/trajectories", experience is null ? double.NaN : record.ExperienceTrajectories), ("experience/retired", experience is null ? double.NaN : record.RetiredQuestions),
             })
             {
