@@ -44,9 +44,11 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 else if (a.TraceLogProbs is not null)
                 {
-                    // ExGRPO: f of w = p/π_past, i.e. of log w = log p − stored (∂/∂log p = ∂/∂log w)
+                    // ExGRPO: the power/rational part of f takes w = p/π_past (log w = log p − stored; ∂/∂log p = ∂/∂log w),
+                    // the log term keeps log p, as the reference's "logp"/"p_logp" reshapes do: w·(log w + stored)
                     double stored = double.CreateTruncating(a.TraceLogProbs[k]);
                     (f, df) = stored > 0 ? (double.NaN, double.NaN) : a.Shape.ValueAndDerivative(lp - stored);
+                    f += a.Shape.LogWeight * stored;
                 }
                 else
                 {

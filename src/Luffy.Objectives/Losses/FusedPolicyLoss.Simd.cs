@@ -205,7 +205,8 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     else
                     {
-                        // the shaping's argument: log p, or log w = log p − stored with stored behaviour log-probs (ExGRPO)
+                        // the argument of the power/rational part: log p, or log w = log p − stored with stored behaviour
+                        // log-probs (ExGRPO); the log term keeps log p as the reference does
                         TV slp = lp, sp = p;
                         if (traceLogProbs is not null)
                         {
@@ -232,7 +233,7 @@ internal static unsafe partial class FusedPolicyLoss
                         }
                         if (shapeHasLog)
                         {
-                            f = TV.FusedMultiplyAdd(shapeLogWeight, slp, f);
+                            f = TV.FusedMultiplyAdd(shapeLogWeight, lp, f); // log p, also with stored log-probs (the reference's)
                             df += shapeLogWeight;
                         }
                     }

@@ -130,10 +130,15 @@ public sealed class MixedPolicyLoss
         }
         else if (inputs.TraceLogProbs is { } stored)
         {
-            // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored
+            // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored; a
+            // built-in's log term keeps log p, as the reference's "logp"/"p_logp" reshapes do (w·log p = w·log w + w·stored)
             Tensor behaviour = where(off, stored.detach(), zero);
             Tensor logWeight = where(behaviour.gt(0), nan, lpOff - behaviour); // a positive stored log-prob makes its token NaN
             ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(logWeight), logWeight, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
+            if (o.Shaping is IBuiltInShaping { Formula.LogWeight: not 0 } builtIn)
+            {
+                ratio = ratio + behaviour * builtIn.Formula.LogWeight;
+            }
         }
         else
         {

@@ -54,7 +54,9 @@ public sealed record PolicyLossInputs
     /// <c>TrainingBatch.TraceLogProbs()</c> builds it). When set, the shaping applies to the importance weight
     /// w = exp(log p − stored) instead of to p: the off-policy token loss is −A·f(w) (ExGRPO's reshaped ratio, unlike the
     /// unshaped p/(q + 1e-6) of <see cref="TraceProbabilities"/>, which must then be null). Needs
-    /// <see cref="OffPolicyMask"/>. A positive value at an off-policy token (a log-prob above 0) makes that token's loss,
+    /// <see cref="OffPolicyMask"/>. The log term of a built-in shaping (<c>LogShaping</c>, <c>IdentityPlusLogShaping</c>)
+    /// keeps log p, as the reference's <c>logp</c>/<c>p_logp</c> reshapes do (the gradient is the same either way); a
+    /// custom shaping is applied to log w. A positive value at an off-policy token (a log-prob above 0) makes that token's loss,
     /// and so the loss, NaN (no device sync to reject it); w is not clamped, as in the reference, so log p − stored above
     /// 88 overflows float32 to a NaN loss. The default is <see langword="null"/>.
     /// </summary>

@@ -42,6 +42,7 @@ public partial class MixedPolicyLossTests
         new("ExGRPO warm-up, clipped, TIS weights", PolicyLossOptions.ExGrpoWarmUp, Extras.TraceLogProbs | Extras.Entropy | Extras.RolloutWeights),
         new("stored log-probs with sqrt shaping and clamps [0.2, 1.5]", new PolicyLossOptions { Shaping = new SquareRootShaping(), OffPolicyMinClamp = 0.2, OffPolicyMaxClamp = 1.5 }, Extras.TraceLogProbs),
         new("stored log-probs with identity+log 0.3, k3 KL", new PolicyLossOptions { Shaping = new IdentityPlusLogShaping(0.3), KlCoefficient = 0.1 }, Extras.TraceLogProbs | Extras.Reference),
+        new("stored log-probs with log 0.5, clamps [-2, -0.1]", new PolicyLossOptions { Shaping = new LogShaping(0.5), OffPolicyMinClamp = -2, OffPolicyMaxClamp = -0.1 }, Extras.TraceLogProbs),
         new("SFT 0.5 on top of LUFFY", Luffy with { SftCoefficient = 0.5 }, Extras.Entropy),
         new("RL with SFT loss, token-mean", PolicyLossOptions.RlWithSftLoss(1.0, new PolicyLossOptions())),
         new("RL with SFT loss, seq-mean-token-mean, all-token metrics", PolicyLossOptions.RlWithSftLoss(0.3, new PolicyLossOptions { Aggregation = LossAggregation.SequenceMeanTokenMean, MetricScope = MetricScope.AllResponseTokens, EntropyCoefficient = 0.01 }), Extras.Entropy),

@@ -78,8 +78,13 @@ internal static class ReferenceLoss
                 }
                 if (off[i, j])
                 {
-                    // with stored behaviour log-probs (ExGRPO) f takes w = p/π_past, i.e. log w = lp − stored; d/dlp = d/dlog w
+                    // with stored behaviour log-probs (ExGRPO) f takes w = p/π_past, i.e. log w = lp − stored (d/dlp = d/dlog w),
+                    // except a log term, which keeps lp as in the reference's "logp"/"p_logp" reshapes
                     (double f, double df) = withQ ? QRatio(lp, batch.TraceProbabilities[i, j]) : Shape(o.Shaping, withStored ? lp - batch.TraceLogProbs[i, j] : lp);
+                    if (withStored && !withQ)
+                    {
+                        f += LogTermWeight(o.Shaping) * batch.TraceLogProbs[i, j];
+                    }
                     offP += Math.Exp(lp);
                     if (o.OffPolicyMaxClamp is { } max)
                     {
@@ -399,6 +404,14 @@ internal static class ReferenceLoss
         double value = Math.Exp(lp) / (q + 1e-6);
         return (value, value);
     }
+
+    /// <summary>The weight w of a shaping's w·lp term (0 for those without one).</summary>
+    private static double LogTermWeight(IShapingFunction shaping) => shaping switch
+    {
+        LogShaping l => l.Weight,
+        IdentityPlusLogShaping l => l.Weight,
+        _ => 0,
+    };
 
     /// <summary>f(exp(lp)) and df/dlp from the formulas in docs/objectives.md.</summary>
     public static (double Value, double Derivative) Shape(IShapingFunction shaping, double lp)
