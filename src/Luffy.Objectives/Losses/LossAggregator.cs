@@ -56,10 +56,10 @@ public static class LossAggregator
             return total / n;
         }
         return total / LossDenominator.Select(mode,
-            () => mask.sum().to_type(dtype).clamp_min(1),
+            () => count_nonzero(mask).to_type(dtype).clamp_min(1),
             () => SequenceCount(mask, dtype),
             () => tensor(constant ?? values.shape[1], dtype: dtype, device: values.device));
     }
 
-    private static Tensor SequenceCount(Tensor mask, ScalarType dtype) => mask.any(1, false).sum().to_type(dtype).clamp_min(1);
+    private static Tensor SequenceCount(Tensor mask, ScalarType dtype) => count_nonzero(mask.any(1, false)).to_type(dtype).clamp_min(1);
 }

@@ -178,7 +178,7 @@ public sealed class MixedPolicyLoss
             Tensor sftTokens = masks.TraceSequences.logical_and(mask);
             Tensor negativeLogProbs = where(sftTokens, -lp, zero);
             sftSum = negativeLogProbs.sum();
-            sftCount = sftTokens.sum().to_type(logp.dtype);
+            sftCount = count_nonzero(sftTokens).to_type(logp.dtype);
             loss = loss + sftSum / (n?.Sft is { } s ? s : sftCount.clamp_min(1)) * o.SftCoefficient;
         }
         Tensor entropySum = zero.squeeze(0);
@@ -202,40 +202,56 @@ public sealed class MixedPolicyLoss
             }
         }
 
-        Tensor metrics;
-        using (no_grad())
+        // The metrics are reduced when they are first read (PolicyLossResult.Metrics), from detached handles of what the
+        // step computed: a step whose metrics are never read skips ~20 reductions over (B, T).
+        var retained = new List<Tensor>();
+        Tensor Keep(Tensor t)
         {
-            Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? on : policy;
+            Tensor handle = t.detach().DetachFromDisposeScope();
+            retained.Add(handle);
+            return handle;
+        }
+        Tensor mLoss = Keep(loss), mPolicyLoss = Keep(policyLoss), mOnLoss = Keep(onLoss), mOffLoss = Keep(offLoss), mOn = Keep(on), mOff = Keep(off);
+        Tensor mMask = Keep(mask), mPolicy = Keep(policy), mOld = Keep(old), mLp = Keep(lp), mClampedRatio = Keep(clampedRatio), mAllMaxClipped = Keep(allMaxClipped);
+        Tensor? mClipped = terms.Clipped is null ? null : Keep(terms.Clipped), mClippedLower = terms.ClippedLower is null ? null : Keep(terms.ClippedLower);
+        Tensor? mRatio = o.OffPolicyMaxClamp is null ? null : Keep(ratio), mMaxClamped = o.OffPolicyMinClamp is null ? null : Keep(maxClamped);
+        Tensor mSftSum = Keep(sftSum), mSftCount = Keep(sftCount), mEntropySum = Keep(entropySum), mKlSum = Keep(klSum);
+        Tensor Metrics()
+        {
+            Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? mOn : mPolicy;
             // selected in the values' dtype, accumulated in float64 by the reduction: no float64 (B, T) copy per metric
-            Tensor Sum(Tensor values, Tensor selection) => where(selection, values.detach(), zeros(1, dtype: values.dtype, device: values.device)).sum(ScalarType.Float64);
-            Tensor Count(Tensor selection) => selection.sum().to_type(ScalarType.Float64);
+            // row sums in the values' dtype (pairwise, over T), then the B row sums in float64: as accurate as a float64
+            // reduction of (B, T) for these O(1) terms, without its (B, T) conversion; counts by count_nonzero (no int64 copy)
+            Tensor Sum(Tensor values, Tensor selection) => where(selection, values, zeros(1, dtype: values.dtype, device: values.device)).sum(1).sum(ScalarType.Float64);
+            Tensor Count(Tensor selection) => count_nonzero(selection).to_type(ScalarType.Float64);
+            Tensor none = zeros(1, dtype: ScalarType.Float64, device: mMask.device).squeeze(0);
             var values = new Tensor[MetricSlots.Count];
-            values[MetricSlots.Loss] = loss.detach().to_type(ScalarType.Float64);
-            values[MetricSlots.PolicyLoss] = policyLoss.detach().to_type(ScalarType.Float64);
-            values[MetricSlots.OnLossSum] = Sum(onLoss, on);
-            values[MetricSlots.OnCount] = Count(on);
-            values[MetricSlots.OffLossSum] = Sum(offLoss, off);
-            values[MetricSlots.OffCount] = Count(off);
-            values[MetricSlots.ClippedCount] = Count((terms.Clipped ?? zeros_like(mask)).logical_and(metricScope));
-            values[MetricSlots.ClippedLowerCount] = Count((terms.ClippedLower ?? zeros_like(mask)).logical_and(metricScope));
-            values[MetricSlots.PpoKlSum] = Sum(old - lp, metricScope);
+            values[MetricSlots.Loss] = mLoss.to_type(ScalarType.Float64);
+            values[MetricSlots.PolicyLoss] = mPolicyLoss.to_type(ScalarType.Float64);
+            values[MetricSlots.OnLossSum] = Sum(mOnLoss, mOn);
+            values[MetricSlots.OnCount] = Count(mOn);
+            values[MetricSlots.OffLossSum] = Sum(mOffLoss, mOff);
+            values[MetricSlots.OffCount] = Count(mOff);
+            values[MetricSlots.ClippedCount] = mClipped is null ? none : Count(mClipped.logical_and(metricScope));
+            values[MetricSlots.ClippedLowerCount] = mClippedLower is null ? none : Count(mClippedLower.logical_and(metricScope));
+            values[MetricSlots.PpoKlSum] = Sum(mOld - mLp, metricScope);
             values[MetricSlots.ScopeCount] = Count(metricScope);
-            values[MetricSlots.OffProbabilitySum] = Sum(lp.exp(), off);
-            values[MetricSlots.OnProbabilitySum] = Sum(old.exp(), on);
-            values[MetricSlots.RatioSum] = Sum(clampedRatio, off);
-            values[MetricSlots.MaxClampedCount] = o.OffPolicyMaxClamp is { } hi ? Count(off.logical_and(ratio.ge(hi))) : Count(zeros_like(mask));
-            values[MetricSlots.MinClampedCount] = o.OffPolicyMinClamp is { } lo ? Count(off.logical_and(maxClamped.le(lo))) : Count(zeros_like(mask));
-            values[MetricSlots.AllMaxClippedCount] = Count(allMaxClipped);
-            values[MetricSlots.PolicyCount] = Count(policy);
-            values[MetricSlots.SftSum] = sftSum.detach().to_type(ScalarType.Float64);
-            values[MetricSlots.SftCount] = sftCount.to_type(ScalarType.Float64);
-            values[MetricSlots.EntropySum] = entropySum.detach().to_type(ScalarType.Float64);
-            values[MetricSlots.KlSum] = klSum.detach().to_type(ScalarType.Float64);
-            values[MetricSlots.ResponseCount] = Count(mask);
-            metrics = stack(values.Select(v => v.reshape(Array.Empty<long>())));
+            values[MetricSlots.OffProbabilitySum] = Sum(mLp.exp(), mOff);
+            values[MetricSlots.OnProbabilitySum] = Sum(mOld.exp(), mOn);
+            values[MetricSlots.RatioSum] = Sum(mClampedRatio, mOff);
+            values[MetricSlots.MaxClampedCount] = o.OffPolicyMaxClamp is { } hi ? Count(mOff.logical_and(mRatio!.ge(hi))) : none;
+            values[MetricSlots.MinClampedCount] = o.OffPolicyMinClamp is { } lo ? Count(mOff.logical_and(mMaxClamped!.le(lo))) : none;
+            values[MetricSlots.AllMaxClippedCount] = Count(mAllMaxClipped);
+            values[MetricSlots.PolicyCount] = Count(mPolicy);
+            values[MetricSlots.SftSum] = mSftSum.to_type(ScalarType.Float64);
+            values[MetricSlots.SftCount] = mSftCount.to_type(ScalarType.Float64);
+            values[MetricSlots.EntropySum] = mEntropySum.to_type(ScalarType.Float64);
+            values[MetricSlots.KlSum] = mKlSum.to_type(ScalarType.Float64);
+            values[MetricSlots.ResponseCount] = Count(mMask);
+            return stack(values.Select(v => v.reshape(Array.Empty<long>())));
         }
 
-        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), metrics.MoveToOuterDisposeScope(), LossKernel.Composed, reason);
+        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), Metrics, retained, LossKernel.Composed, reason);
     }
 
     /// <summary>
@@ -245,6 +261,12 @@ public sealed class MixedPolicyLoss
     /// </summary>
     private static Tensor PropagateNaN(Tensor values, Tensor lp)
     {
+        if (lp.device_type == TorchSharp.DeviceType.CPU && !values.detach().isnan().any().item<bool>())
+        {
+            // on the CPU a host read costs no device sync: without a NaN the term is exactly 0 in value and gradient, so
+            // its ~8 element-wise passes (and their backward) are skipped; accelerators keep the sync-free form
+            return values;
+        }
         Tensor detached = lp.detach();
         Tensor infinite = detached.isinf();
         Tensor zero = zeros(1, dtype: lp.dtype, device: lp.device);

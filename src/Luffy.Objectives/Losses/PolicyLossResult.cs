@@ -1,18 +1,20 @@
 using Luffy.Objectives.Internal;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
 
 /// <summary>
-/// The result of one loss step: the scalar loss (call <c>backward()</c> on it), the metrics (kept on the device until
-/// <see cref="Metrics"/> is read), and which kernel ran. Owns its tensors: dispose it after the optimizer step; a loss
-/// tensor taken from it dies with it.
+/// The result of one loss step: the scalar loss (call <c>backward()</c> on it), the metrics (computed or kept on the
+/// device until <see cref="Metrics"/> is read), and which kernel ran. Owns its tensors: dispose it after the optimizer
+/// step; a loss tensor taken from it dies with it.
 /// </summary>
 public sealed class PolicyLossResult : IDisposable
 {
     private readonly Tensor loss;
-    private readonly Tensor metricValues;
     private readonly IDisposable? resources;
+    private Tensor? metricValues;
+    private LazyMetrics? lazy;
     private PolicyLossMetrics? metrics;
     private bool disposed;
 
@@ -21,6 +23,19 @@ public sealed class PolicyLossResult : IDisposable
         this.loss = loss;
         this.metricValues = metricValues;
         this.resources = resources;
+        Kernel = kernel;
+        KernelReason = kernelReason;
+    }
+
+    /// <summary>
+    /// A result whose metric vector is computed on the first read of <see cref="Metrics"/> from detached tensors the
+    /// step kept (<paramref name="metricInputs"/>, released then or on dispose): a step whose metrics are never read
+    /// never pays for their reductions.
+    /// </summary>
+    internal PolicyLossResult(Tensor loss, Func<Tensor> computeMetrics, IReadOnlyList<Tensor> metricInputs, LossKernel kernel, string kernelReason)
+    {
+        this.loss = loss;
+        lazy = new LazyMetrics(computeMetrics, metricInputs);
         Kernel = kernel;
         KernelReason = kernelReason;
     }
@@ -52,7 +67,16 @@ public sealed class PolicyLossResult : IDisposable
     private PolicyLossMetrics Read()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return new PolicyLossMetrics(HostTransfer.Read<double>(metricValues));
+        if (lazy is not null)
+        {
+            using (torch.no_grad())
+            {
+                metricValues = lazy.Compute();
+            }
+            lazy.Dispose();
+            lazy = null;
+        }
+        return new PolicyLossMetrics(HostTransfer.Read<double>(metricValues!));
     }
 
     /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them. Idempotent.</summary>
@@ -64,7 +88,26 @@ public sealed class PolicyLossResult : IDisposable
         }
         disposed = true;
         loss.Dispose();
-        metricValues.Dispose();
+        metricValues?.Dispose();
+        lazy?.Dispose();
         resources?.Dispose();
+    }
+
+    /// <summary>The deferred metric computation and the detached tensors it reads (owned here).</summary>
+    private sealed class LazyMetrics(Func<Tensor> compute, IReadOnlyList<Tensor> inputs) : IDisposable
+    {
+        public Tensor Compute()
+        {
+            using var scope = NewDisposeScope();
+            return compute().MoveToOuterDisposeScope();
+        }
+
+        public void Dispose()
+        {
+            foreach (Tensor t in inputs)
+            {
+                t.Dispose();
+            }
+        }
     }
 }

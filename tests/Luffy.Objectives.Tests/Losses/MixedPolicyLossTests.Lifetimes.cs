@@ -21,6 +21,38 @@ public partial class MixedPolicyLossTests
     }
 
     [Theory]
+    [InlineData(LossKernel.Fused)]
+    [InlineData(LossKernel.Composed)]
+    public void Metrics_read_after_backward_and_after_the_inputs_are_disposed_equal_metrics_read_at_once(LossKernel kernel)
+    {
+        // the composed kernel reduces its metrics when they are first read, from what the step kept: neither backward
+        // nor the caller disposing its input tensors may change them
+        MixedBatch batch = MixedBatch.Random(6);
+        PolicyLossOptions options = EntropyOptions(kernel) with { OffPolicyMaxClamp = 0.8, OffPolicyMinClamp = 0.05, MetricScope = MetricScope.AllResponseTokens };
+        (PolicyLossInputs first, _, _) = batch.ToInputs(ScalarType.Float64, Extras.Entropy | Extras.Reference);
+        using PolicyLossResult atOnce = new MixedPolicyLoss(options).Compute(first);
+        var expected = atOnce.Metrics.ToNamedValues().ToArray();
+        (PolicyLossInputs second, _, _) = batch.ToInputs(ScalarType.Float64, Extras.Entropy | Extras.Reference);
+        using PolicyLossResult later = new MixedPolicyLoss(options).Compute(second);
+        later.Loss.backward();
+        foreach (Tensor t in new[] { second.LogProbs, second.OldLogProbs, second.Advantages, second.ResponseMask, second.OffPolicyMask!, second.ReferenceLogProbs!, second.Entropy! })
+        {
+            t.Dispose();
+        }
+        Assert.Equal(expected, later.Metrics.ToNamedValues().ToArray());
+        Assert.Same(later.Metrics, later.Metrics); // read once, then cached
+    }
+
+    [Fact]
+    public void Metrics_of_a_result_disposed_before_they_were_read_are_an_object_disposed_error()
+    {
+        (PolicyLossInputs inputs, _, _) = MixedBatch.Random(6).ToInputs(ScalarType.Float64, Extras.None);
+        PolicyLossResult result = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Composed }).Compute(inputs);
+        result.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => result.Metrics);
+    }
+
+    [Theory]
     [InlineData(LossKernel.Fused, false)]
     [InlineData(LossKernel.Fused, true)]
     [InlineData(LossKernel.Composed, false)]
