@@ -82,14 +82,14 @@ public sealed record ClippedSurrogate : IOnPolicyObjective
         Tensor negativeAdvantages = -context.Advantages;
         Tensor unclipped = negativeAdvantages * ratio;
         Tensor value = unclipped;
-        Tensor clipped = zeros_like(context.ResponseMask);
+        Tensor? clipped = null;
         if (Clip)
         {
             Tensor clippedLoss = negativeAdvantages * ratio.clamp(1 - ClipLow, 1 + ClipHigh);
             clipped = clippedLoss.gt(unclipped);
             value = maximum(unclipped, clippedLoss);
         }
-        Tensor lower = zeros_like(context.ResponseMask);
+        Tensor? lower = null;
         if (DualClip is { } c)
         {
             Tensor dual = negativeAdvantages * c;
@@ -101,6 +101,6 @@ public sealed record ClippedSurrogate : IOnPolicyObjective
         {
             value = value * weights;
         }
-        return new OnPolicyTerms(value.MoveToOuterDisposeScope(), clipped.MoveToOuterDisposeScope(), lower.MoveToOuterDisposeScope());
+        return new OnPolicyTerms(value.MoveToOuterDisposeScope(), clipped?.MoveToOuterDisposeScope(), lower?.MoveToOuterDisposeScope());
     }
 }

@@ -202,56 +202,77 @@ public sealed class MixedPolicyLoss
             }
         }
 
-        // The metrics are reduced when they are first read (PolicyLossResult.Metrics), from detached handles of what the
-        // step computed: a step whose metrics are never read skips ~20 reductions over (B, T).
-        var retained = new List<Tensor>();
+        // The metrics are reduced when they are first read (PolicyLossResult.Metrics), from what the step computed (its
+        // tensors leave this dispose scope and are owned by the result until then): a step whose metrics are never read
+        // skips ~20 reductions over (B, T). Built to need few dispatches: row sums and counts stacked, one float64 vector.
+        var retained = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         Tensor Keep(Tensor t)
         {
-            Tensor handle = t.detach().DetachFromDisposeScope();
-            retained.Add(handle);
-            return handle;
+            if (retained.Add(t))
+            {
+                t.DetachFromDisposeScope();
+            }
+            return t;
         }
-        Tensor mLoss = Keep(loss), mPolicyLoss = Keep(policyLoss), mOnLoss = Keep(onLoss), mOffLoss = Keep(offLoss), mOn = Keep(on), mOff = Keep(off);
+        Tensor mLoss = Keep(loss.detach()), mPolicyLoss = Keep(policyLoss.detach()), mOnLoss = Keep(onLoss), mOffLoss = Keep(offLoss), mOn = Keep(on), mOff = Keep(off);
         Tensor mMask = Keep(mask), mPolicy = Keep(policy), mOld = Keep(old), mLp = Keep(lp), mClampedRatio = Keep(clampedRatio), mAllMaxClipped = Keep(allMaxClipped);
         Tensor? mClipped = terms.Clipped is null ? null : Keep(terms.Clipped), mClippedLower = terms.ClippedLower is null ? null : Keep(terms.ClippedLower);
         Tensor? mRatio = o.OffPolicyMaxClamp is null ? null : Keep(ratio), mMaxClamped = o.OffPolicyMinClamp is null ? null : Keep(maxClamped);
         Tensor mSftSum = Keep(sftSum), mSftCount = Keep(sftCount), mEntropySum = Keep(entropySum), mKlSum = Keep(klSum);
+        var slots = new List<int>();
         Tensor Metrics()
         {
+            slots.Clear();
             Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? mOn : mPolicy;
-            // selected in the values' dtype, accumulated in float64 by the reduction: no float64 (B, T) copy per metric
-            // row sums in the values' dtype (pairwise, over T), then the B row sums in float64: as accurate as a float64
-            // reduction of (B, T) for these O(1) terms, without its (B, T) conversion; counts by count_nonzero (no int64 copy)
-            Tensor Sum(Tensor values, Tensor selection) => where(selection, values, zeros(1, dtype: values.dtype, device: values.device)).sum(1).sum(ScalarType.Float64);
-            Tensor Count(Tensor selection) => count_nonzero(selection).to_type(ScalarType.Float64);
-            Tensor none = zeros(1, dtype: ScalarType.Float64, device: mMask.device).squeeze(0);
-            var values = new Tensor[MetricSlots.Count];
-            values[MetricSlots.Loss] = mLoss.to_type(ScalarType.Float64);
-            values[MetricSlots.PolicyLoss] = mPolicyLoss.to_type(ScalarType.Float64);
-            values[MetricSlots.OnLossSum] = Sum(mOnLoss, mOn);
-            values[MetricSlots.OnCount] = Count(mOn);
-            values[MetricSlots.OffLossSum] = Sum(mOffLoss, mOff);
-            values[MetricSlots.OffCount] = Count(mOff);
-            values[MetricSlots.ClippedCount] = mClipped is null ? none : Count(mClipped.logical_and(metricScope));
-            values[MetricSlots.ClippedLowerCount] = mClippedLower is null ? none : Count(mClippedLower.logical_and(metricScope));
-            values[MetricSlots.PpoKlSum] = Sum(mOld - mLp, metricScope);
-            values[MetricSlots.ScopeCount] = Count(metricScope);
-            values[MetricSlots.OffProbabilitySum] = Sum(mLp.exp(), mOff);
-            values[MetricSlots.OnProbabilitySum] = Sum(mOld.exp(), mOn);
-            values[MetricSlots.RatioSum] = Sum(mClampedRatio, mOff);
-            values[MetricSlots.MaxClampedCount] = o.OffPolicyMaxClamp is { } hi ? Count(mOff.logical_and(mRatio!.ge(hi))) : none;
-            values[MetricSlots.MinClampedCount] = o.OffPolicyMinClamp is { } lo ? Count(mOff.logical_and(mMaxClamped!.le(lo))) : none;
-            values[MetricSlots.AllMaxClippedCount] = Count(mAllMaxClipped);
-            values[MetricSlots.PolicyCount] = Count(mPolicy);
-            values[MetricSlots.SftSum] = mSftSum.to_type(ScalarType.Float64);
-            values[MetricSlots.SftCount] = mSftCount.to_type(ScalarType.Float64);
-            values[MetricSlots.EntropySum] = mEntropySum.to_type(ScalarType.Float64);
-            values[MetricSlots.KlSum] = mKlSum.to_type(ScalarType.Float64);
-            values[MetricSlots.ResponseCount] = Count(mMask);
-            return stack(values.Select(v => v.reshape(Array.Empty<long>())));
+            Tensor zeroValue = zeros(1, dtype: mLp.dtype, device: mLp.device);
+            // sums: row sums in the values' dtype (pairwise over T), then the B row sums in float64 — as accurate as a
+            // float64 reduction of (B, T) for these O(1) terms, without its (B, T) conversion
+            var sums = new List<Tensor>();
+            void Sum(int slot, Tensor values, Tensor selection)
+            {
+                slots.Add(slot);
+                sums.Add(where(selection, values, zeroValue).sum(1));
+            }
+            Sum(MetricSlots.OnLossSum, mOnLoss, mOn);
+            Sum(MetricSlots.OffLossSum, mOffLoss, mOff);
+            Sum(MetricSlots.PpoKlSum, mOld - mLp, metricScope);
+            Sum(MetricSlots.OffProbabilitySum, mLp.exp(), mOff);
+            Sum(MetricSlots.OnProbabilitySum, mOld.exp(), mOn);
+            Sum(MetricSlots.RatioSum, mClampedRatio, mOff);
+            var counts = new List<Tensor>();
+            void Count(int slot, Tensor selection)
+            {
+                slots.Add(slot);
+                counts.Add(count_nonzero(selection));
+            }
+            Count(MetricSlots.OnCount, mOn);
+            Count(MetricSlots.OffCount, mOff);
+            Count(MetricSlots.ScopeCount, metricScope);
+            Count(MetricSlots.AllMaxClippedCount, mAllMaxClipped);
+            Count(MetricSlots.PolicyCount, mPolicy);
+            Count(MetricSlots.ResponseCount, mMask);
+            if (mClipped is not null)
+            {
+                Count(MetricSlots.ClippedCount, mClipped.logical_and(metricScope));
+            }
+            if (mClippedLower is not null)
+            {
+                Count(MetricSlots.ClippedLowerCount, mClippedLower.logical_and(metricScope));
+            }
+            if (o.OffPolicyMaxClamp is { } hi)
+            {
+                Count(MetricSlots.MaxClampedCount, mOff.logical_and(mRatio!.ge(hi)));
+            }
+            if (o.OffPolicyMinClamp is { } lo)
+            {
+                Count(MetricSlots.MinClampedCount, mOff.logical_and(mMaxClamped!.le(lo)));
+            }
+            slots.AddRange([MetricSlots.Loss, MetricSlots.PolicyLoss, MetricSlots.SftSum, MetricSlots.SftCount, MetricSlots.EntropySum, MetricSlots.KlSum]);
+            Tensor scalars = stack([mLoss, mPolicyLoss, mSftSum, mSftCount, mEntropySum, mKlSum]);
+            return cat([stack(sums).to_type(ScalarType.Float64).sum(1), stack(counts).to_type(ScalarType.Float64), scalars.to_type(ScalarType.Float64)]);
         }
 
-        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), Metrics, retained, LossKernel.Composed, reason);
+        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), () => (Metrics(), [.. slots]), [.. retained], LossKernel.Composed, reason);
     }
 
     /// <summary>

@@ -14,6 +14,7 @@ public sealed class PolicyLossResult : IDisposable
     private readonly Tensor loss;
     private readonly IDisposable? resources;
     private Tensor? metricValues;
+    private int[]? metricSlots;
     private LazyMetrics? lazy;
     private PolicyLossMetrics? metrics;
     private bool disposed;
@@ -28,11 +29,12 @@ public sealed class PolicyLossResult : IDisposable
     }
 
     /// <summary>
-    /// A result whose metric vector is computed on the first read of <see cref="Metrics"/> from detached tensors the
-    /// step kept (<paramref name="metricInputs"/>, released then or on dispose): a step whose metrics are never read
-    /// never pays for their reductions.
+    /// A result whose metrics are computed on the first read of <see cref="Metrics"/> from tensors the step kept
+    /// (<paramref name="metricInputs"/>, owned here and released then or on dispose): a step whose metrics are never
+    /// read never pays for their reductions. The computation returns the values and the <see cref="MetricSlots"/> slot
+    /// of each (slots it leaves out are 0).
     /// </summary>
-    internal PolicyLossResult(Tensor loss, Func<Tensor> computeMetrics, IReadOnlyList<Tensor> metricInputs, LossKernel kernel, string kernelReason)
+    internal PolicyLossResult(Tensor loss, Func<(Tensor Values, int[] Slots)> computeMetrics, IReadOnlyList<Tensor> metricInputs, LossKernel kernel, string kernelReason)
     {
         this.loss = loss;
         lazy = new LazyMetrics(computeMetrics, metricInputs);
@@ -71,12 +73,22 @@ public sealed class PolicyLossResult : IDisposable
         {
             using (torch.no_grad())
             {
-                metricValues = lazy.Compute();
+                (metricValues, metricSlots) = lazy.Compute();
             }
             lazy.Dispose();
             lazy = null;
         }
-        return new PolicyLossMetrics(HostTransfer.Read<double>(metricValues!));
+        double[] values = HostTransfer.Read<double>(metricValues!);
+        if (metricSlots is null)
+        {
+            return new PolicyLossMetrics(values);
+        }
+        var raw = new double[MetricSlots.Count];
+        for (int i = 0; i < metricSlots.Length; i++)
+        {
+            raw[metricSlots[i]] = values[i];
+        }
+        return new PolicyLossMetrics(raw);
     }
 
     /// <summary>Disposes the loss and metric tensors, and the fused kernel's cached gradients once no backward can need them. Idempotent.</summary>
@@ -94,12 +106,13 @@ public sealed class PolicyLossResult : IDisposable
     }
 
     /// <summary>The deferred metric computation and the detached tensors it reads (owned here).</summary>
-    private sealed class LazyMetrics(Func<Tensor> compute, IReadOnlyList<Tensor> inputs) : IDisposable
+    private sealed class LazyMetrics(Func<(Tensor Values, int[] Slots)> compute, IReadOnlyList<Tensor> inputs) : IDisposable
     {
-        public Tensor Compute()
+        public (Tensor Values, int[] Slots) Compute()
         {
             using var scope = NewDisposeScope();
-            return compute().MoveToOuterDisposeScope();
+            (Tensor values, int[] slots) = compute();
+            return (values.MoveToOuterDisposeScope(), slots);
         }
 
         public void Dispose()
