@@ -21,6 +21,11 @@ public static class Program
             PeakMemory.Measure(args[1], int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture));
             return;
         }
+        if (args.Length >= 4 && args[0] == "--loss-steps")
+        {
+            LossSteps.Run(args[1], Enum.Parse<Luffy.Objectives.Losses.LossKernel>(args[2], ignoreCase: true), int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), args.Length > 4 && args[4] == "metrics");
+            return;
+        }
         if (args.Length >= 1 && args[0] == "--profile-loss")
         {
             LossProfile.Run(

@@ -103,9 +103,11 @@ public sealed class MixedPolicyLoss
         // Padding never reaches the loss (even NaN): masked positions are replaced by 0 with where, whose backward sends
         // exactly 0 there. Each branch sees gradient only at its own tokens, so a value the other branch discards (an
         // overflowing ratio, a NaN old log-prob at a trace token) cannot turn into 0·∞ = NaN in backward.
+        // Without an off-policy mask (pure on-policy objectives: GRPO, GSPO, CISPO, …) there is no off-policy branch: the
+        // objective sees log p itself and the token loss is its own (known from the inputs, no device read).
+        bool traces = inputs.OffPolicyMask is not null;
         Tensor lp = where(mask, logp, zero);
-        Tensor lpOn = where(on, lp, lp.detach());
-        Tensor lpOff = where(off, lp, lp.detach());
+        Tensor lpOn = traces ? where(on, lp, lp.detach()) : lp;
         Tensor old = where(mask, inputs.OldLogProbs.detach(), zero);
         Tensor advantages = where(mask, inputs.Advantages.detach(), zero);
         Tensor nan = full(1, double.NaN, dtype: logp.dtype, device: logp.device);
@@ -122,14 +124,16 @@ public sealed class MixedPolicyLoss
         CheckTerms(terms, logp, o.OnPolicy.Name);
         Tensor onLoss = weights is not null && !o.OnPolicy.AppliesRolloutWeights ? terms.TokenLoss * weights : terms.TokenLoss;
 
-        Tensor ratio;
-        if (inputs.TraceProbabilities is { } q)
+        Tensor? ratio = null, clampedRatio = null, maxClamped = null, offLoss = null;
+        if (traces && inputs.TraceProbabilities is { } q)
         {
+            Tensor lpOff = where(off, lp, lp.detach());
             Tensor traceProbabilities = where(off, q.detach(), ones_like(zero));
             ratio = where(traceProbabilities.lt(0).logical_or(traceProbabilities.gt(1)), nan, lpOff.exp() / (traceProbabilities + TraceProbabilityEpsilon));
         }
-        else if (inputs.TraceLogProbs is { } stored)
+        else if (traces && inputs.TraceLogProbs is { } stored)
         {
+            Tensor lpOff = where(off, lp, lp.detach());
             // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored; a
             // built-in's log term keeps log p, as the reference's "logp"/"p_logp" reshapes do (w·log p = w·log w + w·stored)
             Tensor behaviour = where(off, stored.detach(), zero);
@@ -140,26 +144,30 @@ public sealed class MixedPolicyLoss
                 ratio = ratio + behaviour * builtIn.Formula.LogWeight;
             }
         }
-        else
+        else if (traces)
         {
+            Tensor lpOff = where(off, lp, lp.detach());
             ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(lpOff), lpOff, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
         }
-        Tensor clampedRatio = ratio;
-        if (o.OffPolicyMaxClamp is { } max)
+        if (ratio is not null)
         {
-            clampedRatio = clampedRatio.clamp_max(max);
+            clampedRatio = ratio;
+            if (o.OffPolicyMaxClamp is { } max)
+            {
+                clampedRatio = clampedRatio.clamp_max(max);
+            }
+            maxClamped = clampedRatio;
+            if (o.OffPolicyMinClamp is { } min)
+            {
+                clampedRatio = clampedRatio.clamp_min(min);
+            }
+            offLoss = -advantages * clampedRatio;
+            if (weights is not null)
+            {
+                offLoss = offLoss * weights;
+            }
         }
-        Tensor maxClamped = clampedRatio;
-        if (o.OffPolicyMinClamp is { } min)
-        {
-            clampedRatio = clampedRatio.clamp_min(min);
-        }
-        Tensor offLoss = -advantages * clampedRatio;
-        if (weights is not null)
-        {
-            offLoss = offLoss * weights;
-        }
-        Tensor tokenLoss = PropagateNaN(where(off, offLoss, onLoss), lp);
+        Tensor tokenLoss = PropagateNaN(offLoss is null ? onLoss : where(off, offLoss, onLoss), lp);
 
         Tensor kept = policy;
         Tensor allMaxClipped = zeros_like(mask);
@@ -214,10 +222,11 @@ public sealed class MixedPolicyLoss
             }
             return t;
         }
-        Tensor mLoss = Keep(loss.detach()), mPolicyLoss = Keep(policyLoss.detach()), mOnLoss = Keep(onLoss), mOffLoss = Keep(offLoss), mOn = Keep(on), mOff = Keep(off);
-        Tensor mMask = Keep(mask), mPolicy = Keep(policy), mOld = Keep(old), mLp = Keep(lp), mClampedRatio = Keep(clampedRatio), mAllMaxClipped = Keep(allMaxClipped);
+        Tensor mLoss = Keep(loss.detach()), mPolicyLoss = Keep(policyLoss.detach()), mOnLoss = Keep(onLoss), mOn = Keep(on);
+        Tensor? mOffLoss = offLoss is null ? null : Keep(offLoss), mOff = offLoss is null ? null : Keep(off), mClampedRatio = clampedRatio is null ? null : Keep(clampedRatio);
+        Tensor mMask = Keep(mask), mPolicy = Keep(policy), mOld = Keep(old), mLp = Keep(lp), mAllMaxClipped = Keep(allMaxClipped);
         Tensor? mClipped = terms.Clipped is null ? null : Keep(terms.Clipped), mClippedLower = terms.ClippedLower is null ? null : Keep(terms.ClippedLower);
-        Tensor? mRatio = o.OffPolicyMaxClamp is null ? null : Keep(ratio), mMaxClamped = o.OffPolicyMinClamp is null ? null : Keep(maxClamped);
+        Tensor? mRatio = o.OffPolicyMaxClamp is null || ratio is null ? null : Keep(ratio), mMaxClamped = o.OffPolicyMinClamp is null || maxClamped is null ? null : Keep(maxClamped);
         Tensor mSftSum = Keep(sftSum), mSftCount = Keep(sftCount), mEntropySum = Keep(entropySum), mKlSum = Keep(klSum);
         var slots = new List<int>();
         Tensor Metrics()
@@ -234,11 +243,14 @@ public sealed class MixedPolicyLoss
                 sums.Add(where(selection, values, zeroValue).sum(1));
             }
             Sum(MetricSlots.OnLossSum, mOnLoss, mOn);
-            Sum(MetricSlots.OffLossSum, mOffLoss, mOff);
             Sum(MetricSlots.PpoKlSum, mOld - mLp, metricScope);
-            Sum(MetricSlots.OffProbabilitySum, mLp.exp(), mOff);
             Sum(MetricSlots.OnProbabilitySum, mOld.exp(), mOn);
-            Sum(MetricSlots.RatioSum, mClampedRatio, mOff);
+            if (mOff is not null)
+            {
+                Sum(MetricSlots.OffLossSum, mOffLoss!, mOff);
+                Sum(MetricSlots.OffProbabilitySum, mLp.exp(), mOff);
+                Sum(MetricSlots.RatioSum, mClampedRatio!, mOff);
+            }
             var counts = new List<Tensor>();
             void Count(int slot, Tensor selection)
             {
@@ -246,7 +258,10 @@ public sealed class MixedPolicyLoss
                 counts.Add(count_nonzero(selection));
             }
             Count(MetricSlots.OnCount, mOn);
-            Count(MetricSlots.OffCount, mOff);
+            if (mOff is not null)
+            {
+                Count(MetricSlots.OffCount, mOff);
+            }
             Count(MetricSlots.ScopeCount, metricScope);
             Count(MetricSlots.AllMaxClippedCount, mAllMaxClipped);
             Count(MetricSlots.PolicyCount, mPolicy);
@@ -259,11 +274,11 @@ public sealed class MixedPolicyLoss
             {
                 Count(MetricSlots.ClippedLowerCount, mClippedLower.logical_and(metricScope));
             }
-            if (o.OffPolicyMaxClamp is { } hi)
+            if (o.OffPolicyMaxClamp is { } hi && mOff is not null)
             {
                 Count(MetricSlots.MaxClampedCount, mOff.logical_and(mRatio!.ge(hi)));
             }
-            if (o.OffPolicyMinClamp is { } lo)
+            if (o.OffPolicyMinClamp is { } lo && mOff is not null)
             {
                 Count(MetricSlots.MinClampedCount, mOff.logical_and(mMaxClamped!.le(lo)));
             }
