@@ -188,6 +188,35 @@ public class TrainingRunTests
         Assert.Contains("experience.bin is missing", ex.Message);
     }
 
+    [Theory]
+    [InlineData("luffy")]
+    [InlineData("exgrpo")]
+    public void Old_log_probs_from_the_update_pass_equal_a_separate_pass_bit_for_bit(string method)
+    {
+        // one update per rollout batch: the loss's own forward pass gives the old log-probs (no separate pass); the
+        // losses, gradient norms and (ExGRPO) the buffer's stored log-probs are what the separate pass gives
+        using var setup = new TinySetup(method);
+        StepRecord[] Run(bool separate, out byte[] buffer)
+        {
+            using TrainingRun run = new(setup.Options, TrainingMethod.Parse(method), 1, setup.BaseModel.Copy(), new ArithmeticTask(setup.Options, setup.Data), CPU, setup.BaseModel.Copy())
+            {
+                SeparateOldLogProbPass = separate,
+            };
+            if (run.Experience is { } experience)
+            {
+                experience.EndStep(1.0); // collect from the first step on
+            }
+            StepRecord[] records = [run.RunStep(), run.RunStep(), run.RunStep()];
+            using var stream = new MemoryStream();
+            run.Experience?.Save(stream);
+            buffer = stream.ToArray();
+            return records;
+        }
+        StepRecord[] separate = Run(true, out byte[] separateBuffer), fused = Run(false, out byte[] fusedBuffer);
+        Assert.Equal(separate.Select(r => (r.Loss, r.GradNorm, r.PpoKl, r.OnPolicyReward)), fused.Select(r => (r.Loss, r.GradNorm, r.PpoKl, r.OnPolicyReward)));
+        Assert.Equal(separateBuffer, fusedBuffer);
+    }
+
     [Fact]
     public void A_checkpoint_round_trips_the_weights()
     {

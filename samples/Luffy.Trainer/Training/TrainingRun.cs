@@ -330,8 +330,20 @@ public sealed partial class TrainingRun : IDisposable
     }
 
     /// <summary>
+    /// Whether the old log-probs come from the update's own forward pass: with one update per rollout batch (one
+    /// mini-batch, one PPO epoch) the policy that computes the loss is the one that rolled out, so its log-probs,
+    /// detached, are the old ones — the same micro-batches, so bit for bit what a separate pass would give (verl does
+    /// the same) — and the separate forward pass over the batch is saved.
+    /// </summary>
+    private bool OldFromUpdate => !SeparateOldLogProbPass && options.MiniBatches == 1 && options.PpoEpochs == 1;
+
+    /// <summary>Forces the separate old-log-prob pass even with one update per rollout batch (tests compare the two).</summary>
+    internal bool SeparateOldLogProbPass { get; init; }
+
+    /// <summary>
     /// The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and
-    /// its token advantages; neither for a supervised phase (SFT), whose loss reads only the current log-probs.
+    /// its token advantages; neither for a supervised phase (SFT), whose loss reads only the current log-probs. With
+    /// <see cref="OldFromUpdate"/> the old log-probs are an empty (B, T) tensor that <see cref="Update"/> fills.
     /// </summary>
     private (Tensor? Old, Tensor? Advantages, Tensor? Reference) Build(TrainingBatch batch, TrainingMethod phase)
     {
@@ -339,7 +351,7 @@ public sealed partial class TrainingRun : IDisposable
         {
             return (null, null, null);
         }
-        Tensor oldLogProbs = LogProbs(Model, batch);
+        Tensor oldLogProbs = OldFromUpdate ? empty(batch.Count, batch.ResponseLength, device: batch.ResponseMask.device) : LogProbs(Model, batch);
         Tensor? referenceLogProbs = options.KlCoefficient > 0 ? LogProbs(reference!, batch) : null;
         IAdvantageEstimator estimator = phase.Estimator(options) ?? throw new InvalidOperationException($"{phase.Name} has neither an advantage estimator nor a supervised loss.");
         using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
@@ -399,7 +411,8 @@ public sealed partial class TrainingRun : IDisposable
                 using var scope = NewDisposeScope();
                 Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
                 using TrainingBatch mini = batch.Select(indices);
-                Tensor? miniOld = old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices), miniReference = referenceLogProbs?.index_select(0, indices);
+                // with OldFromUpdate the one mini-batch is every row in order: the old log-probs are written into the batch's own tensor
+                Tensor? miniOld = OldFromUpdate ? old : old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices), miniReference = referenceLogProbs?.index_select(0, indices);
                 Tensor? miniStored = stored?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
@@ -408,6 +421,10 @@ public sealed partial class TrainingRun : IDisposable
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
+                        if (OldFromUpdate && miniOld is not null)
+                        {
+                            miniOld.narrow(0, m.Start, m.Count).copy_(stats.LogProbs.detach());
+                        }
                         using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!, miniReference, traceLogProbs: miniStored);
                         result.Loss.backward();
                         updateParts.Add(result.Metrics);
