@@ -91,7 +91,7 @@ public partial class MixedPolicyLossTests
         var loss = new MixedPolicyLoss(variant.Options with { Kernel = kernel });
         foreach (int seed in new[] { 1, 2, 3 })
         {
-            MixedBatch batch = MixedBatch.Random(seed);
+            MixedBatch batch = MixedBatch.Random(seed).RepresentableAs(type);
             ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.Extras);
             (PolicyLossInputs inputs, Tensor logp, Tensor entropy) = batch.ToInputs(type, variant.Extras);
             using PolicyLossResult result = loss.Compute(inputs);
@@ -116,7 +116,7 @@ public partial class MixedPolicyLossTests
         double rtol = Tensors.Tolerance(type);
         foreach (int seed in new[] { 7, 8 })
         {
-            MixedBatch batch = MixedBatch.Random(seed);
+            MixedBatch batch = MixedBatch.Random(seed).RepresentableAs(type);
             ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.Extras);
             (PolicyLossInputs inputs, _, _) = batch.ToInputs(type, variant.Extras);
             using PolicyLossResult result = new MixedPolicyLoss(variant.Options with { Kernel = kernel }).Compute(inputs);

@@ -68,6 +68,39 @@ internal sealed class MixedBatch
         return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
     }
 
+    /// <summary>
+    /// The batch as the given dtype holds it: every value rounded to float32 for <see cref="ScalarType.Float32"/> (the
+    /// batch itself for float64). A float32 test compares against the reference computed from these values, so that
+    /// the tolerance covers the kernel's float32 arithmetic only: the rounding of the inputs themselves is amplified by
+    /// exp(log p − old) (a log-prob of −100 holds an absolute error of 6e-6, and so its ratio a relative one of 1e-5),
+    /// which is the inputs' error, not the loss's.
+    /// </summary>
+    public MixedBatch RepresentableAs(ScalarType dtype)
+    {
+        if (dtype != ScalarType.Float32)
+        {
+            return this;
+        }
+        static double[,] Round(double[,] values)
+        {
+            var rounded = (double[,])values.Clone();
+            for (int i = 0; i < rounded.GetLength(0); i++)
+            {
+                for (int j = 0; j < rounded.GetLength(1); j++)
+                {
+                    rounded[i, j] = (float)rounded[i, j];
+                }
+            }
+            return rounded;
+        }
+        return new MixedBatch
+        {
+            LogProbs = Round(LogProbs), OldLogProbs = Round(OldLogProbs), Advantages = Round(Advantages), Mask = Mask, OffPolicy = OffPolicy,
+            ReferenceLogProbs = Round(ReferenceLogProbs), Entropy = Round(Entropy), TraceProbabilities = Round(TraceProbabilities),
+            RolloutWeights = Round(RolloutWeights), TraceLogProbs = Round(TraceLogProbs),
+        };
+    }
+
     /// <summary>The rows [start, start + count) as a new batch.</summary>
     public MixedBatch Rows(int start, int count)
     {
