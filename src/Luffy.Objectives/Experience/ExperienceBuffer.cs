@@ -34,8 +34,8 @@ public sealed partial class ExperienceBuffer
     /// <summary>Whether the warm-up has ended (one-way): groups are collected and questions replayed only from then on, and ExGRPO's on-policy loss is unclipped.</summary>
     public bool ReplayStarted { get; private set; }
 
-    /// <summary>The ids of the questions that can be replayed (each with at least one stored trajectory), ascending.</summary>
-    public IReadOnlyCollection<long> Questions => entries.Keys;
+    /// <summary>The ids of the questions that can be replayed (each with at least one stored trajectory), ascending; a snapshot.</summary>
+    public IReadOnlyList<long> Questions => [.. entries.Keys];
 
     /// <summary>The state of the buffer.</summary>
     public ExperienceStatistics Statistics
