@@ -16,8 +16,8 @@ namespace Luffy.Objectives.Benchmarks;
 /// </summary>
 internal static class LossSteps
 {
-    /// <summary>The option sets: LUFFY's main run (no entropy, as in the official function), PPO clip with γ = 0.1 shaping (the official function's defaults), GSPO, CISPO, GRPO with TIS weights.</summary>
-    public static readonly string[] Sets = ["luffy", "ppo", "gspo", "cispo", "ppo-tis"];
+    /// <summary>The option sets: LUFFY's main run (no entropy, as in the official function), PPO clip with γ = 0.1 shaping (the official function's defaults), GSPO, CISPO, GRPO with TIS weights, SAPO, GPG, GMPO (verl presets).</summary>
+    public static readonly string[] Sets = ["luffy", "ppo", "gspo", "cispo", "ppo-tis", "sapo", "gpg", "gmpo"];
 
     public static void Run(string set, LossKernel kernel, int steps, bool readMetrics)
     {
@@ -38,6 +38,9 @@ internal static class LossSteps
             "gspo" => PolicyLossOptions.Gspo,
             "cispo" => PolicyLossOptions.Cispo,
             "ppo-tis" => PolicyLossOptions.Grpo,
+            "sapo" => PolicyLossOptions.Sapo,
+            "gpg" => PolicyLossOptions.Gpg,
+            "gmpo" => PolicyLossOptions.Gmpo,
             _ => throw new ArgumentException($"unknown set {set}; expected one of {string.Join(", ", Sets)}", nameof(set)),
         };
         var loss = new MixedPolicyLoss(options with { Kernel = kernel });

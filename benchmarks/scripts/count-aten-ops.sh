@@ -15,9 +15,9 @@ perf probe -q -f -x "$lib" --add "$event=0x$addr"
 trap 'perf probe -q -d "probe_libtorch_cpu:$event" || true' EXIT
 count() { perf stat -x, -e "probe_libtorch_cpu:$event" dotnet "$out/Luffy.Objectives.Benchmarks.dll" --loss-steps "$@" 2>&1 >/dev/null | awk -F, '/probe_libtorch_cpu/ { print $1 }'; }
 printf '%-8s %-9s %9s %22s\n' set kernel per-step 'per-step, metrics read'
-for set in luffy ppo gspo cispo ppo-tis; do
+for set in luffy ppo gspo cispo ppo-tis sapo gpg gmpo; do
   for kernel in composed fused; do
-    if [ "$kernel" = fused ] && [ "$set" = gspo -o "$set" = cispo ]; then continue; fi
+    case "$kernel:$set" in fused:gspo|fused:cispo|fused:sapo|fused:gpg|fused:gmpo) continue;; esac
     a=$(count $set $kernel 10); c=$(count $set $kernel 30)
     am=$(count $set $kernel 10 metrics); cm=$(count $set $kernel 30 metrics)
     printf '%-8s %-9s %9d %22d\n' $set $kernel $(( (c - a) / 20 )) $(( (cm - am) / 20 ))
