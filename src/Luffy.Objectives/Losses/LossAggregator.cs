@@ -43,11 +43,15 @@ public static class LossAggregator
         return AggregateUnchecked(values, mask, mode, globalNormalizer, constant).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The aggregation itself, for callers that already validated and hold a bool mask.</summary>
-    internal static Tensor AggregateUnchecked(Tensor values, Tensor mask, LossAggregation mode, double? globalNormalizer, double? constant)
+    /// <summary>
+    /// The aggregation itself, for callers that already validated and hold a bool mask. <paramref name="zeroOutsideMask"/>:
+    /// the caller guarantees the values are exactly 0 outside the mask (and finite there, with a finite derivative), so
+    /// the masking pass and its backward are skipped.
+    /// </summary>
+    internal static Tensor AggregateUnchecked(Tensor values, Tensor mask, LossAggregation mode, double? globalNormalizer, double? constant, bool zeroOutsideMask = false)
     {
         ScalarType dtype = values.dtype;
-        Tensor masked = where(mask, values, zeros(1, dtype: dtype, device: values.device));
+        Tensor masked = zeroOutsideMask ? values : where(mask, values, zeros(1, dtype: dtype, device: values.device));
         Tensor total = mode == LossAggregation.SequenceMeanTokenMean
             ? (masked.sum(1) / mask.sum(1).to_type(dtype).clamp_min(1)).sum() // per-sequence token means, summed
             : masked.sum();

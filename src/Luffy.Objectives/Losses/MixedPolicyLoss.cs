@@ -177,7 +177,10 @@ public sealed class MixedPolicyLoss
             kept = policy.logical_and(allMaxClipped.logical_not());
         }
         LossNormalizers? n = inputs.Normalizers;
-        Tensor policyLoss = LossAggregator.AggregateUnchecked(tokenLoss, kept, o.Aggregation, n?.Policy, o.AggregationConstant);
+        // The built-in token objectives are exactly 0 where the inputs were zeroed (padding: A = 0, a finite ratio), and so
+        // is the off-policy loss (−0·f): when every response token is kept, the aggregation needs no masking pass.
+        bool zeroOutsideMask = ReferenceEquals(kept, mask) && o.OnPolicy is ClippedSurrogate or PolicyGradientObjective or ClippedImportanceWeightObjective or SoftAdaptiveSurrogate or GroupSequenceSurrogate;
+        Tensor policyLoss = LossAggregator.AggregateUnchecked(tokenLoss, kept, o.Aggregation, n?.Policy, o.AggregationConstant, zeroOutsideMask);
         Tensor loss = policyLoss;
 
         Tensor sftSum = zero.squeeze(0), sftCount = zero.squeeze(0);
@@ -196,7 +199,7 @@ public sealed class MixedPolicyLoss
             entropySum = entropy.sum();
             if (o.EntropyCoefficient > 0)
             {
-                loss = loss - LossAggregator.AggregateUnchecked(entropy, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant) * o.EntropyCoefficient;
+                loss = loss - LossAggregator.AggregateUnchecked(entropy, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant, zeroOutsideMask: true) * o.EntropyCoefficient;
             }
         }
         Tensor klSum = zero.squeeze(0);
@@ -206,7 +209,7 @@ public sealed class MixedPolicyLoss
             klSum = tokenKl.sum();
             if (o.KlCoefficient > 0)
             {
-                loss = loss + LossAggregator.AggregateUnchecked(tokenKl, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant) * o.KlCoefficient;
+                loss = loss + LossAggregator.AggregateUnchecked(tokenKl, mask, o.Aggregation, n?.Regularizer, o.AggregationConstant, zeroOutsideMask: true) * o.KlCoefficient;
             }
         }
 

@@ -146,9 +146,16 @@ public partial class MixedPolicyLossTests
     }
 
     [Theory]
-    [InlineData(LossKernel.Fused)]
-    [InlineData(LossKernel.Composed)]
-    public void Padding_may_hold_NaN_and_gets_exactly_zero_gradient(LossKernel kernel)
+    [InlineData(LossKernel.Fused, "luffy")]
+    [InlineData(LossKernel.Composed, "luffy")]
+    [InlineData(LossKernel.Fused, "exgrpo")]
+    [InlineData(LossKernel.Composed, "exgrpo")]
+    [InlineData(LossKernel.Composed, "gspo")]
+    [InlineData(LossKernel.Composed, "sapo")]
+    [InlineData(LossKernel.Composed, "cispo")]
+    [InlineData(LossKernel.Composed, "gpg")]
+    [InlineData(LossKernel.Composed, "gmpo")]
+    public void Padding_may_hold_NaN_and_gets_exactly_zero_gradient(LossKernel kernel, string objective)
     {
         MixedBatch batch = MixedBatch.Random(12);
         double[,] Poisoned(double[,] source)
@@ -169,8 +176,19 @@ public partial class MixedPolicyLossTests
             OffPolicy = batch.OffPolicy, ReferenceLogProbs = Poisoned(batch.ReferenceLogProbs), Entropy = Poisoned(batch.Entropy),
             TraceProbabilities = Poisoned(batch.TraceProbabilities), RolloutWeights = Poisoned(batch.RolloutWeights), TraceLogProbs = Poisoned(batch.TraceLogProbs),
         };
-        Extras all = Extras.Reference | Extras.Entropy | Extras.TraceProbabilities | Extras.RolloutWeights;
-        PolicyLossOptions options = PolicyLossOptions.LuffyMainRun with { Kernel = kernel, KlCoefficient = 0.1, SftCoefficient = 0.3 };
+        // every built-in objective (the composed aggregation skips its masking pass for most of them), LUFFY's trace
+        // probabilities and ExGRPO's stored log-probs
+        Extras all = Extras.Reference | Extras.Entropy | Extras.RolloutWeights | (objective == "exgrpo" ? Extras.TraceLogProbs : Extras.TraceProbabilities);
+        PolicyLossOptions options = objective switch
+        {
+            "luffy" => PolicyLossOptions.LuffyMainRun with { SftCoefficient = 0.3 },
+            "exgrpo" => PolicyLossOptions.ExGrpo,
+            "gspo" => PolicyLossOptions.Gspo,
+            "sapo" => PolicyLossOptions.Sapo,
+            "cispo" => PolicyLossOptions.Cispo,
+            "gpg" => PolicyLossOptions.Gpg,
+            _ => PolicyLossOptions.Gmpo,
+        } with { Kernel = kernel, KlCoefficient = 0.1, EntropyCoefficient = 0.01 };
         (PolicyLossInputs clean, Tensor cleanLogp, Tensor cleanEntropy) = batch.ToInputs(ScalarType.Float32, all);
         (PolicyLossInputs dirty, Tensor dirtyLogp, Tensor dirtyEntropy) = poisoned.ToInputs(ScalarType.Float32, all);
         using PolicyLossResult expected = new MixedPolicyLoss(options).Compute(clean);
