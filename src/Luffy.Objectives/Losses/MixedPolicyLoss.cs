@@ -125,15 +125,14 @@ public sealed class MixedPolicyLoss
         Tensor onLoss = weights is not null && !o.OnPolicy.AppliesRolloutWeights ? terms.TokenLoss * weights : terms.TokenLoss;
 
         Tensor? ratio = null, clampedRatio = null, maxClamped = null, offLoss = null;
-        if (traces && inputs.TraceProbabilities is { } q)
+        Tensor? lpOff = traces ? where(off, lp, lp.detach()) : null;
+        if (lpOff is not null && inputs.TraceProbabilities is { } q)
         {
-            Tensor lpOff = where(off, lp, lp.detach());
             Tensor traceProbabilities = where(off, q.detach(), ones_like(zero));
             ratio = where(traceProbabilities.lt(0).logical_or(traceProbabilities.gt(1)), nan, lpOff.exp() / (traceProbabilities + TraceProbabilityEpsilon));
         }
-        else if (traces && inputs.TraceLogProbs is { } stored)
+        else if (lpOff is not null && inputs.TraceLogProbs is { } stored)
         {
-            Tensor lpOff = where(off, lp, lp.detach());
             // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored; a
             // built-in's log term keeps log p, as the reference's "logp"/"p_logp" reshapes do (w·log p = w·log w + w·stored)
             Tensor behaviour = where(off, stored.detach(), zero);
@@ -144,9 +143,8 @@ public sealed class MixedPolicyLoss
                 ratio = ratio + behaviour * builtIn.Formula.LogWeight;
             }
         }
-        else if (traces)
+        else if (lpOff is not null)
         {
-            Tensor lpOff = where(off, lp, lp.detach());
             ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(lpOff), lpOff, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
         }
         if (ratio is not null)
@@ -231,10 +229,9 @@ public sealed class MixedPolicyLoss
         Tensor? mClipped = terms.Clipped is null ? null : Keep(terms.Clipped), mClippedLower = terms.ClippedLower is null ? null : Keep(terms.ClippedLower);
         Tensor? mRatio = o.OffPolicyMaxClamp is null || ratio is null ? null : Keep(ratio), mMaxClamped = o.OffPolicyMinClamp is null || maxClamped is null ? null : Keep(maxClamped);
         Tensor mSftSum = Keep(sftSum), mSftCount = Keep(sftCount), mEntropySum = Keep(entropySum), mKlSum = Keep(klSum);
-        var slots = new List<int>();
-        Tensor Metrics()
+        (Tensor Values, int[] Slots) Metrics()
         {
-            slots.Clear();
+            var slots = new List<int>();
             Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? mOn : mPolicy;
             Tensor zeroValue = zeros(1, dtype: mLp.dtype, device: mLp.device);
             // sums: row sums in the values' dtype (pairwise over T), then the B row sums in float64 — as accurate as a
@@ -287,10 +284,10 @@ public sealed class MixedPolicyLoss
             }
             slots.AddRange([MetricSlots.Loss, MetricSlots.PolicyLoss, MetricSlots.SftSum, MetricSlots.SftCount, MetricSlots.EntropySum, MetricSlots.KlSum]);
             Tensor scalars = stack([mLoss, mPolicyLoss, mSftSum, mSftCount, mEntropySum, mKlSum]);
-            return cat([stack(sums).to_type(ScalarType.Float64).sum(1), stack(counts).to_type(ScalarType.Float64), scalars.to_type(ScalarType.Float64)]);
+            return (cat([stack(sums).to_type(ScalarType.Float64).sum(1), stack(counts).to_type(ScalarType.Float64), scalars.to_type(ScalarType.Float64)]), [.. slots]);
         }
 
-        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), () => (Metrics(), [.. slots]), [.. retained], LossKernel.Composed, reason);
+        return new PolicyLossResult(loss.MoveToOuterDisposeScope(), Metrics, [.. retained], LossKernel.Composed, reason);
     }
 
     /// <summary>
