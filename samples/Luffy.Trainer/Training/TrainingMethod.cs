@@ -86,9 +86,9 @@ public sealed class TrainingMethod
     /// advantages are not divided by the group's std (the official run_exgrpo.sh). No external traces.
     /// </summary>
     public static TrainingMethod ExGrpo { get; } = new("exgrpo", "ExGRPO: GRPO + replay of the model's own earlier correct rollouts, f(p/p_past) on replayed tokens (no external traces)", true, false,
-        o => PolicyLossOptions.ExGrpoWarmUp with { AggregationConstant = o.MaxResponseLength, EntropyCoefficient = o.Entropy, KlCoefficient = o.KlCoefficient },
+        o => WithTrainerSettings(PolicyLossOptions.ExGrpoWarmUp, o),
         _ => new GroupNormalizedAdvantage(normalizeByStd: false),
-        replayLoss: o => PolicyLossOptions.ExGrpo with { AggregationConstant = o.MaxResponseLength, EntropyCoefficient = o.Entropy, KlCoefficient = o.KlCoefficient });
+        replayLoss: o => WithTrainerSettings(PolicyLossOptions.ExGrpo, o));
 
     /// <summary>Every method, in the order of the comparison's table.</summary>
     public static IReadOnlyList<TrainingMethod> All { get; } = [Luffy, LuffyNoShaping, RlWithSftLoss, Grpo, ExGrpo, Sft, SftThenGrpo];
@@ -144,9 +144,12 @@ public sealed class TrainingMethod
     public override string ToString() => Name;
 
     /// <summary>LUFFY's main-run loss with the trainer's settings (clip, C = the maximum response length, entropy).</summary>
-    private static PolicyLossOptions MainRun(TrainerOptions o) => PolicyLossOptions.LuffyMainRun with
+    private static PolicyLossOptions MainRun(TrainerOptions o) =>
+        WithTrainerSettings(PolicyLossOptions.LuffyMainRun with { OnPolicy = o.ClipOnPolicy ? new ClippedSurrogate() : ClippedSurrogate.Unclipped }, o);
+
+    /// <summary>A library preset with the settings every RL method of the trainer shares: C = the maximum response length, the entropy bonus, the KL penalty.</summary>
+    private static PolicyLossOptions WithTrainerSettings(PolicyLossOptions preset, TrainerOptions o) => preset with
     {
-        OnPolicy = o.ClipOnPolicy ? new ClippedSurrogate() : ClippedSurrogate.Unclipped,
         AggregationConstant = o.MaxResponseLength,
         EntropyCoefficient = o.Entropy,
         KlCoefficient = o.KlCoefficient,

@@ -113,10 +113,11 @@ public sealed partial class TrainingRun
         int t = batch.ResponseLength;
         foreach (IGrouping<long, int> group in Enumerable.Range(0, batch.Count).GroupBy(i => groupIds[i]))
         {
-            ExperienceCandidate[] members = [.. group.Select(i => new ExperienceCandidate(
-                [.. ids.Skip(i * t).Take((int)lengths[i]).Select(id => (int)id)],
-                [.. logProbs.Skip(i * t).Take((int)lengths[i])],
-                rewards[i]))];
+            ExperienceCandidate[] members = [.. group.Select(i =>
+            {
+                int start = i * t, end = start + (int)lengths[i]; // the row's response tokens
+                return new ExperienceCandidate(Array.ConvertAll(ids[start..end], id => (int)id), logProbs[start..end], rewards[i]);
+            })];
             experience!.RecordGroup(questionOf[group.Key], members);
         }
         double solved = rewards.Average(r => r >= 1 ? 1.0 : 0.0);

@@ -237,6 +237,7 @@ public sealed partial class TrainingRun : IDisposable
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
         Step = step;
+        ExperienceStatistics? buffer = experience?.Statistics; // one pass over the buffer for the step's record
         return new StepRecord
         {
             Step = step,
@@ -262,11 +263,11 @@ public sealed partial class TrainingRun : IDisposable
             InformativeGroups = informativeGroups,
             ReplayedSamples = full.Statistics.ReplayedSamples,
             ReplayShare = experience is null ? 0 : (double)full.Statistics.ReplayedSamples / full.Statistics.Groups,
-            ExperienceQuestions = experience?.Statistics.Questions ?? 0,
-            ExperienceTrajectories = experience?.Statistics.Trajectories ?? 0,
-            RetiredQuestions = experience?.Statistics.Retired ?? 0,
+            ExperienceQuestions = buffer?.Questions ?? 0,
+            ExperienceTrajectories = buffer?.Trajectories ?? 0,
+            RetiredQuestions = buffer?.Retired ?? 0,
             ReplayStarted = experience?.ReplayStarted ?? false,
-            ExperienceBuckets = experience is null ? null : [.. experience.Statistics.BucketSizes],
+            ExperienceBuckets = buffer is null ? null : [.. buffer.BucketSizes],
             SolveNone = full.Statistics.SolveNone,
             SolveAll = full.Statistics.SolveAll,
             MeanOnResponseLength = full.Statistics.MeanOnResponseLength,
