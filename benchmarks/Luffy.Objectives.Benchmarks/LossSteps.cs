@@ -11,8 +11,9 @@ namespace Luffy.Objectives.Benchmarks;
 /// threads, after 3 warm-up steps, with the median and minimum time (optionally reading the metrics each step). For
 /// development: `scripts/count-aten-ops.sh` counts the ATen dispatches of such runs with a perf uprobe (N = 10 and 30,
 /// the difference / 20 is one step's count); nothing here is a test or runs in CI. The inputs are the loss
-/// benchmark's: log-probs in (−3, 0], old = log p + 0.1·N(0, 1), one advantage per row, 90% of tokens in the response
-/// mask, the first B/8 rows off-policy for the sets with traces (luffy, ppo), TIS weights in [0.5, 1.2] for ppo-tis.
+/// benchmark's (<see cref="MixedPolicyLossBenchmark.Setup"/>): log-probs in (−3, 0], old = log p + 0.1·N(0, 1), one
+/// advantage per row, 90% of tokens in the response mask, the first B/8 rows off-policy for the sets with traces (luffy,
+/// ppo), TIS weights in [0.5, 1.2] for ppo-tis.
 /// </summary>
 internal static class LossSteps
 {
@@ -23,14 +24,9 @@ internal static class LossSteps
     {
         const int b = 256, t = 4096;
         set_num_threads(2);
-        manual_seed(0);
-        Tensor logp = (-rand(b, t) * 3).requires_grad_(true);
-        Tensor old = logp.detach() + 0.1 * randn(b, t);
-        Tensor advantages = randn(b, 1).expand(b, t).contiguous();
-        Tensor mask = rand(b, t).lt(0.9);
-        Tensor off = zeros(b, t, dtype: ScalarType.Bool);
-        off.narrow(0, 0, b / 8).fill_(true);
-        Tensor weights = (0.5 + rand(b, t)).clamp_max(1.2);
+        var bench = new MixedPolicyLossBenchmark { Shape = (b, t) };
+        bench.Setup();
+        (Tensor logp, Tensor old, Tensor advantages, Tensor mask, Tensor off, Tensor weights) = bench.Inputs;
         PolicyLossOptions options = set switch
         {
             "luffy" => PolicyLossOptions.LuffyMainRun with { EntropyCoefficient = 0 },

@@ -45,6 +45,10 @@ public class MixedPolicyLossBenchmark
         advantagesBf16 = advantages.to_type(ScalarType.BFloat16);
     }
 
+    /// <summary>The inputs <see cref="Setup"/> made, for <c>--loss-steps</c> (the same tensors as the benchmarks).</summary>
+    internal (Tensor LogProbs, Tensor OldLogProbs, Tensor Advantages, Tensor ResponseMask, Tensor OffPolicyMask, Tensor Weights) Inputs =>
+        (logp, old, advantages, mask, offMask, weights);
+
     private static double Step(MixedPolicyLoss loss, Tensor lp, Tensor o, Tensor a, Tensor m, Tensor off, Tensor? w = null)
     {
         using var scope = NewDisposeScope();
