@@ -49,7 +49,7 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static FloatLanes256 Where(FloatLanes256 mask, FloatLanes256 value) => new(mask.value & value.value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes256 Select(FloatLanes256 mask, FloatLanes256 whenTrue, FloatLanes256 whenFalse) => new(Vector256.ConditionalSelect(mask.value, whenTrue.value, whenFalse.value));
+    public static FloatLanes256 Select(FloatLanes256 mask, FloatLanes256 whenTrue, FloatLanes256 whenFalse) => new(Avx.BlendVariable(whenFalse.value, whenTrue.value, mask.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 Min(FloatLanes256 left, FloatLanes256 right) => new(Vector256.MinNative(left.value, right.value));

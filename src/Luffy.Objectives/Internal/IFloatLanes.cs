@@ -52,7 +52,11 @@ internal unsafe interface IFloatLanes<TSelf>
     /// </summary>
     static abstract TSelf Where(TSelf mask, TSelf value);
 
-    /// <summary>Per lane: <paramref name="whenTrue"/> where <paramref name="mask"/> is true, else <paramref name="whenFalse"/>.</summary>
+    /// <summary>
+    /// Per lane: <paramref name="whenTrue"/> where <paramref name="mask"/> is true, else <paramref name="whenFalse"/>. A mask
+    /// lane is all ones or all zeros (a comparison, a loaded mask, or their bitwise combinations); AVX2 blends on its sign bit
+    /// (one instruction, where a bitwise select takes three).
+    /// </summary>
     static abstract TSelf Select(TSelf mask, TSelf whenTrue, TSelf whenFalse);
 
     /// <summary>Native minimum (returns <paramref name="right"/> when either is NaN).</summary>

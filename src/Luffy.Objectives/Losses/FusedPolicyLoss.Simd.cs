@@ -24,7 +24,7 @@ internal static unsafe partial class FusedPolicyLoss
                 bool regularizers = a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]);
                 if (a.Lanes >= 16)
                 {
-                    int done = SimdRow<FloatLanes512>(floats, i, j, ref acc);
+                    int done = a.TraceRows[i] ? SimdRow<FloatLanes512, MixedRow>(floats, i, j, ref acc) : SimdRow<FloatLanes512, OnPolicyRow>(floats, i, j, ref acc);
                     if (regularizers)
                     {
                         SimdRegularizerRow<FloatLanes512>(floats, i, j, done, ref acc);
@@ -33,7 +33,7 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 if (a.Lanes >= 8)
                 {
-                    int done = SimdRow<FloatLanes256>(floats, i, j, ref acc);
+                    int done = a.TraceRows[i] ? SimdRow<FloatLanes256, MixedRow>(floats, i, j, ref acc) : SimdRow<FloatLanes256, OnPolicyRow>(floats, i, j, ref acc);
                     if (regularizers)
                     {
                         SimdRegularizerRow<FloatLanes256>(floats, i, j, done, ref acc);
@@ -47,6 +47,19 @@ internal static unsafe partial class FusedPolicyLoss
             }
         }
         return acc;
+    }
+
+    /// <summary>The row kind of <see cref="SimdRow{TV, TRow}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
+    private readonly struct OnPolicyRow
+    {
+    }
+
+    /// <summary>
+    /// The row kind of <see cref="SimdRow{TV, TRow}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
+    /// stops inlining the lane operations past its per-method budget, which one body with every path reaches.
+    /// </summary>
+    private readonly struct MixedRow
+    {
     }
 
     /// <summary>
@@ -69,12 +82,13 @@ internal static unsafe partial class FusedPolicyLoss
         TV n = TV.Round(x * TV.Create(1.44269504088896341f));
         TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
         r = TV.FusedMultiplyAdd(n, TV.Create(2.12194440e-4f), r);
-        TV p = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(8.3334519073E-3f));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(4.1665795894E-2f));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(1.6666665459E-1f));
-        p = TV.FusedMultiplyAdd(p, r, TV.Create(5.0000001201E-1f));
-        p = TV.FusedMultiplyAdd(p, r * r, r) + TV.Create(1f);
+        // Estrin's scheme: the three pairs and r² independent of each other, then two FMAs (Horner's needs five in a row)
+        TV r2 = r * r;
+        TV c01 = TV.FusedMultiplyAdd(TV.Create(1.6666665459E-1f), r, TV.Create(5.0000001201E-1f));
+        TV c23 = TV.FusedMultiplyAdd(TV.Create(8.3334519073E-3f), r, TV.Create(4.1665795894E-2f));
+        TV c45 = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
+        TV p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(c45, r2, c23), r2, c01);
+        p = TV.FusedMultiplyAdd(p, r2, r) + TV.Create(1f);
         return TV.ScaleByPowerOfTwo(p, n);
     }
 
@@ -85,8 +99,9 @@ internal static unsafe partial class FusedPolicyLoss
     /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+    private static int SimdRow<TV, TRow>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct
     {
         int t = a.Columns;
         long row = (long)i * t;
@@ -112,7 +127,7 @@ internal static unsafe partial class FusedPolicyLoss
         bool ratioScaled = k.RatioExponent != 1, ratioInRange = k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
         TV expLow = TV.Create(-87.9f), expHigh = TV.Create(88.3762626647949f);
         bool shapeHasExp = k.ShapeScale != 0, shapeOwnExp = k.ShapeExponent != 1, shapeHasLog = k.ShapeLogWeight != 0, shapeRational = k.ShapeGamma != 0;
-        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, bounded = clip || hasDual, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
@@ -135,9 +150,14 @@ internal static unsafe partial class FusedPolicyLoss
             TV gradient = zero;
             if (policyRow)
             {
-                TV off = offMask is null ? zero : TV.LoadMask(offMask + j) & m;
-                bool anyOff = offMask is not null && TV.Any(off);
-                TV on = anyOff ? TV.AndNot(m, off) : m;
+                TV off = zero, on = m;
+                bool anyOff = false;
+                if (typeof(TRow) == typeof(MixedRow)) // folded when the JIT imports each row kind's body
+                {
+                    off = TV.LoadMask(offMask + j) & m;
+                    anyOff = TV.Any(off);
+                    on = anyOff ? TV.AndNot(m, off) : m;
+                }
                 TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
                 TV oldP = Exp(old);
@@ -158,9 +178,10 @@ internal static unsafe partial class FusedPolicyLoss
                     dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
                     if (ratioRegularized)
                     {
-                        TV sum = (needP ? p : r * oldP) + ratioGamma;
-                        TV share = (sum - ratioGamma) / sum; // p/(p + γ)
-                        r = r * (oldP + ratioGamma) / sum;
+                        TV pp = needP ? p : r * oldP;
+                        TV inverse = one / (pp + ratioGamma); // one division for both quotients
+                        TV share = pp * inverse; // p/(p + γ)
+                        r = r * (oldP + ratioGamma) * inverse;
                         dr = r * (TV.Where(inside, one) - share);
                     }
                 }
@@ -174,11 +195,22 @@ internal static unsafe partial class FusedPolicyLoss
                 // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
                 // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
                 // products, which can differ only for a ratio within an ulp of a bound.
-                TV negative = TV.GreaterThan(negA, zero), positive = TV.LessThan(negA, zero);
-                TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
-                TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
-                TV value = negA * q;
-                TV g = TV.Where(TV.Equal(q, r), negA * dr);
+                TV value, g, negative = zero, positive = zero;
+                if (bounded)
+                {
+                    negative = TV.GreaterThan(negA, zero);
+                    positive = TV.LessThan(negA, zero);
+                    TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+                    TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
+                    value = negA * q;
+                    g = TV.Where(TV.Equal(q, r), negA * dr);
+                }
+                else
+                {
+                    // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
+                    value = negA * r;
+                    g = negA * dr;
+                }
                 TV scope = allScope ? m : on;
                 if (clip)
                 {
@@ -192,7 +224,7 @@ internal static unsafe partial class FusedPolicyLoss
                 sPpoKl -= TV.Where(scope, d);
                 sOnP += TV.Where(on, oldP);
 
-                if (anyOff)
+                if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
                     // off-policy ratio: p/(q + 1e-6) with trace probabilities, else the shaping
                     // f = s·p^k [/(p^k + γ) for p/(p + γ)] + w·log p
@@ -221,9 +253,9 @@ internal static unsafe partial class FusedPolicyLoss
                             TV pk = shapeOwnExp ? Exp(shapeExponent * slp) : sp;
                             if (shapeRational)
                             {
-                                TV sum = pk + shapeGamma;
-                                f = pk / sum;
-                                df = shapeGamma * f / sum;
+                                TV inverse = one / (pk + shapeGamma);
+                                f = pk * inverse;
+                                df = shapeGamma * f * inverse;
                             }
                             else
                             {
@@ -265,7 +297,7 @@ internal static unsafe partial class FusedPolicyLoss
                 g = TV.Select(TV.Equal(value, value), g, value); // a NaN loss term gets a NaN gradient, as with autograd
                 sOnLoss += TV.Where(on, value);
                 nOn = TV.CountWhere(nOn, on);
-                if (anyOff)
+                if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
                     sOffLoss += TV.Where(off, value);
                     nOff = TV.CountWhere(nOff, off);
