@@ -63,36 +63,6 @@ internal static unsafe partial class FusedPolicyLoss
     }
 
     /// <summary>
-    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf;
-    /// relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
-    /// [−87.9, 88.4]; NaN stays NaN. Below float's normal range (x &lt; −87.3) the result is under 1e-38 rather than
-    /// e^x (0 with AVX2, whose 2^−127 has zero exponent bits; a denormal with AVX-512's vscalefps), which no sum or
-    /// gradient here can tell apart.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Exp<TV>(TV x)
-        where TV : unmanaged, IFloatLanes<TV>
-        => ExpInRange(TV.Min(TV.Create(88.3762626647949f), TV.Max(TV.Create(-87.9f), x)));
-
-    /// <summary><see cref="Exp{TV}"/> for inputs already inside [−87.9, 88.4] (or NaN).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV ExpInRange<TV>(TV x)
-        where TV : unmanaged, IFloatLanes<TV>
-    {
-        TV n = TV.Round(x * TV.Create(1.44269504088896341f));
-        TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
-        r = TV.FusedMultiplyAdd(n, TV.Create(2.12194440e-4f), r);
-        // Estrin's scheme: the three pairs and r² independent of each other, then two FMAs (Horner's needs five in a row)
-        TV r2 = r * r;
-        TV c01 = TV.FusedMultiplyAdd(TV.Create(1.6666665459E-1f), r, TV.Create(5.0000001201E-1f));
-        TV c23 = TV.FusedMultiplyAdd(TV.Create(8.3334519073E-3f), r, TV.Create(4.1665795894E-2f));
-        TV c45 = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
-        TV p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(c45, r2, c23), r2, c01);
-        p = TV.FusedMultiplyAdd(p, r2, r) + TV.Create(1f);
-        return TV.ScaleByPowerOfTwo(p, n);
-    }
-
-    /// <summary>
     /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
     /// <see cref="ScalarToken"/>, with row sums kept in float lanes (counts in int lanes) and added to the double
     /// accumulators per row. Masked lanes are cleared (<see cref="IFloatLanes{TSelf}.Where"/>), so garbage (even NaN)
@@ -160,7 +130,7 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
-                TV oldP = Exp(old);
+                TV oldP = LaneMath.Exp(old);
 
                 // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
                 // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
@@ -169,12 +139,12 @@ internal static unsafe partial class FusedPolicyLoss
                 TV inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
                 bool needP = anyOff || (ratioRegularized && TV.Any(TV.AndNot(m, inside)));
-                TV p = needP ? Exp(lp) : zero;
+                TV p = needP ? LaneMath.Exp(lp) : zero;
                 TV r = zero, dr = zero;
                 if (ratioHasExp)
                 {
                     TV x = ratioScaled ? ratioExponent * clamped : clamped;
-                    r = ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
+                    r = LaneMath.ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
                     dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
                     if (ratioRegularized)
                     {
@@ -244,13 +214,13 @@ internal static unsafe partial class FusedPolicyLoss
                         {
                             TV stored = TV.Load(traceLogProbs + j);
                             slp = TV.Select(TV.GreaterThan(stored, zero), nan, lp - stored); // a positive stored log-prob makes its token NaN
-                            sp = Exp(slp);
+                            sp = LaneMath.Exp(slp);
                         }
                         f = zero;
                         df = zero;
                         if (shapeHasExp)
                         {
-                            TV pk = shapeOwnExp ? Exp(shapeExponent * slp) : sp;
+                            TV pk = shapeOwnExp ? LaneMath.Exp(shapeExponent * slp) : sp;
                             if (shapeRational)
                             {
                                 TV inverse = one / (pk + shapeGamma);
@@ -387,7 +357,7 @@ internal static unsafe partial class FusedPolicyLoss
                         break;
                     default:
                     {
-                        TV e = Exp(-kd);
+                        TV e = LaneMath.Exp(-kd);
                         TV k3 = e + kd - one;
                         TV over = TV.GreaterThan(k3, k3Clamp);
                         kl = TV.Select(over, k3Clamp, k3);

@@ -234,28 +234,56 @@ public sealed class MixedPolicyLoss
             var slots = new List<int>();
             Tensor metricScope = o.MetricScope == MetricScope.OnPolicyTokens ? mOn : mPolicy;
             Tensor zeroValue = zeros(1, dtype: mLp.dtype, device: mLp.device);
-            // sums: row sums in the values' dtype (pairwise over T), then the B row sums in float64 — as accurate as a
-            // float64 reduction of (B, T) for these O(1) terms, without its (B, T) conversion
+            // On the CPU (float32/float64) every sum and count is one pass over the step's tensors (MaskedReductions);
+            // elsewhere row sums in the values' dtype (pairwise over T), then the B row sums in float64 — as accurate as
+            // a float64 reduction of (B, T) for these O(1) terms, without its (B, T) conversion
+            bool host = MaskedReductions.Supports(mLp);
+            var hostValues = new List<double>();
             var sums = new List<Tensor>();
-            void Sum(int slot, Tensor values, Tensor selection)
+            void Sum(int slot, Tensor values, Tensor selection, MaskedReductions.Term term = MaskedReductions.Term.Value, Tensor? subtrahend = null)
             {
                 slots.Add(slot);
-                sums.Add(where(selection, values, zeroValue).sum(1));
+                if (host)
+                {
+                    hostValues.Add(MaskedReductions.Sum(values, selection, term, subtrahend));
+                    return;
+                }
+                Tensor v = term switch
+                {
+                    MaskedReductions.Term.Exp => values.exp(),
+                    MaskedReductions.Term.Difference => values - subtrahend!,
+                    _ => values,
+                };
+                sums.Add(where(selection, v, zeroValue).sum(1));
             }
             Sum(MetricSlots.OnLossSum, mOnLoss, mOn);
-            Sum(MetricSlots.PpoKlSum, mOld - mLp, metricScope);
-            Sum(MetricSlots.OnProbabilitySum, mOld.exp(), mOn);
+            Sum(MetricSlots.PpoKlSum, mOld, metricScope, MaskedReductions.Term.Difference, mLp);
+            Sum(MetricSlots.OnProbabilitySum, mOld, mOn, MaskedReductions.Term.Exp);
             if (mOff is not null)
             {
                 Sum(MetricSlots.OffLossSum, mOffLoss!, mOff);
-                Sum(MetricSlots.OffProbabilitySum, mLp.exp(), mOff);
+                Sum(MetricSlots.OffProbabilitySum, mLp, mOff, MaskedReductions.Term.Exp);
                 Sum(MetricSlots.RatioSum, mClampedRatio!, mOff);
             }
             var counts = new List<Tensor>();
-            void Count(int slot, Tensor selection)
+            var known = new Dictionary<Tensor, double>(ReferenceEqualityComparer.Instance); // a mask counted once (scope = on, policy = mask)
+            void Count(int slot, Tensor selection, Tensor? and = null)
             {
                 slots.Add(slot);
-                counts.Add(count_nonzero(selection));
+                if (host)
+                {
+                    if (and is not null || !known.TryGetValue(selection, out double n))
+                    {
+                        n = MaskedReductions.Count(selection, and);
+                        if (and is null)
+                        {
+                            known[selection] = n;
+                        }
+                    }
+                    hostValues.Add(n);
+                    return;
+                }
+                counts.Add(count_nonzero(and is null ? selection : selection.logical_and(and)));
             }
             Count(MetricSlots.OnCount, mOn);
             if (mOff is not null)
@@ -268,23 +296,27 @@ public sealed class MixedPolicyLoss
             Count(MetricSlots.ResponseCount, mMask);
             if (mClipped is not null)
             {
-                Count(MetricSlots.ClippedCount, mClipped.logical_and(metricScope));
+                Count(MetricSlots.ClippedCount, mClipped, metricScope);
             }
             if (mClippedLower is not null)
             {
-                Count(MetricSlots.ClippedLowerCount, mClippedLower.logical_and(metricScope));
+                Count(MetricSlots.ClippedLowerCount, mClippedLower, metricScope);
             }
             if (o.OffPolicyMaxClamp is { } hi && mOff is not null)
             {
-                Count(MetricSlots.MaxClampedCount, mOff.logical_and(mRatio!.ge(hi)));
+                Count(MetricSlots.MaxClampedCount, mOff, mRatio!.ge(hi));
             }
             if (o.OffPolicyMinClamp is { } lo && mOff is not null)
             {
-                Count(MetricSlots.MinClampedCount, mOff.logical_and(mMaxClamped!.le(lo)));
+                Count(MetricSlots.MinClampedCount, mOff, mMaxClamped!.le(lo));
             }
             slots.AddRange([MetricSlots.Loss, MetricSlots.PolicyLoss, MetricSlots.SftSum, MetricSlots.SftCount, MetricSlots.EntropySum, MetricSlots.KlSum]);
-            Tensor scalars = stack([mLoss, mPolicyLoss, mSftSum, mSftCount, mEntropySum, mKlSum]);
-            return (cat([stack(sums).to_type(ScalarType.Float64).sum(1), stack(counts).to_type(ScalarType.Float64), scalars.to_type(ScalarType.Float64)]), [.. slots]);
+            Tensor scalars = stack([mLoss, mPolicyLoss, mSftSum, mSftCount, mEntropySum, mKlSum]).to_type(ScalarType.Float64);
+            if (host)
+            {
+                return (cat([tensor(hostValues.ToArray(), dtype: ScalarType.Float64), scalars]), [.. slots]);
+            }
+            return (cat([stack(sums).to_type(ScalarType.Float64).sum(1), stack(counts).to_type(ScalarType.Float64), scalars]), [.. slots]);
         }
 
         return new PolicyLossResult(loss.MoveToOuterDisposeScope(), Metrics, [.. retained], LossKernel.Composed, reason);

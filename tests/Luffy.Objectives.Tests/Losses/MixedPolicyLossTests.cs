@@ -1,3 +1,5 @@
+using Luffy.Objectives.Internal;
+
 namespace Luffy.Objectives.Tests.Losses;
 
 /// <summary>
@@ -114,16 +116,28 @@ public partial class MixedPolicyLossTests
     {
         ScalarType type = Parse(dtype);
         double rtol = Tensors.Tolerance(type);
-        foreach (int seed in new[] { 7, 8 })
+        // the composed metrics are reduced on the host on the CPU, with TorchSharp ops on accelerators: both paths checked
+        foreach (bool hostReductions in kernel == LossKernel.Composed ? new[] { true, false } : new[] { true })
         {
-            MixedBatch batch = MixedBatch.Random(seed).RepresentableAs(type);
-            ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.Extras);
-            (PolicyLossInputs inputs, _, _) = batch.ToInputs(type, variant.Extras);
-            using PolicyLossResult result = new MixedPolicyLoss(variant.Options with { Kernel = kernel }).Compute(inputs);
-            foreach ((string name, double value) in result.Metrics.ToNamedValues())
+            foreach (int seed in new[] { 7, 8 })
             {
-                // means of O(1) terms: the tolerance floor is the terms' scale, as for the loss
-                AssertClose.Scalar(expected.Metric(name), value, rtol, 1.0, $"{name} (seed {seed})");
+                MixedBatch batch = MixedBatch.Random(seed).RepresentableAs(type);
+                ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.Extras);
+                (PolicyLossInputs inputs, _, _) = batch.ToInputs(type, variant.Extras);
+                using PolicyLossResult result = new MixedPolicyLoss(variant.Options with { Kernel = kernel }).Compute(inputs);
+                MaskedReductions.DisabledOnThisThread = !hostReductions;
+                try
+                {
+                    foreach ((string name, double value) in result.Metrics.ToNamedValues())
+                    {
+                        // means of O(1) terms: the tolerance floor is the terms' scale, as for the loss
+                        AssertClose.Scalar(expected.Metric(name), value, rtol, 1.0, $"{name} (seed {seed}, {(hostReductions ? "host" : "tensor")} reductions)");
+                    }
+                }
+                finally
+                {
+                    MaskedReductions.DisabledOnThisThread = false;
+                }
             }
         }
     }
