@@ -40,6 +40,7 @@ public sealed record TrainerOptions
     public double TopP { get; init; } = 1.0;
     public int MaxResponseLength { get; init; } = 48;
     public int MicroBatch { get; init; } = 64;
+    public string MicroBatchLayout { get; init; } = "sorted";
     public int RolloutBatch { get; init; } = 256;
     public double Gamma { get; init; } = 0.01;
     public double Entropy { get; init; } = 0.001;
@@ -80,6 +81,15 @@ public sealed record TrainerOptions
     /// <summary>The folder of the cached base model: <see cref="Cache"/>, or &lt;output&gt;/cache when not set.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public string CacheFolder => Cache ?? Path.Combine(Output, "cache");
+
+    /// <summary>The library's layout for <see cref="MicroBatchLayout"/> (validated).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public Luffy.Objectives.Batching.MicroBatchLayout Layout => MicroBatchLayout switch
+    {
+        "consecutive" => Luffy.Objectives.Batching.MicroBatchLayout.Consecutive,
+        "trimmed" => Luffy.Objectives.Batching.MicroBatchLayout.Trimmed,
+        _ => Luffy.Objectives.Batching.MicroBatchLayout.SortedByLength,
+    };
 
     /// <summary>The method of a single run (<see cref="Mode"/> is not compare).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
@@ -236,6 +246,10 @@ public sealed record TrainerOptions
         if (PrefixStrategy is not ("full" or "random" or "fixed" or "linear"))
         {
             throw new OptionException("prefix-strategy", PrefixStrategy, "full, random, fixed or linear");
+        }
+        if (MicroBatchLayout is not ("sorted" or "trimmed" or "consecutive"))
+        {
+            throw new OptionException("micro-batch-layout", MicroBatchLayout, "sorted, trimmed or consecutive");
         }
         if (LrSchedule is not ("constant" or "cosine"))
         {

@@ -34,6 +34,7 @@ public class OptionParserTests
     [InlineData("--train-levels", "1-3", "--train-levels '1-3'")]
     [InlineData("--d-model", "30", "--d-model '30'")]
     [InlineData("--bogus", "1", "--bogus")]
+    [InlineData("--micro-batch-layout", "sideways", "--micro-batch-layout 'sideways'")]
     [InlineData("--kl-coefficient", "-0.1", "--kl-coefficient '-0.1'")]
     [InlineData("--sweep-learning-rates", "1e-4,x", "--sweep-learning-rates '1e-4,x'")]
     [InlineData("--sweep-learning-rates", "1e-4,0", "--sweep-learning-rates '1e-4,0'")]

@@ -43,7 +43,7 @@ using TrainingBatch batch = new MixedBatchBuilder(new BatchBuilderOptions { EosT
 using AdvantageResult advantages = new MedianBaselineAdvantage().Compute(batch.ToRewardBatch());
 using Tensor tokenAdvantages = advantages.ToTokens(batch.ResponseMask);
 var loss = new MixedPolicyLoss(PolicyLossOptions.LuffyMainRun with { Shaping = new CappedShaping(0.05) });
-using MicroBatches microBatches = MicroBatcher.ByCount(batch, 5);
+using MicroBatches microBatches = MicroBatcher.ByCount(batch, 5, MicroBatchLayout.SortedByLength); // rows grouped by length, each micro-batch cut to its longest row
 Tensor old;
 using (no_grad())
 {

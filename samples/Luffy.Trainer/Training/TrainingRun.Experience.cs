@@ -75,15 +75,19 @@ public sealed partial class TrainingRun
         }
         using var scope = NewDisposeScope();
         using TrainingBatch batch = builder.Build(rows, device: device);
-        var means = new List<double>(rows.Count);
+        var means = new double[rows.Count];
         Model.eval();
         using (no_grad())
         {
-            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch);
+            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch, options.Layout);
             foreach (MicroBatch m in microBatches)
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);
-                means.AddRange(ExperienceBuffer.MeanEntropies(s.Entropy, m.Batch.ResponseMask));
+                IReadOnlyList<double> part = ExperienceBuffer.MeanEntropies(s.Entropy, m.Batch.ResponseMask);
+                for (int k = 0; k < m.Count; k++)
+                {
+                    means[m.Rows[k]] = part[k];
+                }
                 m.Dispose();
             }
         }

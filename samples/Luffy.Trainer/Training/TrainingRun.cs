@@ -352,28 +352,32 @@ public sealed partial class TrainingRun : IDisposable
         {
             return (null, null, null);
         }
-        Tensor oldLogProbs = OldFromUpdate ? empty(batch.Count, batch.ResponseLength, device: batch.ResponseMask.device) : LogProbs(Model, batch);
+        Tensor oldLogProbs = OldFromUpdate ? zeros(batch.Count, batch.ResponseLength, device: batch.ResponseMask.device) : LogProbs(Model, batch);
         Tensor? referenceLogProbs = options.KlCoefficient > 0 ? LogProbs(reference!, batch) : null;
         IAdvantageEstimator estimator = phase.Estimator(options) ?? throw new InvalidOperationException($"{phase.Name} has neither an advantage estimator nor a supervised loss.");
         using AdvantageResult advantages = estimator.Compute(batch.ToRewardBatch());
         return (oldLogProbs, advantages.ToTokens(batch.ResponseMask), referenceLogProbs);
     }
 
-    /// <summary>The batch's response log-probs under <paramref name="model"/>, (B, T), detached, by micro-batches.</summary>
+    /// <summary>
+    /// The batch's response log-probs under <paramref name="model"/>, (B, T), detached, by micro-batches of the run's layout
+    /// (the same micro-batches as the update's, so the numbers equal those of the update's forward pass); 0 past each
+    /// micro-batch's longest response.
+    /// </summary>
     private Tensor LogProbs(CausalLanguageModel model, TrainingBatch batch)
     {
-        var parts = new List<Tensor>();
+        Tensor result = zeros(batch.Count, batch.ResponseLength, device: batch.ResponseMask.device);
         using (no_grad())
         {
-            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch);
+            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch, options.Layout);
             foreach (MicroBatch m in microBatches)
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(model, m.Batch);
-                parts.Add(s.LogProbs.detach().clone());
+                m.Scatter(s.LogProbs.detach(), result);
                 m.Dispose();
             }
         }
-        return cat(parts, 0);
+        return result;
     }
 
     /// <summary>The rows of the groups whose rewards are not all equal (the groups that carry a learning signal), in order.</summary>
@@ -417,14 +421,14 @@ public sealed partial class TrainingRun : IDisposable
                 Tensor? miniStored = stored?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
-                using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch))
+                using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch, options.Layout))
                 {
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
                         if (OldFromUpdate && miniOld is not null)
                         {
-                            miniOld.narrow(0, m.Start, m.Count).copy_(stats.LogProbs.detach());
+                            m.Scatter(stats.LogProbs.detach(), miniOld);
                         }
                         using PolicyLossResult result = supervised?.Compute(m, stats) ?? loss.Compute(m, stats, miniOld!, miniAdvantages!, miniReference, traceLogProbs: miniStored);
                         result.Loss.backward();

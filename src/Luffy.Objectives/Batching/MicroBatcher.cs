@@ -6,82 +6,137 @@ namespace Luffy.Objectives.Batching;
 /// <summary>Splits a <see cref="TrainingBatch"/> into micro-batches for gradient accumulation, keeping the whole batch's counts.</summary>
 public static class MicroBatcher
 {
-    /// <summary>Consecutive micro-batches of at most <paramref name="sequencesPerMicroBatch"/> sequences.</summary>
+    /// <summary>Micro-batches of at most <paramref name="sequencesPerMicroBatch"/> sequences.</summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="sequencesPerMicroBatch">≥ 1.</param>
-    /// <returns>Fresh micro-batches, in order, covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="sequencesPerMicroBatch"/> is &lt; 1.</exception>
-    public static MicroBatches ByCount(TrainingBatch batch, int sequencesPerMicroBatch)
+    /// <param name="layout">
+    /// Which rows share a micro-batch and how wide it is. The default, <see cref="MicroBatchLayout.Consecutive"/>, keeps
+    /// the batch's order and width; <see cref="MicroBatchLayout.SortedByLength"/> computes the least padding.
+    /// </param>
+    /// <returns>Fresh micro-batches covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="sequencesPerMicroBatch"/> is &lt; 1, or <paramref name="layout"/> is not a defined value.</exception>
+    public static MicroBatches ByCount(TrainingBatch batch, int sequencesPerMicroBatch, MicroBatchLayout layout = MicroBatchLayout.Consecutive)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (sequencesPerMicroBatch < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(sequencesPerMicroBatch), sequencesPerMicroBatch, "sequencesPerMicroBatch must be >= 1.");
         }
-        var ranges = new List<(int Start, int Count)>();
-        for (int start = 0; start < batch.Count; start += sequencesPerMicroBatch)
+        CheckLayout(layout);
+        Lengths lengths = Lengths.Read(batch, layout);
+        int[] order = lengths.Order(layout);
+        var parts = new List<int[]>();
+        for (int start = 0; start < order.Length; start += sequencesPerMicroBatch)
         {
-            ranges.Add((start, Math.Min(sequencesPerMicroBatch, batch.Count - start)));
+            parts.Add(order[start..Math.Min(order.Length, start + sequencesPerMicroBatch)]);
         }
-        return Slice(batch, ranges);
+        return Slice(batch, parts, lengths, layout);
     }
 
     /// <summary>
-    /// Consecutive micro-batches whose real tokens (prompt + response, from the attention mask) stay within
+    /// Micro-batches whose real tokens (prompt + response, from the attention mask) stay within
     /// <paramref name="tokenBudget"/>; a sequence larger than the budget gets a micro-batch of its own.
     /// Reads the per-sequence token counts from the device once.
     /// </summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="tokenBudget">≥ 1 tokens per micro-batch.</param>
-    /// <returns>Fresh micro-batches, in order, covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenBudget"/> is &lt; 1.</exception>
-    public static MicroBatches ByTokenBudget(TrainingBatch batch, long tokenBudget)
+    /// <param name="layout">
+    /// Which rows share a micro-batch and how wide it is (the budget counts real tokens in every layout). The default,
+    /// <see cref="MicroBatchLayout.Consecutive"/>, keeps the batch's order and width.
+    /// </param>
+    /// <returns>Fresh micro-batches covering every sequence once; dispose the result (or each micro-batch) when done.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="tokenBudget"/> is &lt; 1, or <paramref name="layout"/> is not a defined value.</exception>
+    public static MicroBatches ByTokenBudget(TrainingBatch batch, long tokenBudget, MicroBatchLayout layout = MicroBatchLayout.Consecutive)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (tokenBudget < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(tokenBudget), tokenBudget, "tokenBudget must be >= 1.");
         }
-        long[] tokens;
-        using (NewDisposeScope())
-        {
-            tokens = HostTransfer.Read<long>(batch.AttentionMask.sum(1));
-        }
-        var ranges = new List<(int Start, int Count)>();
+        CheckLayout(layout);
+        Lengths lengths = Lengths.Read(batch, MicroBatchLayout.SortedByLength); // the budget needs every row's real tokens
+        int[] order = lengths.Order(layout);
+        var parts = new List<int[]>();
         int begin = 0;
         long used = 0;
-        for (int i = 0; i < tokens.Length; i++)
+        for (int k = 0; k < order.Length; k++)
         {
-            if (i > begin && used + tokens[i] > tokenBudget)
+            long tokens = lengths.Prompt[order[k]] + lengths.Response[order[k]];
+            if (k > begin && used + tokens > tokenBudget)
             {
-                ranges.Add((begin, i - begin));
-                begin = i;
+                parts.Add(order[begin..k]);
+                begin = k;
                 used = 0;
             }
-            used += tokens[i];
+            used += tokens;
         }
-        ranges.Add((begin, tokens.Length - begin));
-        return Slice(batch, ranges);
+        parts.Add(order[begin..]);
+        return Slice(batch, parts, lengths, layout);
     }
 
-    private static MicroBatches Slice(TrainingBatch batch, List<(int Start, int Count)> ranges)
+    private static void CheckLayout(MicroBatchLayout layout)
     {
-        long[] lengths;
+        if (!Enum.IsDefined(layout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(layout), layout, $"layout must be one of {string.Join(", ", Enum.GetNames<MicroBatchLayout>())}.");
+        }
+    }
+
+    private static MicroBatches Slice(TrainingBatch batch, List<int[]> parts, Lengths lengths, MicroBatchLayout layout)
+    {
+        long[] responseLengths;
         bool[] traces;
         using (NewDisposeScope())
         {
-            lengths = batch.ResponseLengths.cpu().data<long>().ToArray();
+            responseLengths = batch.ResponseLengths.cpu().data<long>().ToArray();
             traces = batch.OffPolicyMask.logical_and(batch.ResponseMask).any(1).cpu().data<bool>().ToArray();
         }
-        long tokens = lengths.Sum(), sequences = lengths.Count(v => v > 0);
-        long traceFreeTokens = lengths.Where((_, i) => !traces[i]).Sum(), traceFreeSequences = lengths.Where((v, i) => !traces[i] && v > 0).Count();
+        long tokens = responseLengths.Sum(), sequences = responseLengths.Count(v => v > 0);
+        long traceFreeTokens = responseLengths.Where((_, i) => !traces[i]).Sum(), traceFreeSequences = responseLengths.Where((v, i) => !traces[i] && v > 0).Count();
         long traceTokens = tokens - traceFreeTokens;
-        var result = new List<MicroBatch>(ranges.Count);
-        foreach ((int start, int count) in ranges)
+        var result = new List<MicroBatch>(parts.Count);
+        foreach (int[] unsorted in parts)
         {
-            using Tensor indices = arange(start, start + count, dtype: ScalarType.Int64, device: batch.GroupIds.device);
-            result.Add(new MicroBatch(batch.Select(indices), start, batch.Count, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
+            int[] rows = [.. unsorted.Order()];
+            using Tensor indices = tensor(rows.Select(r => (long)r).ToArray(), dtype: ScalarType.Int64, device: batch.GroupIds.device);
+            TrainingBatch part = layout == MicroBatchLayout.Consecutive
+                ? batch.Select(indices)
+                : batch.Part(indices, rows.Max(r => lengths.Prompt[r]), Math.Max(1, rows.Max(r => lengths.Response[r])));
+            result.Add(new MicroBatch(part, rows, batch.Count, batch.PromptLength, batch.ResponseLength, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
         }
         return new MicroBatches(result);
+    }
+
+    /// <summary>Each row's real prompt and response tokens (from the attention mask), read in one transfer.</summary>
+    private sealed record Lengths(int[] Prompt, int[] Response)
+    {
+        public static Lengths Read(TrainingBatch batch, MicroBatchLayout layout)
+        {
+            int b = batch.Count;
+            if (layout == MicroBatchLayout.Consecutive)
+            {
+                return new Lengths(new int[b], new int[b]); // not needed: every micro-batch keeps the full width
+            }
+            long[] counts;
+            using (NewDisposeScope())
+            {
+                Tensor attention = batch.AttentionMask.ne(0);
+                Tensor prompt = attention.narrow(1, 0, batch.PromptLength).sum(1);
+                // the response extent: real tokens, and any column a response-aligned mask marks (right-padded rows)
+                Tensor used = attention.narrow(1, batch.PromptLength, batch.ResponseLength)
+                    .logical_or(batch.ResponseMask).logical_or(batch.OffPolicyMask).logical_or(batch.SamplingLogProbsMask);
+                Tensor columns = arange(1, batch.ResponseLength + 1, dtype: ScalarType.Int64, device: used.device);
+                Tensor response = where(used, columns, zeros(1, dtype: ScalarType.Int64, device: used.device)).amax(1);
+                counts = HostTransfer.Read<long>(cat([prompt, response]));
+            }
+            return new Lengths([.. counts.Take(b).Select(v => (int)v)], [.. counts.Skip(b).Select(v => (int)v)]);
+        }
+
+        /// <summary>The rows in micro-batch order: batch order, or longest first (prompt + response) with ties in batch order.</summary>
+        public int[] Order(MicroBatchLayout layout)
+        {
+            int[] rows = [.. Enumerable.Range(0, Prompt.Length)];
+            return layout == MicroBatchLayout.SortedByLength ? [.. rows.OrderByDescending(r => Prompt[r] + Response[r]).ThenBy(r => r)] : rows;
+        }
     }
 }

@@ -183,6 +183,22 @@ public sealed class TrainingBatch : IDisposable
         Truncated.index_select(0, indices), SamplingLogProbs.index_select(0, indices), SamplingLogProbsMask.index_select(0, indices),
         PromptLength, Statistics, VocabularySize);
 
+    /// <summary>
+    /// The sequences at <paramref name="rows"/> with only the last <paramref name="promptColumns"/> prompt columns and the
+    /// first <paramref name="responseColumns"/> response columns (prompts are left-padded and responses right-padded, so
+    /// the dropped columns are padding when the counts cover the rows' longest prompt and response). Fresh tensors.
+    /// </summary>
+    internal TrainingBatch Part(Tensor rows, int promptColumns, int responseColumns)
+    {
+        int first = PromptLength - promptColumns, width = promptColumns + responseColumns;
+        Tensor Sequence(Tensor t) => t.narrow(1, first, width).index_select(0, rows);
+        Tensor Response(Tensor t) => t.narrow(1, 0, responseColumns).index_select(0, rows);
+        return new(
+            Sequence(InputIds), Sequence(AttentionMask), Sequence(PositionIds), Response(ResponseMask), Response(OffPolicyMask),
+            GroupIds.index_select(0, rows), Rewards.index_select(0, rows), SampleKinds.index_select(0, rows), ResponseLengths.index_select(0, rows),
+            Truncated.index_select(0, rows), Response(SamplingLogProbs), Response(SamplingLogProbsMask), promptColumns, Statistics, VocabularySize);
+    }
+
     /// <summary>Copies every tensor to <paramref name="device"/> (a new batch; this one is unchanged).</summary>
     public TrainingBatch To(Device device) => new(
         InputIds.to(device), AttentionMask.to(device), PositionIds.to(device), ResponseMask.to(device), OffPolicyMask.to(device),

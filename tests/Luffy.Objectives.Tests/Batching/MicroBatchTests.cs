@@ -19,15 +19,113 @@ public class MicroBatchTests
     {
         using TrainingBatch batch = Build();
         IReadOnlyList<MicroBatch> micro = MicroBatcher.ByCount(batch, 3);
-        Assert.Equal(new[] { 0, 3 }, micro.Select(m => m.Start));
+        Assert.Equal(new[] { 0, 1, 2 }, micro[0].Rows);
+        Assert.Equal(new[] { 3 }, micro[1].Rows);
         Assert.Equal(new[] { 3, 1 }, micro.Select(m => m.Count));
-        Tensor perRow = arange(4, dtype: ScalarType.Float64).unsqueeze(1).expand(4, 5);
-        Assert.Equal(new[] { 3.0, 3, 3, 3, 3 }, Tensors.ToArray(micro[1].Slice(perRow)));
-        Assert.Contains("first dimension must be the full batch's B = 4", Assert.Throws<ArgumentException>(() => micro[0].Slice(zeros(3, 5))).Message);
+        int t = batch.ResponseLength;
+        Tensor perRow = arange(4, dtype: ScalarType.Float64).unsqueeze(1).expand(4, t);
+        Assert.Equal(Enumerable.Repeat(3.0, t), Tensors.ToArray(micro[1].Slice(perRow)));
+        Assert.Equal(new[] { 3.0 }, Tensors.ToArray(micro[1].Slice(arange(4, dtype: ScalarType.Float64)))); // (B)
+        Assert.Equal(new[] { 3.0 }, Tensors.ToArray(micro[1].Slice(perRow.narrow(1, 0, 1)))); // (B, 1)
+        Assert.Contains("first dimension must be the full batch's B = 4", Assert.Throws<ArgumentException>(() => micro[0].Slice(zeros(3, t))).Message);
+        Assert.Contains("use SliceSequences", Assert.Throws<ArgumentException>(() => micro[0].Slice(zeros(4, t + 2))).Message);
+        Assert.Contains("P + T = " + (batch.PromptLength + t), Assert.Throws<ArgumentException>(() => micro[0].SliceSequences(zeros(4, t))).Message);
         foreach (MicroBatch m in micro)
         {
             m.Dispose();
         }
+    }
+
+    public static TheoryData<MicroBatchLayout, int> LayoutsAndSizes()
+    {
+        var data = new TheoryData<MicroBatchLayout, int>();
+        foreach (MicroBatchLayout layout in Enum.GetValues<MicroBatchLayout>())
+        {
+            foreach (int size in new[] { 1, 2, 3, 4 })
+            {
+                data.Add(layout, size);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LayoutsAndSizes))]
+    public void Every_layout_covers_each_row_once_and_cuts_only_padding(MicroBatchLayout layout, int size)
+    {
+        using TrainingBatch batch = Build();
+        using MicroBatches parts = MicroBatcher.ByCount(batch, size, layout);
+        Assert.Equal(Enumerable.Range(0, batch.Count), parts.SelectMany(m => m.Rows).Order());
+        long[] promptTokens = Tensors.ToArray(batch.AttentionMask.narrow(1, 0, batch.PromptLength).sum(1)).Select(v => (long)v).ToArray();
+        long[] responseTokens = Tensors.ToArray(batch.AttentionMask.narrow(1, batch.PromptLength, batch.ResponseLength).sum(1)).Select(v => (long)v).ToArray();
+        foreach (MicroBatch m in parts)
+        {
+            Assert.Equal(m.Rows.Order(), m.Rows); // ascending within a micro-batch
+            Assert.Equal(batch.PromptLength, m.TotalPromptLength);
+            Assert.Equal(batch.ResponseLength, m.TotalResponseLength);
+            int p = layout == MicroBatchLayout.Consecutive ? batch.PromptLength : (int)m.Rows.Max(r => promptTokens[r]);
+            int t = layout == MicroBatchLayout.Consecutive ? batch.ResponseLength : (int)Math.Max(1, m.Rows.Max(r => responseTokens[r]));
+            Assert.Equal(p, m.Batch.PromptLength);
+            Assert.Equal(t, m.Batch.ResponseLength);
+            // the micro-batch's tensors are its rows of the full batch's, and the columns it dropped held nothing real
+            Assert.Equal(Tensors.ToArray(m.SliceSequences(batch.InputIds)), Tensors.ToArray(m.Batch.InputIds));
+            Assert.Equal(Tensors.ToArray(m.SliceSequences(batch.PositionIds)), Tensors.ToArray(m.Batch.PositionIds));
+            Assert.Equal(Tensors.ToArray(m.Slice(batch.ResponseMask)), Tensors.ToArray(m.Batch.ResponseMask));
+            Assert.Equal(Tensors.ToArray(m.Slice(batch.OffPolicyMask)), Tensors.ToArray(m.Batch.OffPolicyMask));
+            Assert.Equal(Tensors.ToArray(m.Slice(batch.SamplingLogProbs)), Tensors.ToArray(m.Batch.SamplingLogProbs));
+            Assert.Equal(m.Rows.Sum(r => promptTokens[r] + responseTokens[r]), Tensors.ToArray(m.Batch.AttentionMask).Sum());
+            Assert.Equal(Tensors.ToArray(m.Slice(batch.Rewards)), Tensors.ToArray(m.Batch.Rewards));
+        }
+    }
+
+    [Fact]
+    public void The_sorted_layout_puts_the_longest_rows_first_and_groups_rows_of_similar_length()
+    {
+        using TrainingBatch batch = Build();
+        // real tokens per row: prompt 2 + response 3, 2 + 4, 1 + 2, 1 + 3 -> longest first: rows 1, 0, 3, 2
+        using MicroBatches parts = MicroBatcher.ByCount(batch, 2, MicroBatchLayout.SortedByLength);
+        Assert.Equal(new[] { 0, 1 }, parts[0].Rows);
+        Assert.Equal(new[] { 2, 3 }, parts[1].Rows);
+        Assert.Equal((2, 4), (parts[0].Batch.PromptLength, parts[0].Batch.ResponseLength));
+        Assert.Equal((1, 3), (parts[1].Batch.PromptLength, parts[1].Batch.ResponseLength));
+        using MicroBatches single = MicroBatcher.ByCount(batch, 3, MicroBatchLayout.SortedByLength);
+        Assert.Equal(new[] { 0, 1, 3 }, single[0].Rows);
+        Assert.Equal(new[] { 2 }, single[1].Rows);
+    }
+
+    [Fact]
+    public void Scatter_writes_a_micro_batch_part_back_into_its_rows_and_columns()
+    {
+        using TrainingBatch batch = Build();
+        using MicroBatches parts = MicroBatcher.ByCount(batch, 2, MicroBatchLayout.SortedByLength);
+        Tensor source = arange(batch.Count * batch.ResponseLength, dtype: ScalarType.Float32).reshape(batch.Count, batch.ResponseLength);
+        Tensor target = full(batch.Count, batch.ResponseLength, -1f);
+        foreach (MicroBatch m in parts)
+        {
+            m.Scatter(m.Slice(source), target);
+        }
+        double[] s = Tensors.ToArray(source), d = Tensors.ToArray(target);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            int width = parts.First(m => m.Rows.Contains(i)).Batch.ResponseLength;
+            for (int j = 0; j < batch.ResponseLength; j++)
+            {
+                int k = i * batch.ResponseLength + j;
+                Assert.Equal(j < width ? s[k] : -1, d[k]); // columns past the micro-batch's width are left as they are
+            }
+        }
+        Assert.Contains("(2, 4)", Assert.Throws<ArgumentException>(() => parts[0].Scatter(zeros(2, 3), target)).Message);
+        Assert.Contains("B = 4", Assert.Throws<ArgumentException>(() => parts[0].Scatter(zeros(2, 4), zeros(3, batch.ResponseLength))).Message);
+    }
+
+    [Fact]
+    public void An_undefined_layout_is_refused_by_name()
+    {
+        using TrainingBatch batch = Build();
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => MicroBatcher.ByCount(batch, 2, (MicroBatchLayout)7));
+        Assert.Equal("layout", ex.ParamName);
+        Assert.Contains("Consecutive, Trimmed, SortedByLength", ex.Message);
+        Assert.Equal("layout", Assert.Throws<ArgumentOutOfRangeException>(() => MicroBatcher.ByTokenBudget(batch, 5, (MicroBatchLayout)(-1))).ParamName);
     }
 
     [Fact]
@@ -50,10 +148,22 @@ public class MicroBatchTests
         }
     }
 
+    public static TheoryData<LossKernel, MicroBatchLayout> KernelsAndLayouts()
+    {
+        var data = new TheoryData<LossKernel, MicroBatchLayout>();
+        foreach (LossKernel kernel in new[] { LossKernel.Fused, LossKernel.Composed })
+        {
+            foreach (MicroBatchLayout layout in Enum.GetValues<MicroBatchLayout>())
+            {
+                data.Add(kernel, layout);
+            }
+        }
+        return data;
+    }
+
     [Theory]
-    [InlineData(LossKernel.Fused)]
-    [InlineData(LossKernel.Composed)]
-    public void One_call_per_micro_batch_gives_the_full_batch_loss_gradient_and_metrics(LossKernel kernel)
+    [MemberData(nameof(KernelsAndLayouts))]
+    public void One_call_per_micro_batch_gives_the_full_batch_loss_gradient_and_metrics(LossKernel kernel, MicroBatchLayout layout)
     {
         // the realistic loop used to fill PolicyLossInputs from four objects; leaving out the normalizers scaled the
         // gradient by the number of micro-batches without a word
@@ -77,11 +187,12 @@ public class MicroBatchTests
 
         double sum = 0;
         var metrics = new List<PolicyLossMetrics>();
-        using (MicroBatches parts = MicroBatcher.ByCount(batch, 3))
+        using (MicroBatches parts = MicroBatcher.ByCount(batch, 3, layout))
         {
             foreach (MicroBatch m in parts)
             {
-                using TokenStatisticsResult statistics = TokenStatistics.ForResponses(table.narrow(0, m.Start, m.Count), m.Batch);
+                // the "model" of a trimmed micro-batch sees only its columns (C of LUFFY's token-sum-norm stays the batch's T)
+                using TokenStatisticsResult statistics = TokenStatistics.ForResponses(m.SliceSequences(table), m.Batch);
                 using PolicyLossResult result = loss.Compute(m, statistics, old, advantages, referenceLogProbs: reference, rolloutWeights: weights);
                 result.Loss.backward();
                 sum += Tensors.Scalar(result.Loss);

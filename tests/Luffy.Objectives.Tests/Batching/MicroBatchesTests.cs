@@ -15,7 +15,7 @@ public class MicroBatchesTests
         using TrainingBatch batch = Build();
         MicroBatches parts = MicroBatcher.ByCount(batch, 2);
         Assert.Equal(2, parts.Count);
-        Assert.Equal(new[] { 0, 2 }, parts.Select(m => m.Start));
+        Assert.Equal(new[] { 0, 2 }, parts.Select(m => m.Rows[0]));
         parts[0].Dispose(); // freed early inside a loop: allowed
         parts.Dispose();
         Assert.All(parts, m => Assert.Throws<ObjectDisposedException>(() => m.Batch.InputIds));

@@ -295,23 +295,29 @@ public class MixedBatchBuilderTests
         });
 
     [Property(MaxTest = 50)]
-    public Property Token_budget_micro_batches_cover_the_batch_in_order_within_budget() =>
-        Prop.ForAll(Seeds, Gen.Choose(1, 40).ToArbitrary(), (seed, budget) =>
+    public Property Token_budget_micro_batches_cover_the_batch_within_budget_in_every_layout() =>
+        Prop.ForAll(Seeds, Gen.Choose(1, 40).ToArbitrary(), Gen.Elements(Enum.GetValues<MicroBatchLayout>()).ToArbitrary(), (seed, budget, layout) =>
         {
             (PromptInput[] prompts, _, BatchBuilderOptions options) = RandomPrompts(seed);
             using TrainingBatch batch = new MixedBatchBuilder(options).Build(prompts);
-            IReadOnlyList<MicroBatch> micro = MicroBatcher.ByTokenBudget(batch, budget);
+            IReadOnlyList<MicroBatch> micro = MicroBatcher.ByTokenBudget(batch, budget, layout);
             long[] tokens = batch.AttentionMask.sum(1).data<long>().ToArray();
-            var seen = new List<long>();
+            var seen = new long[tokens.Length];
+            var rows = new List<int>();
             foreach (MicroBatch m in micro)
             {
                 long[] mTokens = m.Batch.AttentionMask.sum(1).data<long>().ToArray();
                 Assert.True(mTokens.Length == 1 || mTokens.Sum() <= budget, $"micro-batch of {mTokens.Length} sequences uses {mTokens.Sum()} > {budget} tokens");
                 Assert.Equal(batch.ResponseLengths.sum().item<long>(), m.GlobalTokenCount);
-                seen.AddRange(mTokens);
+                for (int k = 0; k < m.Count; k++)
+                {
+                    seen[m.Rows[k]] = mTokens[k]; // a trimmed micro-batch keeps every real token of its rows
+                }
+                rows.AddRange(m.Rows);
                 m.Dispose();
             }
             Assert.Equal(tokens, seen);
+            Assert.Equal(Enumerable.Range(0, tokens.Length), layout == MicroBatchLayout.SortedByLength ? rows.Order() : rows); // in order unless sorted
             return true;
         });
 
@@ -334,7 +340,7 @@ public class MixedBatchBuilderTests
         int offset = 0;
         foreach (MicroBatch m in micro)
         {
-            Assert.Equal(offset, m.Start);
+            Assert.Equal(Enumerable.Range(offset, m.Count), m.Rows);
             using PolicyLossResult part = loss.Compute(new PolicyLossInputs
             {
                 LogProbs = m.Slice(logp), OldLogProbs = m.Slice(logp.detach()) - 0.1, Advantages = m.Slice(tokenAdvantages),

@@ -65,8 +65,11 @@ public class NegativeLogLikelihoodLossTests
         }
     }
 
-    [Fact]
-    public void Micro_batches_sum_to_the_full_batch()
+    [Theory]
+    [InlineData(MicroBatchLayout.Consecutive)]
+    [InlineData(MicroBatchLayout.Trimmed)]
+    [InlineData(MicroBatchLayout.SortedByLength)]
+    public void Micro_batches_sum_to_the_full_batch(MicroBatchLayout layout)
     {
         using TrainingBatch batch = new MixedBatchBuilder(new BatchBuilderOptions { EosTokenIds = [2], MaxResponseLength = 5 }).Build(
         [
@@ -83,11 +86,11 @@ public class NegativeLogLikelihoodLossTests
         double[] expected = Tensors.ToArray(table.grad!);
         table.grad = null;
         double sum = 0;
-        using (MicroBatches parts = MicroBatcher.ByCount(batch, 2))
+        using (MicroBatches parts = MicroBatcher.ByCount(batch, 2, layout))
         {
             foreach (MicroBatch m in parts)
             {
-                using TokenStatisticsResult statistics = TokenStatistics.ForResponses(table.narrow(0, m.Start, m.Count), m.Batch);
+                using TokenStatisticsResult statistics = TokenStatistics.ForResponses(m.SliceSequences(table), m.Batch);
                 using PolicyLossResult part = nll.Compute(m, statistics);
                 part.Loss.backward();
                 sum += Tensors.Scalar(part.Loss);
