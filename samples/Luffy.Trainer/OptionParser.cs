@@ -45,7 +45,7 @@ public static class OptionParser
         ["top-p"] = "rollout nucleus mass (1 = off)",
         ["max-response-length"] = "longest response in tokens",
         ["micro-batch"] = "sequences per micro-batch (gradient accumulation)",
-        ["micro-batch-layout"] = "which rows share a micro-batch: sorted (grouped by length, each micro-batch cut to its own longest prompt and response: the least padding), trimmed (in order, each cut to its longest row) or consecutive (in order at the batch's full width: the layout the committed results were computed with, which reproduces them bit for bit)",
+        ["micro-batch-layout"] = "which rows share a micro-batch: sorted (grouped by length, each micro-batch cut to its own longest prompt and response: the least padding), trimmed (in order, each cut to its longest row) or consecutive (in order at the batch's full width: the layout of the results committed before this option existed)",
         ["rollout-batch"] = "sequences generated together (bounds the KV cache: lower it for long responses on a GPU)",
         ["gamma"] = "policy-shaping gamma of f(p) = p/(p+gamma) (the paper's is 0.1; the default is the committed sweep's choice)",
         ["entropy"] = "entropy bonus coefficient",
