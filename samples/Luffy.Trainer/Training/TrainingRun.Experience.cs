@@ -105,14 +105,12 @@ public sealed partial class TrainingRun
     /// <summary>
     /// Records every group of the step in the buffer (its members' response tokens, old log-probs and rewards: ExGRPO
     /// stores the correct ones once replay has started, and retires questions whose whole group is correct), then ends
-    /// the step with the batch's solved share. Returns the share.
+    /// the step with the batch's solved share. Returns the share. The group ids, rewards and response lengths are the
+    /// batch's, already on the host.
     /// </summary>
-    private double RecordExperience(TrainingBatch batch, Tensor old, IReadOnlyDictionary<long, long> questionOf)
+    private double RecordExperience(TrainingBatch batch, Tensor old, IReadOnlyDictionary<long, long> questionOf, long[] groupIds, float[] rewards, long[] lengths)
     {
-        long[] groupIds = HostRead<long>(batch.GroupIds);
-        float[] rewards = HostRead<float>(batch.Rewards);
         long[] ids = HostRead<long>(batch.ResponseIds());
-        long[] lengths = HostRead<long>(batch.ResponseLengths);
         float[] logProbs = HostRead<float>(old);
         int t = batch.ResponseLength;
         foreach (IGrouping<long, int> group in Enumerable.Range(0, batch.Count).GroupBy(i => groupIds[i]))

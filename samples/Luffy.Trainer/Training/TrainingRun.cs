@@ -208,9 +208,7 @@ public sealed partial class TrainingRun : IDisposable
         double rolloutSeconds = clock.Elapsed.TotalSeconds;
         clock.Restart();
         using TrainingBatch full = builder.Build(prompts, (prompt, _, response) => task.Reward(problems[prompt.GroupId], response), device);
-        bool[] isOn = HostRead<long>(full.SampleKinds).Select(k => k == (long)SampleKind.OnPolicy).ToArray();
-        float[] rewards = HostRead<float>(full.Rewards);
-        long[] groupIds = HostRead<long>(full.GroupIds);
+        (bool[] isOn, float[] rewards, long[] groupIds, long[] responseLengths) = RowFacts(full);
         long[] informative = InformativeRows(groupIds, rewards);
         int informativeGroups = informative.Select(i => groupIds[i]).Distinct().Count();
         bool supervised = phase.Supervised(options) is not null;
@@ -226,13 +224,14 @@ public sealed partial class TrainingRun : IDisposable
             using TrainingBatch? selected = options.DynamicSampling && !supervised && informative.Length < groupIds.Length
                 ? full.Select(tensor(informative, dtype: ScalarType.Int64, device: full.GroupIds.device)) : null;
             TrainingBatch batch = selected ?? full;
+            long[] rows = selected is null ? [.. Enumerable.Range(0, groupIds.Length).Select(i => (long)i)] : informative;
             (Tensor? old, Tensor? advantages, Tensor? referenceLogProbs) = Build(batch, phase);
             bool replaying = experience?.ReplayStarted ?? false; // the loss of the phase the step began in
-            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, phase, old, advantages, referenceLogProbs, step, replaying);
-            trainTokens = batch.ResponseLengths.sum().item<long>();
+            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, [.. rows.Select(i => groupIds[i])], phase, old, advantages, referenceLogProbs, step, replaying);
+            trainTokens = rows.Sum(i => responseLengths[i]);
             if (experience is not null)
             {
-                RecordExperience(batch, old!, questions);
+                RecordExperience(batch, old!, questions, [.. rows.Select(i => groupIds[i])], [.. rows.Select(i => rewards[i])], [.. rows.Select(i => responseLengths[i])]);
             }
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -393,7 +392,7 @@ public sealed partial class TrainingRun : IDisposable
     /// accumulated over micro-batches with the mini-batch's normalizers). The old log-probs stay those of the rollout, so
     /// from the second update on the importance ratio differs from 1 and the clip can act.
     /// </summary>
-    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, TrainingMethod phase, Tensor? old, Tensor? advantages, Tensor? referenceLogProbs, int step, bool replaying)
+    private (double Loss, double GradNorm, bool Skipped, double LearningRate, PolicyLossMetrics Metrics, int Updates) Update(TrainingBatch batch, long[] groups, TrainingMethod phase, Tensor? old, Tensor? advantages, Tensor? referenceLogProbs, int step, bool replaying)
     {
         NegativeLogLikelihoodLoss? supervised = phase.Supervised(options);
         MixedPolicyLoss loss = phase.Loss(options, replaying);
@@ -403,7 +402,6 @@ public sealed partial class TrainingRun : IDisposable
         {
             group.LearningRate = lr;
         }
-        long[] groups = HostRead<long>(batch.GroupIds);
         List<long[]> miniBatches = MiniBatchRows(groups, options.MiniBatches);
         var parts = new List<PolicyLossMetrics>();
         double totalLoss = 0, gradNorm = 0;
@@ -513,6 +511,22 @@ public sealed partial class TrainingRun : IDisposable
                 tensorboard.add_scalar("eval/" + name, (float)value, record.Step);
             }
         }
+    }
+
+    /// <summary>
+    /// Per row of a built batch, in one device read: whether it is an on-policy sample, its reward, its group id and its
+    /// response length (the values travel as float64, exact for these integers and for float32 rewards).
+    /// </summary>
+    private static (bool[] IsOn, float[] Rewards, long[] GroupIds, long[] ResponseLengths) RowFacts(TrainingBatch batch)
+    {
+        int b = batch.Count;
+        double[] v;
+        using (NewDisposeScope())
+        {
+            v = HostRead<double>(cat(new[] { batch.SampleKinds, batch.Rewards, batch.GroupIds, batch.ResponseLengths }.Select(t => t.to_type(ScalarType.Float64)).ToArray()));
+        }
+        return ([.. v[..b].Select(k => (long)k == (long)SampleKind.OnPolicy)], [.. v[b..(2 * b)].Select(r => (float)r)],
+            [.. v[(2 * b)..(3 * b)].Select(g => (long)g)], [.. v[(3 * b)..].Select(n => (long)n)]);
     }
 
     private static T[] HostRead<T>(Tensor t)

@@ -6,7 +6,7 @@ namespace Luffy.Objectives.Batching;
 /// <summary>Splits a <see cref="TrainingBatch"/> into micro-batches for gradient accumulation, keeping the whole batch's counts.</summary>
 public static class MicroBatcher
 {
-    /// <summary>Micro-batches of at most <paramref name="sequencesPerMicroBatch"/> sequences.</summary>
+    /// <summary>Micro-batches of at most <paramref name="sequencesPerMicroBatch"/> sequences. Reads the per-sequence counts from the device once.</summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="sequencesPerMicroBatch">≥ 1.</param>
     /// <param name="layout">
@@ -23,7 +23,7 @@ public static class MicroBatcher
             throw new ArgumentOutOfRangeException(nameof(sequencesPerMicroBatch), sequencesPerMicroBatch, "sequencesPerMicroBatch must be >= 1.");
         }
         CheckLayout(layout);
-        Lengths lengths = Lengths.Read(batch, layout);
+        Lengths lengths = Lengths.Read(batch);
         int[] order = lengths.Order(layout);
         var parts = new List<int[]>();
         for (int start = 0; start < order.Length; start += sequencesPerMicroBatch)
@@ -36,7 +36,7 @@ public static class MicroBatcher
     /// <summary>
     /// Micro-batches whose real tokens (prompt + response, from the attention mask) stay within
     /// <paramref name="tokenBudget"/>; a sequence larger than the budget gets a micro-batch of its own.
-    /// Reads the per-sequence token counts from the device once.
+    /// Reads the per-sequence counts from the device once (as <see cref="ByCount"/> does).
     /// </summary>
     /// <param name="batch">The full batch; not disposed.</param>
     /// <param name="tokenBudget">≥ 1 tokens per micro-batch.</param>
@@ -54,7 +54,7 @@ public static class MicroBatcher
             throw new ArgumentOutOfRangeException(nameof(tokenBudget), tokenBudget, "tokenBudget must be >= 1.");
         }
         CheckLayout(layout);
-        Lengths lengths = Lengths.Read(batch, MicroBatchLayout.SortedByLength); // the budget needs every row's real tokens
+        Lengths lengths = Lengths.Read(batch);
         int[] order = lengths.Order(layout);
         var parts = new List<int[]>();
         int begin = 0;
@@ -84,13 +84,8 @@ public static class MicroBatcher
 
     private static MicroBatches Slice(TrainingBatch batch, List<int[]> parts, Lengths lengths, MicroBatchLayout layout)
     {
-        long[] responseLengths;
-        bool[] traces;
-        using (NewDisposeScope())
-        {
-            responseLengths = batch.ResponseLengths.cpu().data<long>().ToArray();
-            traces = batch.OffPolicyMask.logical_and(batch.ResponseMask).any(1).cpu().data<bool>().ToArray();
-        }
+        long[] responseLengths = lengths.ResponseTokens;
+        bool[] traces = lengths.Traces;
         long tokens = responseLengths.Sum(), sequences = responseLengths.Count(v => v > 0);
         long traceFreeTokens = responseLengths.Where((_, i) => !traces[i]).Sum(), traceFreeSequences = responseLengths.Where((v, i) => !traces[i] && v > 0).Count();
         long traceTokens = tokens - traceFreeTokens;
@@ -100,36 +95,38 @@ public static class MicroBatcher
             int[] rows = [.. unsorted.Order()];
             using Tensor indices = tensor(rows.Select(r => (long)r).ToArray(), dtype: ScalarType.Int64, device: batch.GroupIds.device);
             TrainingBatch part = layout == MicroBatchLayout.Consecutive
-                ? batch.Select(indices)
+                ? batch.Selected(indices)
                 : batch.Part(indices, rows.Max(r => lengths.Prompt[r]), Math.Max(1, rows.Max(r => lengths.Response[r])));
             result.Add(new MicroBatch(part, rows, batch.Count, batch.PromptLength, batch.ResponseLength, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
         }
         return new MicroBatches(result);
     }
 
-    /// <summary>Each row's real prompt and response tokens (from the attention mask), read in one transfer.</summary>
-    private sealed record Lengths(int[] Prompt, int[] Response)
+    /// <summary>
+    /// Per row, read from the device in one transfer: the real prompt tokens and the response extent (columns up to the
+    /// last one any response-aligned mask or the attention mask marks), the tokens under the response mask, and whether
+    /// the row carries trace tokens.
+    /// </summary>
+    private sealed record Lengths(int[] Prompt, int[] Response, long[] ResponseTokens, bool[] Traces)
     {
-        public static Lengths Read(TrainingBatch batch, MicroBatchLayout layout)
+        public static Lengths Read(TrainingBatch batch)
         {
             int b = batch.Count;
-            if (layout == MicroBatchLayout.Consecutive)
-            {
-                return new Lengths(new int[b], new int[b]); // not needed: every micro-batch keeps the full width
-            }
             long[] counts;
             using (NewDisposeScope())
             {
                 Tensor attention = batch.AttentionMask.ne(0);
                 Tensor prompt = attention.narrow(1, 0, batch.PromptLength).sum(1);
-                // the response extent: real tokens, and any column a response-aligned mask marks (right-padded rows)
                 Tensor used = attention.narrow(1, batch.PromptLength, batch.ResponseLength)
                     .logical_or(batch.ResponseMask).logical_or(batch.OffPolicyMask).logical_or(batch.SamplingLogProbsMask);
                 Tensor columns = arange(1, batch.ResponseLength + 1, dtype: ScalarType.Int64, device: used.device);
-                Tensor response = where(used, columns, zeros(1, dtype: ScalarType.Int64, device: used.device)).amax(1);
-                counts = HostTransfer.Read<long>(cat([prompt, response]));
+                Tensor extent = where(used, columns, zeros(1, dtype: ScalarType.Int64, device: used.device)).amax(1);
+                Tensor traces = batch.OffPolicyMask.logical_and(batch.ResponseMask).any(1).to_type(ScalarType.Int64);
+                counts = HostTransfer.Read<long>(cat([prompt, extent, batch.ResponseLengths.to_type(ScalarType.Int64), traces]));
             }
-            return new Lengths([.. counts.Take(b).Select(v => (int)v)], [.. counts.Skip(b).Select(v => (int)v)]);
+            return new Lengths(
+                [.. counts.Take(b).Select(v => (int)v)], [.. counts.Skip(b).Take(b).Select(v => (int)v)],
+                [.. counts.Skip(2 * b).Take(b)], [.. counts.Skip(3 * b).Select(v => v != 0)]);
         }
 
         /// <summary>The rows in micro-batch order: batch order, or longest first (prompt + response) with ties in batch order.</summary>

@@ -176,7 +176,8 @@ public sealed class TrainingBatch : IDisposable
         return Selected(converted);
     }
 
-    private TrainingBatch Selected(Tensor indices) => new(
+    /// <summary>The rows at <paramref name="indices"/> (int64, known to be in range: no read to check them).</summary>
+    internal TrainingBatch Selected(Tensor indices) => new(
         InputIds.index_select(0, indices), AttentionMask.index_select(0, indices), PositionIds.index_select(0, indices),
         ResponseMask.index_select(0, indices), OffPolicyMask.index_select(0, indices), GroupIds.index_select(0, indices),
         Rewards.index_select(0, indices), SampleKinds.index_select(0, indices), ResponseLengths.index_select(0, indices),

@@ -118,6 +118,26 @@ public class MicroBatchTests
         Assert.Contains("B = 4", Assert.Throws<ArgumentException>(() => parts[0].Scatter(zeros(2, 4), zeros(3, batch.ResponseLength))).Message);
     }
 
+    [Theory]
+    [InlineData(MicroBatchLayout.Consecutive)]
+    [InlineData(MicroBatchLayout.Trimmed)]
+    [InlineData(MicroBatchLayout.SortedByLength)]
+    public void Splitting_reads_the_device_once_in_every_layout(MicroBatchLayout layout)
+    {
+        // on an accelerator every read is a synchronization: the counts, lengths and trace flags come in one transfer
+        using TrainingBatch batch = Build();
+        long before = Luffy.Objectives.Internal.HostTransfer.Reads;
+        using (MicroBatcher.ByCount(batch, 1, layout))
+        {
+            Assert.Equal(1, Luffy.Objectives.Internal.HostTransfer.Reads - before);
+        }
+        before = Luffy.Objectives.Internal.HostTransfer.Reads;
+        using (MicroBatcher.ByTokenBudget(batch, 5, layout))
+        {
+            Assert.Equal(1, Luffy.Objectives.Internal.HostTransfer.Reads - before);
+        }
+    }
+
     [Fact]
     public void An_undefined_layout_is_refused_by_name()
     {
