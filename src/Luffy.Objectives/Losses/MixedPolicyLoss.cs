@@ -168,7 +168,7 @@ public sealed class MixedPolicyLoss
         Tensor tokenLoss = PropagateNaN(offLoss is null ? onLoss : where(off, offLoss, onLoss), lp);
 
         Tensor kept = policy;
-        Tensor allMaxClipped = zeros_like(mask);
+        Tensor allMaxClipped = zeros(mask.shape[0], 1, dtype: ScalarType.Bool, device: mask.device); // none without AllMaxClip
         if (o.AllMaxClip is { } bound)
         {
             allMaxClipped = policy.logical_and(lp.detach().gt(Math.Log(bound)));
@@ -418,13 +418,23 @@ public sealed class MixedPolicyLoss
         }
     }
 
-    /// <summary>The token sets of one step, as bool (B, T) tensors (temporaries of the caller's dispose scope).</summary>
+    /// <summary>
+    /// The token sets of one step, as bool (B, T) tensors (temporaries of the caller's dispose scope); an empty set may
+    /// be an all-false (B, 1) tensor, which broadcasts like (B, T).
+    /// </summary>
     private sealed record Masks(Tensor Response, Tensor TraceSequences, Tensor Policy, Tensor OnPolicy, Tensor OffPolicy)
     {
         public static Masks Of(PolicyLossInputs inputs, PolicyLossOptions o)
         {
             Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
-            Tensor trace = inputs.OffPolicyMask is null ? zeros_like(mask) : TensorGuard.AsBoolMask(inputs.OffPolicyMask).logical_and(mask);
+            if (inputs.OffPolicyMask is null)
+            {
+                // no trace token (validation ensures trace sequences stay in the policy loss): every response token is
+                // on-policy; the empty sets are (B, 1), which broadcast as (B, T) would, without a (B, T) pass each
+                Tensor none = zeros(mask.shape[0], 1, dtype: ScalarType.Bool, device: mask.device);
+                return new Masks(mask, none, mask, mask, none);
+            }
+            Tensor trace = TensorGuard.AsBoolMask(inputs.OffPolicyMask).logical_and(mask);
             Tensor traceSequences = trace.any(1, keepdim: true);
             Tensor policy = o.TraceSequencesInPolicyLoss ? mask : mask.logical_and(traceSequences.logical_not());
             Tensor off = trace.logical_and(policy);
