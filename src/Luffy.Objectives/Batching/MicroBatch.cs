@@ -23,6 +23,7 @@ public sealed class MicroBatch : IDisposable
     {
         Batch = batch;
         this.rows = rows;
+        Rows = Array.AsReadOnly(rows);
         consecutive = rows.Select((r, k) => r - k).Distinct().Count() <= 1;
         TotalRows = totalRows;
         TotalPromptLength = totalPromptLength;
@@ -38,7 +39,7 @@ public sealed class MicroBatch : IDisposable
     public TrainingBatch Batch { get; }
 
     /// <summary>The full batch's rows of this micro-batch, ascending (row k of <see cref="Batch"/> is full-batch row Rows[k]).</summary>
-    public IReadOnlyList<int> Rows => rows;
+    public IReadOnlyList<int> Rows { get; }
 
     /// <summary>The number of rows (sequences) in this micro-batch.</summary>
     public int Count => rows.Length;
