@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Luffy.Objectives.Losses;
 using static TorchSharp.torch;
 
@@ -58,35 +59,26 @@ internal static unsafe class MaskedReductions
         Tensor? w = term == Term.Difference ? (subtrahend ?? throw new ArgumentNullException(nameof(subtrahend))).detach().contiguous() : null;
         int b = (int)v.shape[0], t = (int)v.shape[1];
         bool* mask = (bool*)Pointer(s);
+        void* x = Pointer(v), y = w is null ? null : Pointer(w);
+        bool single = v.dtype == ScalarType.Float32;
+        int lanes = FusedPolicyLoss.MaxLanes();
         var rows = new double[b];
-        int blocks = (b + RowsPerBlock - 1) / RowsPerBlock;
-        if (v.dtype == ScalarType.Float32)
+        Parallel.For(0, (b + RowsPerBlock - 1) / RowsPerBlock, block =>
         {
-            float* x = (float*)Pointer(v), y = w is null ? null : (float*)Pointer(w);
-            int lanes = FusedPolicyLoss.MaxLanes();
-            Parallel.For(0, blocks, block =>
+            for (int i = block * RowsPerBlock, end = Math.Min(b, (block + 1) * RowsPerBlock); i < end; i++)
             {
-                for (int i = block * RowsPerBlock, end = Math.Min(b, (block + 1) * RowsPerBlock); i < end; i++)
+                long row = (long)i * t;
+                if (!single)
                 {
-                    long row = (long)i * t;
-                    rows[i] = lanes >= 16 ? RowSum<FloatLanes512>(x + row, y is null ? null : y + row, mask + row, t, term)
-                        : lanes >= 8 ? RowSum<FloatLanes256>(x + row, y is null ? null : y + row, mask + row, t, term)
-                        : RowSumScalar(x + row, y is null ? null : y + row, mask + row, 0, t, term);
+                    rows[i] = RowSumScalar((double*)x + row, y is null ? null : (double*)y + row, mask + row, 0, t, term);
+                    continue;
                 }
-            });
-        }
-        else
-        {
-            double* x = (double*)Pointer(v), y = w is null ? null : (double*)Pointer(w);
-            Parallel.For(0, blocks, block =>
-            {
-                for (int i = block * RowsPerBlock, end = Math.Min(b, (block + 1) * RowsPerBlock); i < end; i++)
-                {
-                    long row = (long)i * t;
-                    rows[i] = RowSumScalar(x + row, y is null ? null : y + row, mask + row, 0, t, term);
-                }
-            });
-        }
+                float* xr = (float*)x + row, yr = y is null ? null : (float*)y + row;
+                rows[i] = lanes >= 16 ? RowSum<FloatLanes512>(xr, yr, mask + row, t, term)
+                    : lanes >= 8 ? RowSum<FloatLanes256>(xr, yr, mask + row, t, term)
+                    : RowSumScalar(xr, yr, mask + row, 0, t, term);
+            }
+        });
         double total = 0;
         foreach (double r in rows)
         {
@@ -97,25 +89,39 @@ internal static unsafe class MaskedReductions
 
     /// <summary>The number of true tokens of <paramref name="selection"/> (and of <paramref name="and"/>, when given).</summary>
     /// <param name="selection">(B, T) bool, on the CPU.</param>
-    /// <param name="and">(B, T) bool or <see langword="null"/>.</param>
+    /// <param name="and">(B, T) bool (or a shape that broadcasts with <paramref name="selection"/>'s), or <see langword="null"/>.</param>
     public static long Count(Tensor selection, Tensor? and = null)
     {
         using var scope = NewDisposeScope();
         Tensor s = TensorGuard.AsBoolMask(selection).contiguous();
         Tensor? a = and is null ? null : TensorGuard.AsBoolMask(and).contiguous();
-        byte* p = (byte*)Pointer(s), q = a is null ? null : (byte*)Pointer(a);
-        long n = s.numel(), count = 0, k = 0;
-        // a bool is one byte holding 0 or 1, so the bits set in 8 bytes are the true values among them
-        for (; k + 8 <= n; k += 8)
+        if (a is not null && !a.shape.SequenceEqual(s.shape))
         {
-            ulong bits = *(ulong*)(p + k);
-            count += BitOperations.PopCount(q is null ? bits : bits & *(ulong*)(q + k));
+            s = s.logical_and(a).contiguous(); // shapes that broadcast (an empty set is (B, 1)): one mask of the full shape
+            a = null;
         }
-        for (; k < n; k++)
+        return CountTrue((bool*)Pointer(s), a is null ? null : (bool*)Pointer(a), s.numel());
+    }
+
+    /// <summary>
+    /// The number of positions among <paramref name="count"/> where <paramref name="values"/> (and <paramref name="and"/>,
+    /// when not null) are true, 32 at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static long CountTrue(bool* values, bool* and, long count)
+    {
+        long n = 0, j = 0;
+        byte* x = (byte*)values, y = (byte*)and;
+        for (; j + 32 <= count; j += 32)
         {
-            count += q is null ? p[k] : p[k] & q[k];
+            Vector256<byte> v = y is null ? Vector256.Load(x + j) : Vector256.Load(x + j) & Vector256.Load(y + j);
+            n += BitOperations.PopCount(Vector256.ExtractMostSignificantBits(Vector256.GreaterThan(v, Vector256<byte>.Zero)));
         }
-        return count;
+        for (; j < count; j++)
+        {
+            n += values[j] && (and is null || and[j]) ? 1 : 0;
+        }
+        return n;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -109,7 +109,7 @@ internal static unsafe partial class FusedPolicyLoss
             for (int i = 0; i < b; i++)
             {
                 bool* rowMask = maskPointer + (long)i * t;
-                int n = CountTrue(rowMask, t);
+                int n = (int)MaskedReductions.CountTrue(rowMask, null, t);
                 bool trace = offPointer is not null && n > 0 && AnyBoth(rowMask, offPointer + (long)i * t, t);
                 int k = !o.TraceSequencesInPolicyLoss && trace ? 0
                     : allMaxLogBound is { } logBound ? CountKept(rowMask, logp, (long)i * t, t, logBound) : n;
@@ -344,23 +344,6 @@ internal static unsafe partial class FusedPolicyLoss
 
     /// <summary>What <see cref="State.Run"/> prepares per call for the kernel.</summary>
     private sealed record KernelSettings(double[] PolicyWeights, double[] RegularizerWeights, bool[] TraceRows, double? AllMaxLogBound, double SftGradient, int Rows, int Columns);
-
-    /// <summary>Number of true values among <paramref name="count"/> bools, 32 at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int CountTrue(bool* values, int count)
-    {
-        int n = 0, j = 0;
-        var bytes = (byte*)values;
-        for (; j + 32 <= count; j += 32)
-        {
-            n += BitOperations.PopCount(Vector256.ExtractMostSignificantBits(Vector256.GreaterThan(Vector256.Load(bytes + j), Vector256<byte>.Zero)));
-        }
-        for (; j < count; j++)
-        {
-            n += values[j] ? 1 : 0;
-        }
-        return n;
-    }
 
     /// <summary>Whether some position is true in both bool arrays, 32 at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

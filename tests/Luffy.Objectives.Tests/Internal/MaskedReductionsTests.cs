@@ -149,6 +149,20 @@ public class MaskedReductionsTests
         });
 
     [Fact]
+    public void A_count_with_a_mask_of_another_shape_broadcasts_as_the_tensor_ops_do()
+    {
+        using var scope = NewDisposeScope();
+        (_, _, bool[,] mask) = Random(5, 4, 37);
+        Tensor full = Tensors.Mask(mask);
+        long expected = full.sum().item<long>();
+        Assert.Equal(0, MaskedReductions.Count(zeros(4, 1, dtype: ScalarType.Bool), full)); // an empty set as (B, 1)
+        Assert.Equal(expected, MaskedReductions.Count(full, ones(4, 1, dtype: ScalarType.Bool)));
+        Tensor firstRow = zeros(4, 1, dtype: ScalarType.Bool);
+        firstRow[0] = tensor(true);
+        Assert.Equal(full[0].sum().item<long>(), MaskedReductions.Count(full, firstRow));
+    }
+
+    [Fact]
     public void A_difference_without_a_subtrahend_is_refused()
     {
         using var scope = NewDisposeScope();
