@@ -155,7 +155,10 @@ public sealed class MicroBatch : IDisposable
         return wholeBatch.index_select(0, indices);
     }
 
-    private Tensor RowIndices(Device device) => tensor(rows.Select(r => (long)r).ToArray(), dtype: ScalarType.Int64, device: device);
+    private Tensor RowIndices(Device device) => Indices(rows, device);
+
+    /// <summary><paramref name="rows"/> as an int64 (n) index tensor on <paramref name="device"/>.</summary>
+    internal static Tensor Indices(int[] rows, Device device) => tensor(Array.ConvertAll(rows, r => (long)r), dtype: ScalarType.Int64, device: device);
 
     /// <summary>
     /// The whole batch's normalizers for <paramref name="options"/> (pass them as <see cref="PolicyLossInputs.Normalizers"/>):

@@ -93,10 +93,11 @@ public static class MicroBatcher
         foreach (int[] unsorted in parts)
         {
             int[] rows = [.. unsorted.Order()];
-            using Tensor indices = tensor(rows.Select(r => (long)r).ToArray(), dtype: ScalarType.Int64, device: batch.GroupIds.device);
-            TrainingBatch part = layout == MicroBatchLayout.Consecutive
-                ? batch.Selected(indices)
-                : batch.Part(indices, rows.Max(r => lengths.Prompt[r]), Math.Max(1, rows.Max(r => lengths.Response[r])));
+            using Tensor indices = MicroBatch.Indices(rows, batch.GroupIds.device);
+            (int promptColumns, int responseColumns) = layout == MicroBatchLayout.Consecutive
+                ? (batch.PromptLength, batch.ResponseLength)
+                : (rows.Max(r => lengths.Prompt[r]), Math.Max(1, rows.Max(r => lengths.Response[r])));
+            TrainingBatch part = batch.Part(indices, promptColumns, responseColumns);
             result.Add(new MicroBatch(part, rows, batch.Count, batch.PromptLength, batch.ResponseLength, tokens, sequences, traceFreeTokens, traceFreeSequences, traceTokens));
         }
         return new MicroBatches(result);

@@ -176,13 +176,8 @@ public sealed class TrainingBatch : IDisposable
         return Selected(converted);
     }
 
-    /// <summary>The rows at <paramref name="indices"/> (int64, known to be in range: no read to check them).</summary>
-    internal TrainingBatch Selected(Tensor indices) => new(
-        InputIds.index_select(0, indices), AttentionMask.index_select(0, indices), PositionIds.index_select(0, indices),
-        ResponseMask.index_select(0, indices), OffPolicyMask.index_select(0, indices), GroupIds.index_select(0, indices),
-        Rewards.index_select(0, indices), SampleKinds.index_select(0, indices), ResponseLengths.index_select(0, indices),
-        Truncated.index_select(0, indices), SamplingLogProbs.index_select(0, indices), SamplingLogProbsMask.index_select(0, indices),
-        PromptLength, Statistics, VocabularySize);
+    /// <summary>The rows at <paramref name="indices"/> (int64, known to be in range: no read to check them), same P and T.</summary>
+    internal TrainingBatch Selected(Tensor indices) => Part(indices, PromptLength, ResponseLength);
 
     /// <summary>
     /// The sequences at <paramref name="rows"/> with only the last <paramref name="promptColumns"/> prompt columns and the
@@ -192,8 +187,16 @@ public sealed class TrainingBatch : IDisposable
     internal TrainingBatch Part(Tensor rows, int promptColumns, int responseColumns)
     {
         int first = PromptLength - promptColumns, width = promptColumns + responseColumns;
-        Tensor Sequence(Tensor t) => t.narrow(1, first, width).index_select(0, rows);
-        Tensor Response(Tensor t) => t.narrow(1, 0, responseColumns).index_select(0, rows);
+        Tensor Sequence(Tensor t)
+        {
+            using Tensor columns = t.narrow(1, first, width);
+            return columns.index_select(0, rows);
+        }
+        Tensor Response(Tensor t)
+        {
+            using Tensor columns = t.narrow(1, 0, responseColumns);
+            return columns.index_select(0, rows);
+        }
         return new(
             Sequence(InputIds), Sequence(AttentionMask), Sequence(PositionIds), Response(ResponseMask), Response(OffPolicyMask),
             GroupIds.index_select(0, rows), Rewards.index_select(0, rows), SampleKinds.index_select(0, rows), ResponseLengths.index_select(0, rows),

@@ -21,24 +21,13 @@ internal static unsafe partial class FusedPolicyLoss
             if (typeof(T) == typeof(float))
             {
                 ref KernelArguments<float> floats = ref Unsafe.As<KernelArguments<T>, KernelArguments<float>>(ref a);
-                bool regularizers = a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]);
                 if (a.Lanes >= 16)
                 {
-                    int done = a.TraceRows[i] ? SimdRow<FloatLanes512, MixedRow>(floats, i, j, ref acc) : SimdRow<FloatLanes512, OnPolicyRow>(floats, i, j, ref acc);
-                    if (regularizers)
-                    {
-                        SimdRegularizerRow<FloatLanes512>(floats, i, j, done, ref acc);
-                    }
-                    j = done;
+                    j = SimdColumns<FloatLanes512>(floats, i, j, ref acc);
                 }
                 if (a.Lanes >= 8)
                 {
-                    int done = a.TraceRows[i] ? SimdRow<FloatLanes256, MixedRow>(floats, i, j, ref acc) : SimdRow<FloatLanes256, OnPolicyRow>(floats, i, j, ref acc);
-                    if (regularizers)
-                    {
-                        SimdRegularizerRow<FloatLanes256>(floats, i, j, done, ref acc);
-                    }
-                    j = done;
+                    j = SimdColumns<FloatLanes256>(floats, i, j, ref acc);
                 }
             }
             for (; j < t; j++)
@@ -47,6 +36,21 @@ internal static unsafe partial class FusedPolicyLoss
             }
         }
         return acc;
+    }
+
+    /// <summary>
+    /// Row <paramref name="i"/> from column <paramref name="start"/> at <typeparamref name="TV"/>'s width: the policy terms
+    /// in the body of the row's kind, then the regularizers where there are any. Returns the first column not done.
+    /// </summary>
+    private static int SimdColumns<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        int done = a.TraceRows[i] ? SimdRow<TV, MixedRow>(a, i, start, ref acc) : SimdRow<TV, OnPolicyRow>(a, i, start, ref acc);
+        if (a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]))
+        {
+            SimdRegularizerRow<TV>(a, i, start, done, ref acc);
+        }
+        return done;
     }
 
     /// <summary>The row kind of <see cref="SimdRow{TV, TRow}"/> for a row with no off-policy token: its body has no off-policy code.</summary>

@@ -266,24 +266,34 @@ public sealed class MixedPolicyLoss
                 Sum(MetricSlots.RatioSum, mClampedRatio!, mOff);
             }
             var counts = new List<Tensor>();
-            var known = new Dictionary<Tensor, double>(ReferenceEqualityComparer.Instance); // a mask counted once (scope = on, policy = mask)
+            var counted = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance); // a mask counted once (scope = on, policy = mask)
             void Count(int slot, Tensor selection, Tensor? and = null)
             {
                 slots.Add(slot);
-                if (host)
+                if (and is null && counted.TryGetValue(selection, out int at))
                 {
-                    if (and is not null || !known.TryGetValue(selection, out double n))
+                    if (host)
                     {
-                        n = MaskedReductions.Count(selection, and);
-                        if (and is null)
-                        {
-                            known[selection] = n;
-                        }
+                        hostValues.Add(hostValues[at]);
                     }
-                    hostValues.Add(n);
+                    else
+                    {
+                        counts.Add(counts[at]);
+                    }
                     return;
                 }
-                counts.Add(count_nonzero(and is null ? selection : selection.logical_and(and)));
+                if (and is null)
+                {
+                    counted[selection] = host ? hostValues.Count : counts.Count;
+                }
+                if (host)
+                {
+                    hostValues.Add(MaskedReductions.Count(selection, and));
+                }
+                else
+                {
+                    counts.Add(count_nonzero(and is null ? selection : selection.logical_and(and)));
+                }
             }
             Count(MetricSlots.OnCount, mOn);
             if (mOff is not null)
