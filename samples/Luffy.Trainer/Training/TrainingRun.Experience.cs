@@ -79,7 +79,7 @@ public sealed partial class TrainingRun
         Model.eval();
         using (no_grad())
         {
-            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch, options.Layout);
+            using MicroBatches microBatches = MicroBatchesOf(batch);
             foreach (MicroBatch m in microBatches)
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(Model, m.Batch);

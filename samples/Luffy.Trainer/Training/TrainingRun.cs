@@ -227,11 +227,12 @@ public sealed partial class TrainingRun : IDisposable
             long[] rows = selected is null ? [.. Enumerable.Range(0, groupIds.Length).Select(i => (long)i)] : informative;
             (Tensor? old, Tensor? advantages, Tensor? referenceLogProbs) = Build(batch, phase);
             bool replaying = experience?.ReplayStarted ?? false; // the loss of the phase the step began in
-            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, [.. rows.Select(i => groupIds[i])], phase, old, advantages, referenceLogProbs, step, replaying);
+            long[] batchGroups = [.. rows.Select(i => groupIds[i])];
+            (loss, gradNorm, skipped, lr, metrics, updates) = Update(batch, batchGroups, phase, old, advantages, referenceLogProbs, step, replaying);
             trainTokens = rows.Sum(i => responseLengths[i]);
             if (experience is not null)
             {
-                RecordExperience(batch, old!, questions, [.. rows.Select(i => groupIds[i])], [.. rows.Select(i => rewards[i])], [.. rows.Select(i => responseLengths[i])]);
+                RecordExperience(batch, old!, questions, batchGroups, [.. rows.Select(i => rewards[i])], [.. rows.Select(i => responseLengths[i])]);
             }
         }
         double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -343,7 +344,7 @@ public sealed partial class TrainingRun : IDisposable
     /// <summary>
     /// The batch's old log-probs under the rollout policy (recomputed, detached, fixed for every update of this step) and
     /// its token advantages; neither for a supervised phase (SFT), whose loss reads only the current log-probs. With
-    /// <see cref="OldFromUpdate"/> the old log-probs are an empty (B, T) tensor that <see cref="Update"/> fills.
+    /// <see cref="OldFromUpdate"/> the old log-probs are a (B, T) tensor of zeros that <see cref="Update"/> fills.
     /// </summary>
     private (Tensor? Old, Tensor? Advantages, Tensor? Reference) Build(TrainingBatch batch, TrainingMethod phase)
     {
@@ -368,7 +369,7 @@ public sealed partial class TrainingRun : IDisposable
         Tensor result = zeros(batch.Count, batch.ResponseLength, device: batch.ResponseMask.device);
         using (no_grad())
         {
-            using MicroBatches microBatches = MicroBatcher.ByCount(batch, options.MicroBatch, options.Layout);
+            using MicroBatches microBatches = MicroBatchesOf(batch);
             foreach (MicroBatch m in microBatches)
             {
                 using TokenStatisticsResult s = PolicyForward.ResponseStatistics(model, m.Batch);
@@ -378,6 +379,13 @@ public sealed partial class TrainingRun : IDisposable
         }
         return result;
     }
+
+    /// <summary>
+    /// The run's micro-batches of <paramref name="batch"/> (<see cref="TrainerOptions.MicroBatch"/> rows,
+    /// <see cref="TrainerOptions.Layout"/>): one split for every pass over a batch, so that the old-log-prob pass and the
+    /// update see the same shapes and so the same numbers.
+    /// </summary>
+    private MicroBatches MicroBatchesOf(TrainingBatch batch) => MicroBatcher.ByCount(batch, options.MicroBatch, options.Layout);
 
     /// <summary>The rows of the groups whose rewards are not all equal (the groups that carry a learning signal), in order.</summary>
     internal static long[] InformativeRows(long[] groupIds, float[] rewards)
@@ -419,7 +427,7 @@ public sealed partial class TrainingRun : IDisposable
                 Tensor? miniStored = stored?.index_select(0, indices);
                 optimizer.zero_grad();
                 var updateParts = new List<PolicyLossMetrics>();
-                using (MicroBatches microBatches = MicroBatcher.ByCount(mini, options.MicroBatch, options.Layout))
+                using (MicroBatches microBatches = MicroBatchesOf(mini))
                 {
                     foreach (MicroBatch m in microBatches)
                     {

@@ -36,18 +36,7 @@ public class MicroBatchTests
         }
     }
 
-    public static TheoryData<MicroBatchLayout, int> LayoutsAndSizes()
-    {
-        var data = new TheoryData<MicroBatchLayout, int>();
-        foreach (MicroBatchLayout layout in Enum.GetValues<MicroBatchLayout>())
-        {
-            foreach (int size in new[] { 1, 2, 3, 4 })
-            {
-                data.Add(layout, size);
-            }
-        }
-        return data;
-    }
+    public static TheoryData<MicroBatchLayout, int> LayoutsAndSizes() => Theories.Cross(Enum.GetValues<MicroBatchLayout>(), [1, 2, 3, 4]);
 
     [Theory]
     [MemberData(nameof(LayoutsAndSizes))]
@@ -168,18 +157,7 @@ public class MicroBatchTests
         }
     }
 
-    public static TheoryData<LossKernel, MicroBatchLayout> KernelsAndLayouts()
-    {
-        var data = new TheoryData<LossKernel, MicroBatchLayout>();
-        foreach (LossKernel kernel in new[] { LossKernel.Fused, LossKernel.Composed })
-        {
-            foreach (MicroBatchLayout layout in Enum.GetValues<MicroBatchLayout>())
-            {
-                data.Add(kernel, layout);
-            }
-        }
-        return data;
-    }
+    public static TheoryData<LossKernel, MicroBatchLayout> KernelsAndLayouts() => Theories.Cross([LossKernel.Fused, LossKernel.Composed], Enum.GetValues<MicroBatchLayout>());
 
     [Theory]
     [MemberData(nameof(KernelsAndLayouts))]
