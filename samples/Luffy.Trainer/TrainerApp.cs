@@ -180,5 +180,5 @@ public static class TrainerApp
         share ? Percent(value) : double.IsNaN(value) ? "-" : value.ToString("F3", CultureInfo.InvariantCulture);
 
     /// <summary>Whether an evaluation measure is a share (shown as a percentage): all but the entropy, the trace log-likelihood and the KL from the base, which are nats per token.</summary>
-    public static bool IsShare(string measure) => measure is not ("entropy" or "trace-log-likelihood" or Evaluator.KlFromBase);
+    public static bool IsShare(string measure) => measure is not ("entropy" or "trace-log-likelihood" or "trace-start-log-likelihood" or Evaluator.KlFromBase);
 }

@@ -63,6 +63,7 @@ public sealed record TrainerOptions
     public int PassK { get; init; } = 8;
     public int PretrainSteps { get; init; } = 1500;
     public double PretrainTraceFraction { get; init; } = 0.25;
+    public string PretrainTraceLevels { get; init; } = "";
     public int PretrainBatch { get; init; } = 64;
     public double PretrainLearningRate { get; init; } = 1e-3;
     public int DModel { get; init; } = 128;
@@ -307,6 +308,10 @@ public sealed record TrainerOptions
         ParseLevels(TrainLevels, "train-levels");
         ParseLevels(OodLevels, "ood-levels");
         ParseLevels(PretrainLevels, "pretrain-levels");
+        if (PretrainTraceLevels.Length > 0 && ParseLevels(PretrainTraceLevels, "pretrain-trace-levels").Except(ParseLevels(PretrainLevels, "pretrain-levels")).FirstOrDefault() is int notPretrained and not 0)
+        {
+            throw new OptionException("pretrain-trace-levels", PretrainTraceLevels, $"levels among --pretrain-levels ({PretrainLevels}); level {notPretrained} is not pre-trained");
+        }
         ParseRange(OodOperands, "ood-operands");
         if (ParseRange(OodOperands, "ood-operands").Low <= MaxOperand)
         {

@@ -56,6 +56,21 @@ public class EvaluatorTests
     }
 
     [Fact]
+    public void Trace_start_log_likelihood_is_the_mean_log_probability_of_the_first_trace_token_on_the_hardest_level()
+    {
+        var data = new TaskData(new CharTokenizer(), Options.MaxOperand);
+        // odd first operand: the model writes the solver's trace (its first token, the first partial sum's first digit,
+        // has logit 50: log p = -(V - 1) e^-50, zero in float32); even: it answers directly, and the trace's first token
+        // (a digit, never the scripted 'A') has logit 0: log p = -50 - log(1 + (V - 1) e^-50) = -50 to float32's last bit.
+        using var model = new ScriptedModel(p => p.Operands[0] % 2 == 1 ? p.Trace : "A:" + p.Answer);
+        Evaluation evaluation = new ArithmeticTask(Options, data).Evaluate(model, null);
+        double even = 1 - Share(ArithmeticProblem.TestSet([2, 3, 4], 20, 9).Where(p => p.Level == 4));
+        Assert.InRange(even, 0.2, 0.8); // both kinds occur: the mean tells them apart
+        // each log p is a float32 log-softmax of magnitude <= 50 (a few ulps of 50: ~1e-5); the mean is taken in float64
+        Assert.Equal(-50 * even, evaluation.Measures["trace-start-log-likelihood"], 1e-4);
+    }
+
+    [Fact]
     public void Kl_from_the_base_is_zero_for_the_base_itself_and_the_exact_per_token_kl_of_a_scripted_change()
     {
         var data = new TaskData(new CharTokenizer(), Options.MaxOperand);

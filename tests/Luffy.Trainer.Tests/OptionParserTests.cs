@@ -34,6 +34,8 @@ public class OptionParserTests
     [InlineData("--train-levels", "1-3", "--train-levels '1-3'")]
     [InlineData("--d-model", "30", "--d-model '30'")]
     [InlineData("--bogus", "1", "--bogus")]
+    [InlineData("--pretrain-trace-levels", "4", "--pretrain-trace-levels '4'")]
+    [InlineData("--pretrain-trace-levels", "two", "--pretrain-trace-levels 'two'")]
     [InlineData("--micro-batch-layout", "sideways", "--micro-batch-layout 'sideways'")]
     [InlineData("--kl-coefficient", "-0.1", "--kl-coefficient '-0.1'")]
     [InlineData("--sweep-learning-rates", "1e-4,x", "--sweep-learning-rates '1e-4,x'")]

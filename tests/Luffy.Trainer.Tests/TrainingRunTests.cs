@@ -267,7 +267,7 @@ public class TrainingRunTests
         Assert.Equal(["in-distribution", "ood-operands", "ood-length", "validation"], point.Accuracy.Keys);
         Assert.All(point.Accuracy.Values, a => Assert.InRange(a, 0, 1));
         Assert.Equal(new[] { 2, 3, 4, 5, 6 }, point.ByLevel.Keys.Order());
-        Assert.Equal(["process-validity", "superficial-imitation", "scratchpad-use", "pass@2", "entropy", "trace-log-likelihood", "kl-from-base"], point.Measures.Keys);
+        Assert.Equal(["process-validity", "superficial-imitation", "scratchpad-use", "pass@2", "entropy", "trace-log-likelihood", "trace-start-log-likelihood", "kl-from-base"], point.Measures.Keys);
         Assert.Equal(0.0, point.Measures["kl-from-base"]); // not trained yet: the model is the base
         Assert.Equal([2, 3, 4], point.LevelsOf("validation").Keys.Order());
         Assert.True(point.Measures["trace-log-likelihood"] < 0);

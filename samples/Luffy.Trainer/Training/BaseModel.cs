@@ -23,7 +23,7 @@ public static class BaseModel
     public static ModelConfig Config(TrainerOptions o, CharTokenizer tokenizer) => new(tokenizer.VocabularySize, o.DModel, o.Layers, o.Heads, 64 + o.MaxResponseLength + 8);
 
     public static string Fingerprint(TrainerOptions o) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}")))[..16].ToLowerInvariant();
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}{(o.PretrainTraceLevels.Length == 0 ? "" : "|worked " + o.PretrainTraceLevels)}")))[..16].ToLowerInvariant();
 
     /// <summary>The folder of the shipped base models: <c>pretrained/</c> next to the program.</summary>
     public static string ShippedFolder => Path.Combine(AppContext.BaseDirectory, "pretrained");
@@ -56,6 +56,7 @@ public static class BaseModel
         log($"base model: pre-training {o.PretrainSteps} steps on answer-only problems of levels {o.PretrainLevels} (cached at {path})");
         model.to(device);
         IReadOnlyList<int> levels = TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels");
+        var workedLevels = (o.PretrainTraceLevels.Length == 0 ? [levels.Min()] : TrainerOptions.ParseLevels(o.PretrainTraceLevels, "pretrain-trace-levels")).ToHashSet();
         var optimizer = optim.AdamW(model.parameters(), o.PretrainLearningRate, weight_decay: 0.01);
         var builder = TrainingMethod.Builder(o, new ArithmeticTask(o, data));
         var loss = new MixedPolicyLoss(new PolicyLossOptions { Shaping = new Luffy.Objectives.Shaping.LogShaping(1.0), Aggregation = LossAggregation.TokenMean });
@@ -67,7 +68,7 @@ public static class BaseModel
             ArithmeticProblem[] problems = data.Sample(random, levels, o.PretrainBatch);
             PromptInput[] prompts = problems.Select((p, i) =>
             {
-                bool worked = p.Level == levels.Min() && random.NextDouble() < o.PretrainTraceFraction;
+                bool worked = workedLevels.Contains(p.Level) && random.NextDouble() < o.PretrainTraceFraction;
                 return new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(worked ? data.Trace(p) : data.AnswerOnly(p), reward: 1)]);
             }).ToArray();
             using TrainingBatch batch = builder.Build(prompts, device: device);

@@ -76,6 +76,7 @@ public sealed class Evaluator
                 [PassAtK] = passAtK,
                 ["entropy"] = entropy,
                 ["trace-log-likelihood"] = TraceLogLikelihood(model),
+                ["trace-start-log-likelihood"] = TraceStartLogLikelihood(model),
             };
             if (reference is not null)
             {
@@ -188,6 +189,17 @@ public sealed class Evaluator
             tokens += n;
         }
         return tokens == 0 ? double.NaN : sum / tokens;
+    }
+
+    /// <summary>The mean log-likelihood of the first token of the solver's traces of the hardest level (the decision to write a scratchpad).</summary>
+    private double TraceStartLogLikelihood(CausalLanguageModel model)
+    {
+        PromptInput[] prompts = hardest.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.Trace(p), reward: 0)])).ToArray();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        using TrainingBatch batch = builder.Build(prompts, device: model.OutputWeight.device);
+        using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(model, batch);
+        return stats.LogProbs.narrow(1, 0, 1).to_type(ScalarType.Float64).mean().item<double>();
     }
 
     /// <summary>Σ over response tokens of the entropy (or the log-prob) under the model, and the token count.</summary>
