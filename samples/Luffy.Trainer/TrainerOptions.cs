@@ -23,7 +23,7 @@ public sealed record TrainerOptions
     public string Device { get; init; } = "cpu";
     public int Seed { get; init; } = 1;
     public int Seeds { get; init; } = 3;
-    public string SweepLearningRates { get; init; } = "3e-5,1e-4,3e-4";
+    public string SweepLearningRates { get; init; } = "3e-5,1e-4,2e-4";
     public string SweepGammas { get; init; } = "0.01,0.1";
     public string Sweep { get; init; } = DefaultSweep;
     public int Steps { get; init; } = 300;
@@ -33,7 +33,7 @@ public sealed record TrainerOptions
     public string PrefixStrategy { get; init; } = "full";
     public double LearningRate { get; init; } = 1e-4;
     public int WarmupSteps { get; init; } = 10;
-    public string LrSchedule { get; init; } = "constant";
+    public string LrSchedule { get; init; } = "cosine";
     public double WeightDecay { get; init; } = 0.01;
     public double GradClip { get; init; } = 1.0;
     public double Temperature { get; init; } = 1.0;
@@ -63,7 +63,7 @@ public sealed record TrainerOptions
     public int PassK { get; init; } = 8;
     public int PretrainSteps { get; init; } = 1500;
     public double PretrainTraceFraction { get; init; } = 0.25;
-    public string PretrainTraceLevels { get; init; } = "";
+    public string PretrainTraceLevels { get; init; } = "2-3";
     public int PretrainBatch { get; init; } = 64;
     public double PretrainLearningRate { get; init; } = 1e-3;
     public int DModel { get; init; } = 128;
@@ -308,7 +308,7 @@ public sealed record TrainerOptions
         ParseLevels(TrainLevels, "train-levels");
         ParseLevels(OodLevels, "ood-levels");
         ParseLevels(PretrainLevels, "pretrain-levels");
-        if (PretrainTraceLevels.Length > 0 && ParseLevels(PretrainTraceLevels, "pretrain-trace-levels").Except(ParseLevels(PretrainLevels, "pretrain-levels")).FirstOrDefault() is int notPretrained and not 0)
+        if (ParseLevels(PretrainTraceLevels, "pretrain-trace-levels").Except(ParseLevels(PretrainLevels, "pretrain-levels")).FirstOrDefault() is int notPretrained and not 0)
         {
             throw new OptionException("pretrain-trace-levels", PretrainTraceLevels, $"levels among --pretrain-levels ({PretrainLevels}); level {notPretrained} is not pre-trained");
         }

@@ -12,8 +12,9 @@ namespace Luffy.Trainer.Training;
 
 /// <summary>
 /// The zero-RL starting point: the transformer pre-trained on answer-only data ("Q:3+5+7=" → "A:15") of the easier
-/// levels, plus a share of worked solutions of the easiest level only ("Q:3+5=" → "8;A:8"), so it knows the format
-/// but has never seen a long chain: it solves easy problems and hard ones almost never. Cached by a fingerprint of
+/// levels, plus a share of worked solutions of the levels <c>--pretrain-trace-levels</c> names (by default both: one-
+/// and two-step solutions, "Q:3+5=" → "8;A:8", "Q:3+5+7=" → "8+7;15;A:15"), so it knows the procedure but has never
+/// seen a chain of three: it solves easy problems and hard ones almost never. Cached by a fingerprint of
 /// the settings. The base of the default settings ships with the trainer (<c>pretrained/</c>, copied next to the
 /// program): the main job starts from the same weights on every machine (pre-training in float32 on another CPU gives
 /// other rounding, so another base) and skips minutes of pre-training; other settings pre-train and cache their own.
@@ -23,7 +24,14 @@ public static class BaseModel
     public static ModelConfig Config(TrainerOptions o, CharTokenizer tokenizer) => new(tokenizer.VocabularySize, o.DModel, o.Layers, o.Heads, 64 + o.MaxResponseLength + 8);
 
     public static string Fingerprint(TrainerOptions o) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}{(o.PretrainTraceLevels.Length == 0 ? "" : "|worked " + o.PretrainTraceLevels)}")))[..16].ToLowerInvariant();
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"v2-rope|{o.MaxOperand}|{o.DModel}|{o.Layers}|{o.Heads}|{o.MaxResponseLength}|{o.PretrainLevels}|{o.PretrainSteps}|{o.PretrainBatch}|{o.PretrainLearningRate}|{o.PretrainTraceFraction}{WorkedSuffix(o)}")))[..16].ToLowerInvariant();
+
+    /// <summary>Worked solutions on the easiest level only (the former fixed rule) keep the former fingerprints; any other choice is named.</summary>
+    private static string WorkedSuffix(TrainerOptions o)
+    {
+        IReadOnlyList<int> worked = TrainerOptions.ParseLevels(o.PretrainTraceLevels, "pretrain-trace-levels");
+        return worked.Distinct().SequenceEqual([TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels").Min()]) ? "" : "|worked " + o.PretrainTraceLevels;
+    }
 
     /// <summary>The folder of the shipped base models: <c>pretrained/</c> next to the program.</summary>
     public static string ShippedFolder => Path.Combine(AppContext.BaseDirectory, "pretrained");
@@ -56,7 +64,7 @@ public static class BaseModel
         log($"base model: pre-training {o.PretrainSteps} steps on answer-only problems of levels {o.PretrainLevels} (cached at {path})");
         model.to(device);
         IReadOnlyList<int> levels = TrainerOptions.ParseLevels(o.PretrainLevels, "pretrain-levels");
-        var workedLevels = (o.PretrainTraceLevels.Length == 0 ? [levels.Min()] : TrainerOptions.ParseLevels(o.PretrainTraceLevels, "pretrain-trace-levels")).ToHashSet();
+        var workedLevels = TrainerOptions.ParseLevels(o.PretrainTraceLevels, "pretrain-trace-levels").ToHashSet();
         var optimizer = optim.AdamW(model.parameters(), o.PretrainLearningRate, weight_decay: 0.01);
         var builder = TrainingMethod.Builder(o, new ArithmeticTask(o, data));
         var loss = new MixedPolicyLoss(new PolicyLossOptions { Shaping = new Luffy.Objectives.Shaping.LogShaping(1.0), Aggregation = LossAggregation.TokenMean });
