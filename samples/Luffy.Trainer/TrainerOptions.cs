@@ -31,7 +31,7 @@ public sealed record TrainerOptions
     public int SamplesPerPrompt { get; init; } = 8;
     public int TracesPerPrompt { get; init; } = 1;
     public string PrefixStrategy { get; init; } = "full";
-    public double LearningRate { get; init; } = 1e-4;
+    public double LearningRate { get; init; } = 2e-4;
     public int WarmupSteps { get; init; } = 10;
     public string LrSchedule { get; init; } = "cosine";
     public double WeightDecay { get; init; } = 0.01;
@@ -42,7 +42,7 @@ public sealed record TrainerOptions
     public int MicroBatch { get; init; } = 64;
     public string MicroBatchLayout { get; init; } = "sorted";
     public int RolloutBatch { get; init; } = 256;
-    public double Gamma { get; init; } = 0.01;
+    public double Gamma { get; init; } = 0.1;
     public double Entropy { get; init; } = 0.001;
     public double KlCoefficient { get; init; }
     public bool DynamicSampling { get; init; }

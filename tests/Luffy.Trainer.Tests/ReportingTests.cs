@@ -156,6 +156,8 @@ public class ReportingTests
         Assert.Equal(luffy.LearningRate, defaults.LearningRate);
         Assert.Equal(luffy.Gamma, defaults.Gamma);
         Assert.Equal(defaults.Steps, sweep.Settings!.Steps); // chosen for the budget the runs have
+        Assert.Equal(defaults.LrSchedule, sweep.Settings.LrSchedule); // and the schedule
+        Assert.Equal(BaseModel.Fingerprint(defaults), BaseModel.Fingerprint(sweep.Settings)); // from the shipped base
         Assert.All(TrainingMethod.All, m => sweep.For(m.Name, TrainerOptions.DefaultSweep));
         Assert.Equal(SweepResult.Choose(sweep.Runs), sweep.Chosen); // the file's choice is the rule applied to its runs
     }
