@@ -307,8 +307,8 @@ public sealed record TrainerOptions
         }
         ParseLevels(TrainLevels, "train-levels");
         ParseLevels(OodLevels, "ood-levels");
-        ParseLevels(PretrainLevels, "pretrain-levels");
-        if (ParseLevels(PretrainTraceLevels, "pretrain-trace-levels").Except(ParseLevels(PretrainLevels, "pretrain-levels")).FirstOrDefault() is int notPretrained and not 0)
+        IReadOnlyList<int> pretrainLevels = ParseLevels(PretrainLevels, "pretrain-levels");
+        if (ParseLevels(PretrainTraceLevels, "pretrain-trace-levels").Except(pretrainLevels).FirstOrDefault() is int notPretrained and not 0)
         {
             throw new OptionException("pretrain-trace-levels", PretrainTraceLevels, $"levels among --pretrain-levels ({PretrainLevels}); level {notPretrained} is not pre-trained");
         }

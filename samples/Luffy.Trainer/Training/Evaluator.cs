@@ -68,6 +68,7 @@ public sealed class Evaluator
             (SplitAccuracy held, _) = Score(Validation, model, validation, cancel);
             int correct = verdicts.Count(v => v.Correct);
             (double passAtK, double entropy) = Explore(model, cancel);
+            (double traceLogLikelihood, double traceStart) = TraceLogLikelihoods(model);
             var measures = new Dictionary<string, double>
             {
                 ["process-validity"] = verdicts.Average(v => v.Valid ? 1.0 : 0.0),
@@ -75,8 +76,8 @@ public sealed class Evaluator
                 ["scratchpad-use"] = verdicts.Where((_, i) => inDistribution[i].Level == hardestLevel).Average(v => v.Steps > 0 ? 1.0 : 0.0),
                 [PassAtK] = passAtK,
                 ["entropy"] = entropy,
-                ["trace-log-likelihood"] = TraceLogLikelihood(model),
-                ["trace-start-log-likelihood"] = TraceStartLogLikelihood(model),
+                ["trace-log-likelihood"] = traceLogLikelihood,
+                ["trace-start-log-likelihood"] = traceStart,
             };
             if (reference is not null)
             {
@@ -131,7 +132,7 @@ public sealed class Evaluator
                 solved[(start + i) / k] |= data.Reward(part[i], result.Tokens[i]) > 0;
                 prompts[i] = new PromptInput(i, data.PromptTokens(part[i]), [SampleInput.OnPolicy(result.Tokens[i], reward: 0)]);
             }
-            (double sum, long count) = Sum(model, prompts, entropy: true);
+            (double sum, long count, _) = Sum(model, prompts, entropy: true);
             entropySum += sum;
             tokens += count;
         }
@@ -176,40 +177,43 @@ public sealed class Evaluator
         }
     }
 
-    /// <summary>The mean log-likelihood per token of the solver's traces (EOS included) of the in-distribution test problems.</summary>
-    private double TraceLogLikelihood(CausalLanguageModel model)
+    /// <summary>
+    /// From one forward pass over the solver's traces of the in-distribution test problems: the mean log-likelihood per
+    /// token (EOS included), and the mean log-likelihood of the first token of the hardest level's traces (the decision
+    /// to write a scratchpad).
+    /// </summary>
+    private (double PerToken, double Start) TraceLogLikelihoods(CausalLanguageModel model)
     {
-        double sum = 0;
-        long tokens = 0;
+        double sum = 0, startSum = 0;
+        long tokens = 0, starts = 0;
         foreach (ArithmeticProblem[] part in inDistribution.Chunk(Chunk))
         {
             PromptInput[] prompts = part.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.Trace(p), reward: 0)])).ToArray();
-            (double s, long n) = Sum(model, prompts, entropy: false);
+            long[] hardestRows = [.. part.Select((p, i) => (p.Level, i)).Where(x => x.Level == hardestLevel).Select(x => (long)x.i)];
+            (double s, long n, double first) = Sum(model, prompts, entropy: false, hardestRows);
             sum += s;
             tokens += n;
+            startSum += first;
+            starts += hardestRows.Length;
         }
-        return tokens == 0 ? double.NaN : sum / tokens;
+        return (tokens == 0 ? double.NaN : sum / tokens, starts == 0 ? double.NaN : startSum / starts);
     }
 
-    /// <summary>The mean log-likelihood of the first token of the solver's traces of the hardest level (the decision to write a scratchpad).</summary>
-    private double TraceStartLogLikelihood(CausalLanguageModel model)
-    {
-        PromptInput[] prompts = hardest.Select((p, i) => new PromptInput(i, data.PromptTokens(p), [SampleInput.FullTrace(data.Trace(p), reward: 0)])).ToArray();
-        using var noGrad = no_grad();
-        using var scope = NewDisposeScope();
-        using TrainingBatch batch = builder.Build(prompts, device: model.OutputWeight.device);
-        using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(model, batch);
-        return stats.LogProbs.narrow(1, 0, 1).to_type(ScalarType.Float64).mean().item<double>();
-    }
-
-    /// <summary>Σ over response tokens of the entropy (or the log-prob) under the model, and the token count.</summary>
-    private (double Sum, long Tokens) Sum(CausalLanguageModel model, PromptInput[] prompts, bool entropy)
+    /// <summary>
+    /// Σ over response tokens of the entropy (or the log-prob) under the model, the token count, and Σ of the first
+    /// response token's value over the rows <paramref name="firstOfRows"/> names (0 when none).
+    /// </summary>
+    private (double Sum, long Tokens, double FirstSum) Sum(CausalLanguageModel model, PromptInput[] prompts, bool entropy, long[]? firstOfRows = null)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         using TrainingBatch batch = builder.Build(prompts, device: model.OutputWeight.device);
         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(model, batch);
-        Tensor values = where(batch.ResponseMask, entropy ? stats.Entropy : stats.LogProbs, zeros(1, device: batch.ResponseMask.device));
-        return (values.sum().to_type(ScalarType.Float64).item<double>(), batch.ResponseMask.sum().item<long>());
+        Tensor perToken = entropy ? stats.Entropy : stats.LogProbs;
+        Tensor values = where(batch.ResponseMask, perToken, zeros(1, device: batch.ResponseMask.device));
+        double first = firstOfRows is { Length: > 0 }
+            ? perToken.narrow(1, 0, 1).index_select(0, tensor(firstOfRows, device: perToken.device)).to_type(ScalarType.Float64).sum().item<double>()
+            : 0;
+        return (values.sum().to_type(ScalarType.Float64).item<double>(), batch.ResponseMask.sum().item<long>(), first);
     }
 }
