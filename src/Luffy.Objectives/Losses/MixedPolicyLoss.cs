@@ -94,6 +94,7 @@ public sealed class MixedPolicyLoss
     private PolicyLossResult ComputeComposed(PolicyLossInputs inputs, string reason)
     {
         PolicyLossOptions o = Options;
+        AutogradSafety.DisposeOrphans(); // the gradients the previous step's host selects handed to autograd
         using var scope = NewDisposeScope();
         Tensor logp = inputs.LogProbs;
         Tensor zero = zeros(1, dtype: logp.dtype, device: logp.device);
@@ -106,12 +107,14 @@ public sealed class MixedPolicyLoss
         // Without an off-policy mask (pure on-policy objectives: GRPO, GSPO, CISPO, …) there is no off-policy branch: the
         // objective sees log p itself and the token loss is its own (known from the inputs, no device read).
         bool traces = inputs.OffPolicyMask is not null;
-        Tensor lp = where(mask, logp, zero);
-        Tensor lpOn = traces ? where(on, lp, lp.detach()) : lp;
-        Tensor old = where(mask, inputs.OldLogProbs.detach(), zero);
-        Tensor advantages = where(mask, inputs.Advantages.detach(), zero);
+        // (On the CPU each where of (B, T) tensors is a host SIMD select with the same values and gradients: HostSelect.)
+        Tensor Where(Tensor condition, Tensor whenTrue, Tensor? whenFalse = null) => HostSelect.Where(condition, whenTrue, whenFalse, zero);
+        Tensor lp = Where(mask, logp);
+        Tensor lpOn = traces ? Where(on, lp, lp.detach()) : lp;
+        Tensor old = Where(mask, inputs.OldLogProbs.detach());
+        Tensor advantages = Where(mask, inputs.Advantages.detach());
         Tensor nan = full(1, double.NaN, dtype: logp.dtype, device: logp.device);
-        Tensor? weights = inputs.RolloutWeights is null ? null : where(mask, inputs.RolloutWeights.detach(), zero);
+        Tensor? weights = inputs.RolloutWeights is null ? null : Where(mask, inputs.RolloutWeights.detach());
         if (weights is not null)
         {
             weights = where(weights.lt(0), nan, weights); // a negative weight makes its token NaN (no device sync to reject it)
@@ -125,7 +128,7 @@ public sealed class MixedPolicyLoss
         Tensor onLoss = weights is not null && !o.OnPolicy.AppliesRolloutWeights ? terms.TokenLoss * weights : terms.TokenLoss;
 
         Tensor? ratio = null, clampedRatio = null, maxClamped = null, offLoss = null;
-        Tensor? lpOff = traces ? where(off, lp, lp.detach()) : null;
+        Tensor? lpOff = traces ? Where(off, lp, lp.detach()) : null;
         if (lpOff is not null && inputs.TraceProbabilities is { } q)
         {
             Tensor traceProbabilities = where(off, q.detach(), ones_like(zero));
@@ -135,7 +138,7 @@ public sealed class MixedPolicyLoss
         {
             // ExGRPO: the shaping of the importance weight w = p/π_past, i.e. f applied to log w = log p − stored; a
             // built-in's log term keeps log p, as the reference's "logp"/"p_logp" reshapes do (w·log p = w·log w + w·stored)
-            Tensor behaviour = where(off, stored.detach(), zero);
+            Tensor behaviour = Where(off, stored.detach());
             Tensor logWeight = where(behaviour.gt(0), nan, lpOff - behaviour); // a positive stored log-prob makes its token NaN
             ratio = TensorGuard.ExtensionOutput(o.Shaping.Apply(logWeight), logWeight, $"The shaping function {o.Shaping.GetType().Name} ({o.Shaping.Name})");
             if (o.Shaping is IBuiltInShaping { Formula.LogWeight: not 0 } builtIn)
@@ -165,7 +168,7 @@ public sealed class MixedPolicyLoss
                 offLoss = offLoss * weights;
             }
         }
-        Tensor tokenLoss = PropagateNaN(offLoss is null ? onLoss : where(off, offLoss, onLoss), lp);
+        Tensor tokenLoss = PropagateNaN(offLoss is null ? onLoss : Where(off, offLoss, onLoss), lp);
 
         Tensor kept = policy;
         Tensor allMaxClipped = zeros(mask.shape[0], 1, dtype: ScalarType.Bool, device: mask.device); // none without AllMaxClip
@@ -185,7 +188,7 @@ public sealed class MixedPolicyLoss
         if (o.SftCoefficient > 0)
         {
             Tensor sftTokens = masks.TraceSequences.logical_and(mask);
-            Tensor negativeLogProbs = where(sftTokens, -lp, zero);
+            Tensor negativeLogProbs = Where(sftTokens, -lp);
             sftSum = negativeLogProbs.sum();
             sftCount = count_nonzero(sftTokens).to_type(logp.dtype);
             loss = loss + sftSum / (n?.Sft is { } s ? s : sftCount.clamp_min(1)) * o.SftCoefficient;
@@ -193,7 +196,7 @@ public sealed class MixedPolicyLoss
         Tensor entropySum = zero.squeeze(0);
         if (inputs.Entropy is not null)
         {
-            Tensor entropy = where(mask, inputs.Entropy, zero);
+            Tensor entropy = Where(mask, inputs.Entropy);
             entropySum = entropy.sum();
             if (o.EntropyCoefficient > 0)
             {
@@ -203,7 +206,7 @@ public sealed class MixedPolicyLoss
         Tensor klSum = zero.squeeze(0);
         if (inputs.ReferenceLogProbs is not null)
         {
-            Tensor tokenKl = where(mask, PropagateNaN(KlDivergence.EstimateUnchecked(lp, where(mask, inputs.ReferenceLogProbs.detach(), zero), o.KlEstimator), lp), zero);
+            Tensor tokenKl = Where(mask, PropagateNaN(KlDivergence.EstimateUnchecked(lp, Where(mask, inputs.ReferenceLogProbs.detach()), o.KlEstimator), lp));
             klSum = tokenKl.sum();
             if (o.KlCoefficient > 0)
             {
