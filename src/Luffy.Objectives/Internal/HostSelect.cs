@@ -45,8 +45,14 @@ internal static unsafe class HostSelect
         return SelectFunction.apply(condition, a, b!, gradA, gradB);
     }
 
+    /// <summary><c>where(condition, a, b)</c>: <see cref="Where(Tensor, Tensor, Tensor?, Tensor)"/> with both sides given.</summary>
+    /// <param name="condition">(B, T) bool.</param>
+    /// <param name="a">(B, T): the values where <paramref name="condition"/> holds. May require grad.</param>
+    /// <param name="b">(B, T), <paramref name="a"/>'s dtype: the values elsewhere. May require grad.</param>
+    public static Tensor Where(Tensor condition, Tensor a, Tensor b) => Where(condition, a, b, b);
+
     /// <summary>
-    /// Whether <see cref="Where"/> runs on the host: CPU tensors of float32 or float64, a bool condition, and
+    /// Whether <see cref="Where(Tensor, Tensor, Tensor?, Tensor)"/> runs on the host: CPU tensors of float32 or float64, a bool condition, and
     /// <paramref name="a"/>, <paramref name="b"/> and the condition of one shape (no broadcasting), rank 2.
     /// </summary>
     public static bool Supports(Tensor condition, Tensor a, Tensor? b) =>
