@@ -42,6 +42,7 @@ internal static unsafe class HostSelect
         {
             return Select(condition, a.detach(), b?.detach());
         }
+        AutogradSafety.DisposeOrphans(); // the gradients earlier backward passes of this node handed to autograd (also for callers outside MixedPolicyLoss, e.g. ClippedSurrogate.Compute)
         return SelectFunction.apply(condition, a, b!, gradA, gradB);
     }
 

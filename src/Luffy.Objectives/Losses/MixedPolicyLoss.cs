@@ -94,7 +94,6 @@ public sealed class MixedPolicyLoss
     private PolicyLossResult ComputeComposed(PolicyLossInputs inputs, string reason)
     {
         PolicyLossOptions o = Options;
-        AutogradSafety.DisposeOrphans(); // the gradients the previous step's host selects handed to autograd
         using var scope = NewDisposeScope();
         Tensor logp = inputs.LogProbs;
         Tensor zero = zeros(1, dtype: logp.dtype, device: logp.device);

@@ -203,6 +203,37 @@ public class HostSelectTests
     }
 
     [Fact]
+    public void Repeated_selects_with_backward_outside_the_loss_leave_no_live_tensors_behind()
+    {
+        // ClippedSurrogate.Compute called by a user's own loop, with no MixedPolicyLoss step to release the gradients the
+        // node's backward handed to autograd: the next select releases them
+        (double[,] x, double[,] y, bool[,] mask) = Random(12, 4, 37);
+        Tensor a = Tensors.From(x, ScalarType.Float32, requiresGrad: true), b = Tensors.From(y, ScalarType.Float32, requiresGrad: true), condition = Tensors.Mask(mask);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            a.grad = null;
+            b.grad = null;
+            HostSelect.Where(condition, a, b).sum().backward();
+        }
+        for (int i = 0; i < 5; i++)
+        {
+            Step();
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 100; i++)
+        {
+            Step();
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long after = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        Assert.True(after - before <= 0, $"{after - before} tensors were left alive by 100 selects with backward");
+    }
+
+    [Fact]
     public void Without_grad_mode_the_result_does_not_require_grad()
     {
         using var scope = NewDisposeScope();
