@@ -2,6 +2,12 @@ using Luffy.Objectives.Internal;
 
 namespace Luffy.Objectives.Tests.Internal;
 
+/// <summary>
+/// The host select against element-wise expectations and <c>torch.where</c>. Runs in <see cref="Losses.LossMemoryTests"/>'
+/// sequential collection: its live-tensor count is per thread, and the released gradients are a process-wide queue that
+/// any other test's loss step empties.
+/// </summary>
+[Collection(nameof(Losses.LossMemoryTests))]
 public class HostSelectTests
 {
     private static readonly double[] Specials = [double.NaN, double.PositiveInfinity, double.NegativeInfinity, -0.0, 0.0];
