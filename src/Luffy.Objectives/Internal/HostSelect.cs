@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Luffy.Objectives.Losses;
+using static Luffy.Objectives.Internal.TensorMemory;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Internal;
@@ -130,7 +130,6 @@ internal static unsafe class HostSelect
         return gradient;
     }
 
-    private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>
     /// The autograd node: forward selects, backward routes the output gradient to the side the condition chose (a

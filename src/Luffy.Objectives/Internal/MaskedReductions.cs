@@ -1,8 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Luffy.Objectives.Losses;
+using static Luffy.Objectives.Internal.TensorMemory;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Internal;
@@ -175,5 +175,4 @@ internal static unsafe class MaskedReductions
         return total;
     }
 
-    private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

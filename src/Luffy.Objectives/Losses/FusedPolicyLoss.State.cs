@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Luffy.Objectives.Internal;
 using Luffy.Objectives.Shaping;
+using static Luffy.Objectives.Internal.TensorMemory;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Losses;
@@ -260,7 +260,6 @@ internal static unsafe partial class FusedPolicyLoss
             GradLogProbs = null;
         }
 
-        private static void* Pointer(Tensor t) => Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
         /// <summary>
         /// Releases the state's handles: the inputs' views, the cached gradient (a buffer autograd took lives on in
@@ -374,7 +373,7 @@ internal static unsafe partial class FusedPolicyLoss
         int n = 0;
         if (logp.dtype == ScalarType.Float32)
         {
-            float* values = (float*)(void*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(logp.bytes)) + offset;
+            float* values = (float*)TensorMemory.Pointer(logp) + offset;
             float bound = (float)logBound;
             for (int j = 0; j < count; j++)
             {
@@ -383,7 +382,7 @@ internal static unsafe partial class FusedPolicyLoss
         }
         else
         {
-            double* values = (double*)(void*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(logp.bytes)) + offset;
+            double* values = (double*)TensorMemory.Pointer(logp) + offset;
             for (int j = 0; j < count; j++)
             {
                 n += mask[j] && !(values[j] > logBound) ? 1 : 0;
