@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using static TorchSharp.torch;
 
 namespace Luffy.Objectives.Internal;
@@ -12,7 +11,13 @@ namespace Luffy.Objectives.Internal;
 /// </summary>
 internal static class AutogradSafety
 {
-    private static readonly ConcurrentQueue<Tensor> Orphans = new();
+    /// <summary>
+    /// Per thread: a CPU backward runs on the thread that called <c>backward()</c>, so a thread's next loss step can never
+    /// dispose a handle another thread's backward has just returned and TorchSharp has not yet read (a process-wide queue
+    /// let a parallel test's step do that: wrong gradient values). The library's custom backward passes all run on the CPU.
+    /// </summary>
+    [ThreadStatic]
+    private static Queue<Tensor>? orphans;
 
     /// <summary>
     /// <paramref name="output"/>, unchanged in value, behind built-in nodes that save a zero-element view of each
@@ -71,14 +76,17 @@ internal static class AutogradSafety
     /// Takes a tensor a custom backward returned after its owner was disposed: TorchSharp keeps that handle until the
     /// backward has returned, so it is disposed at the next <see cref="DisposeOrphans"/> instead of by the finalizer.
     /// </summary>
-    public static void Adopt(Tensor tensor) => Orphans.Enqueue(tensor);
+    public static void Adopt(Tensor tensor) => (orphans ??= new Queue<Tensor>()).Enqueue(tensor);
 
-    /// <summary>Disposes the handles <see cref="Adopt"/> took (called at the start of each fused loss step).</summary>
+    /// <summary>
+    /// Disposes the handles <see cref="Adopt"/> took on the calling thread (called at the start of each fused loss step and
+    /// each differentiable host select): a thread that only runs backward keeps its last step's handles until it computes again.
+    /// </summary>
     public static void DisposeOrphans()
     {
-        while (Orphans.TryDequeue(out Tensor? tensor))
+        while (orphans is { Count: > 0 } queue)
         {
-            tensor.Dispose();
+            queue.Dequeue().Dispose();
         }
     }
 }

@@ -4,8 +4,7 @@ namespace Luffy.Objectives.Tests.Internal;
 
 /// <summary>
 /// The host select against element-wise expectations and <c>torch.where</c>. Runs in <see cref="Losses.LossMemoryTests"/>'
-/// sequential collection: its live-tensor count is per thread, and the released gradients are a process-wide queue that
-/// any other test's loss step empties.
+/// sequential collection, as the other live-tensor counts do (TorchSharp's statistics are per thread).
 /// </summary>
 [Collection(nameof(Losses.LossMemoryTests))]
 public class HostSelectTests
