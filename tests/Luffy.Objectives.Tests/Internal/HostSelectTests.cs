@@ -239,6 +239,47 @@ public class HostSelectTests
     }
 
     [Fact]
+    public void Selects_with_backward_on_two_threads_at_once_give_each_thread_its_own_gradients()
+    {
+        // each thread releases only the gradient handles its own backward passes returned: another thread's step must not
+        // dispose one before TorchSharp has read it (with one process-wide queue that gave wrong gradient values)
+        string? failure = null;
+        void Loop(int seed)
+        {
+            (double[,] x, double[,] y, bool[,] mask) = Random(seed, 16, 257);
+            (double[,] upstream, _, _) = Random(seed + 1, 16, 257);
+            for (int i = 0; i < 16; i++)
+            {
+                for (int j = 0; j < 257; j++)
+                {
+                    upstream[i, j] = double.IsFinite(upstream[i, j]) ? upstream[i, j] : 0.75;
+                }
+            }
+            double[] expectedA = Expected(upstream, null, mask, ScalarType.Float32);
+            for (int step = 0; step < 300 && failure is null; step++)
+            {
+                using var scope = NewDisposeScope();
+                Tensor a = Tensors.From(x, ScalarType.Float32, requiresGrad: true), b = Tensors.From(y, ScalarType.Float32, requiresGrad: true);
+                (HostSelect.Where(Tensors.Mask(mask), a, b) * Tensors.From(upstream, ScalarType.Float32)).sum().backward();
+                if (!SameBits(expectedA, Tensors.ToArray(a.grad!)))
+                {
+                    failure = $"thread with seed {seed}, step {step}: a's gradient differs";
+                }
+            }
+        }
+        var threads = new[] { new Thread(() => Loop(21)), new Thread(() => Loop(31)) };
+        foreach (Thread thread in threads)
+        {
+            thread.Start();
+        }
+        foreach (Thread thread in threads)
+        {
+            thread.Join();
+        }
+        Assert.Null(failure);
+    }
+
+    [Fact]
     public void Without_grad_mode_the_result_does_not_require_grad()
     {
         using var scope = NewDisposeScope();
