@@ -130,7 +130,6 @@ internal static unsafe class HostSelect
         return gradient;
     }
 
-
     /// <summary>
     /// The autograd node: forward selects, backward routes the output gradient to the side the condition chose (a
     /// fresh zero-filled tensor elsewhere). It saves only the condition, whose version autograd checks when backward

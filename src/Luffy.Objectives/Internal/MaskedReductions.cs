@@ -174,5 +174,4 @@ internal static unsafe class MaskedReductions
         }
         return total;
     }
-
 }

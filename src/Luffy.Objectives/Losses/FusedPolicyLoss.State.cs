@@ -260,7 +260,6 @@ internal static unsafe partial class FusedPolicyLoss
             GradLogProbs = null;
         }
 
-
         /// <summary>
         /// Releases the state's handles: the inputs' views, the cached gradient (a buffer autograd took lives on in
         /// <c>.grad</c>) and what earlier backward passes returned. A later backward works on the node's saved tensors.
@@ -373,7 +372,7 @@ internal static unsafe partial class FusedPolicyLoss
         int n = 0;
         if (logp.dtype == ScalarType.Float32)
         {
-            float* values = (float*)TensorMemory.Pointer(logp) + offset;
+            float* values = (float*)Pointer(logp) + offset;
             float bound = (float)logBound;
             for (int j = 0; j < count; j++)
             {
@@ -382,7 +381,7 @@ internal static unsafe partial class FusedPolicyLoss
         }
         else
         {
-            double* values = (double*)TensorMemory.Pointer(logp) + offset;
+            double* values = (double*)Pointer(logp) + offset;
             for (int j = 0; j < count; j++)
             {
                 n += mask[j] && !(values[j] > logBound) ? 1 : 0;
