@@ -76,7 +76,7 @@ public sealed partial class TrainingRun : IDisposable
         }
         experience = method.UsesExperience ? new ExperienceBuffer(ExperienceOptionsFor(options, seed)) : null;
         fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
-            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.LearningRate:R}|{options.Gamma:R}{(method.UsesExperience ? $"|{options.ReplayShare:R}|{options.ReplayStart:R}" : "")}"))))[..16];
+            $"{task.Fingerprint}|{method.Name}|{seed}|{options.PromptsPerStep}|{options.SamplesPerPrompt}|{options.TracesPerPrompt}|{options.PrefixStrategy}|{options.MiniBatches}|{options.PpoEpochs}|{options.KlCoefficient}|{options.DynamicSampling}|{options.ClipOnPolicy}|{options.StdNormalize}|{options.Entropy:R}|{options.SftLossCoefficient:R}|{options.LrSchedule}|{options.WarmupSteps}|{options.WeightDecay:R}|{options.GradClip:R}|{options.Temperature:R}|{options.TopP:R}|{options.MaxResponseLength}|{options.LearningRate:R}|{options.Gamma:R}{(method.UsesExperience ? $"|{options.ReplayShare:R}|{options.ReplayStart:R}" : "")}"))))[..16];
     }
 
     public TrainingMethod Method { get; }
