@@ -48,11 +48,11 @@ public sealed record TrainerOptions
     public bool DynamicSampling { get; init; }
     public double ReplayShare { get; init; } = 0.5;
     public double ReplayStart { get; init; } = 0.35;
-    public bool ClipOnPolicy { get; init; }
+    public bool ClipOnPolicy { get; init; } = true;
     public bool StdNormalize { get; init; } = true;
     public double SftLossCoefficient { get; init; } = 1.0;
     public int MiniBatches { get; init; } = 1;
-    public int PpoEpochs { get; init; } = 1;
+    public int PpoEpochs { get; init; } = 2;
     public int MaxOperand { get; init; } = 9;
     public string TrainLevels { get; init; } = "2-4";
     public string OodLevels { get; init; } = "5-6";

@@ -23,7 +23,7 @@ public class TrainingRunTests
             StepRecord record = run.RunStep();
             Assert.True(double.IsFinite(record.Loss), $"step {record.Step} loss {record.Loss}");
             Assert.False(record.Skipped);
-            Assert.Equal(1, record.Updates);
+            Assert.Equal(setup.Options.PpoEpochs * setup.Options.MiniBatches, record.Updates); // defaults: 2 epochs × 1 mini-batch
         }
         double[] after = Parameters(run.Model);
         Assert.Equal(before.Length, after.Length);
@@ -53,7 +53,7 @@ public class TrainingRunTests
     public void One_update_per_rollout_batch_sees_ratio_one_exactly()
     {
         using var setup = new TinySetup();
-        setup.Options = setup.Options with { ClipOnPolicy = true };
+        setup.Options = setup.Options with { ClipOnPolicy = true, PpoEpochs = 1, MiniBatches = 1 };
         using TrainingRun run = setup.NewRun(TrainingMethod.Grpo);
         StepRecord record = run.RunStep();
         Assert.Equal(1, record.Updates);
@@ -299,14 +299,14 @@ public class TrainingRunTests
         using TrainingRun luffy = setup.NewRun(TrainingMethod.Luffy);
         StepRecord mixed = luffy.RunStep();
         Assert.Equal(setup.Options.PromptsPerStep, mixed.InformativeGroups);
-        Assert.Equal(1, mixed.Updates);
+        Assert.Equal(setup.Options.PpoEpochs * setup.Options.MiniBatches, mixed.Updates);
     }
 
     [Fact]
     public void A_kl_penalty_needs_the_base_model_and_moves_the_loss_by_the_coefficient_times_the_kl()
     {
         using var setup = new TinySetup();
-        setup.Options = setup.Options with { KlCoefficient = 0.5 };
+        setup.Options = setup.Options with { KlCoefficient = 0.5, PpoEpochs = 1 }; // one update per step: the first step's KL is the base's own
         var task = new ArithmeticTask(setup.Options, setup.Data);
         Assert.Throws<ArgumentException>(() => new TrainingRun(setup.Options, TrainingMethod.Grpo, 1, setup.BaseModel.Copy(), task, CPU));
         using TrainingRun run = new(setup.Options, TrainingMethod.Grpo, 1, setup.BaseModel.Copy(), task, CPU, setup.BaseModel.Copy());
