@@ -125,6 +125,30 @@ public class ReportingTests
     }
 
     [Fact]
+    public void A_sweep_names_every_recipe_option_a_compare_changes_and_refuses_it()
+    {
+        var sweep = new SweepResult { Settings = new TrainerOptions() };
+        // where, how often, what runs, and what the sweep chooses may differ; the recipe may not
+        var sameRecipe = new TrainerOptions { Mode = "compare", Methods = "grpo", Seed = 5, Seeds = 1, LearningRate = 1, Gamma = 0.5, Output = "elsewhere", EvalEvery = 7, EvalPerLevel = 10, Tensorboard = false, Resume = true };
+        Assert.Empty(sweep.RecipeDifferences(sameRecipe));
+        sweep.EnsureSameRecipe(sameRecipe, "s.json");
+        var other = sameRecipe with { Steps = 100, PpoEpochs = 1, ClipOnPolicy = false, Model = "some/model" };
+        Assert.Equal(["--model unset (here: some/model)", "--steps 300 (here: 100)", "--clip-on-policy true (here: false)", "--ppo-epochs 2 (here: 1)"], sweep.RecipeDifferences(other));
+        var ex = Assert.Throws<OptionException>(() => sweep.EnsureSameRecipe(other, "s.json"));
+        Assert.Equal("sweep", ex.Option);
+        Assert.Contains("--sweep s.json chose its settings under another recipe: --model unset (here: some/model), --steps 300 (here: 100)", ex.Message);
+        Assert.Empty(new SweepResult().RecipeDifferences(other)); // a file without settings cannot be checked
+    }
+
+    [Fact]
+    public void The_committed_sweep_was_run_under_the_trainers_defaults()
+    {
+        SweepResult committed = SweepResult.Load(TrainerOptions.DefaultSweep);
+        Assert.NotNull(committed.Settings);
+        Assert.Empty(committed.RecipeDifferences(new TrainerOptions()));
+    }
+
+    [Fact]
     public void A_sweep_round_trips_through_its_file_and_names_a_method_it_has_no_choice_for()
     {
         string path = Path.GetTempFileName();

@@ -41,6 +41,7 @@ public static class CompareRunner
         string folder = Path.Combine(options.Output, "compare");
         Directory.CreateDirectory(folder);
         SweepResult? sweep = options.Sweep == "none" ? null : SweepResult.Load(options.Sweep);
+        sweep?.EnsureSameRecipe(options, options.Sweep);
         var settings = options.CompareMethods.ToDictionary(m => m.Name, m => sweep?.Apply(options, m.Name, options.Sweep) ?? options);
         var rates = settings.ToDictionary(p => p.Key, p => p.Value.LearningRate);
         AnsiConsole.MarkupLineInterpolated($"settings ({(sweep is null ? "--sweep none: every method at --learning-rate" : "chosen on the validation split by " + options.Sweep)}): {string.Join(", ", options.CompareMethods.Select(m => $"{m} lr {rates[m.Name]:G3}" + (m.UsesGamma ? $" gamma {settings[m.Name].Gamma:G3}" : "")))}");

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -79,6 +80,63 @@ public sealed record SweepResult
     {
         Choice choice = For(method, path);
         return options with { LearningRate = choice.LearningRate, Gamma = choice.Gamma ?? options.Gamma };
+    }
+
+    /// <summary>
+    /// The options that do not change what a run trains, or that the sweep itself chooses: where runs write, how often
+    /// they evaluate or save, which methods and seeds run, the sweep's grid, the learning rate and γ, the device, and the
+    /// size of the evaluation sets. Every other option is part of the recipe the sweep's choice holds for.
+    /// </summary>
+    private static readonly HashSet<string> NotRecipe =
+    [
+        nameof(TrainerOptions.Mode), nameof(TrainerOptions.Methods), nameof(TrainerOptions.Seed), nameof(TrainerOptions.Seeds),
+        nameof(TrainerOptions.SweepLearningRates), nameof(TrainerOptions.SweepGammas), nameof(TrainerOptions.Sweep),
+        nameof(TrainerOptions.LearningRate), nameof(TrainerOptions.Gamma), nameof(TrainerOptions.Device),
+        nameof(TrainerOptions.EvalEvery), nameof(TrainerOptions.EvalPerLevel), nameof(TrainerOptions.PassK),
+        nameof(TrainerOptions.CheckpointEvery), nameof(TrainerOptions.Output), nameof(TrainerOptions.Cache),
+        nameof(TrainerOptions.Tensorboard), nameof(TrainerOptions.Resume), nameof(TrainerOptions.Config),
+    ];
+
+    /// <summary>
+    /// The recipe options (every option but those that only say where, how often, what to run, or what the sweep
+    /// chooses) in which <paramref name="options"/> differ from the sweep's <see cref="Settings"/>, each as
+    /// "--name sweep-value (here: value)". Empty when they agree, or when the file records no settings.
+    /// </summary>
+    public IReadOnlyList<string> RecipeDifferences(TrainerOptions options)
+    {
+        if (Settings is null)
+        {
+            return [];
+        }
+        return
+        [
+            .. typeof(TrainerOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => p.SetMethod is not null && !NotRecipe.Contains(p.Name) && !Equals(p.GetValue(Settings), p.GetValue(options)))
+                .Select(p => $"--{OptionParser.Kebab(p.Name)} {Show(p.GetValue(Settings))} (here: {Show(p.GetValue(options))})"),
+        ];
+
+        static string Show(object? value) => value switch
+        {
+            null => "unset",
+            bool b => b ? "true" : "false",
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? "",
+        };
+    }
+
+    /// <summary>
+    /// Refuses a sweep whose choices were made under another recipe than <paramref name="options"/>' (a learning rate
+    /// chosen for one PPO epoch is not the one for two).
+    /// </summary>
+    /// <exception cref="OptionException">The recipes differ; the message names every differing option.</exception>
+    public void EnsureSameRecipe(TrainerOptions options, string path)
+    {
+        IReadOnlyList<string> differences = RecipeDifferences(options);
+        if (differences.Count > 0)
+        {
+            throw OptionException.WithMessage("sweep",
+                $"--sweep {path} chose its settings under another recipe: {string.Join(", ", differences)}. Pass the sweep's values, run --mode sweep with these options and pass its sweep.json, or pass --sweep none (every method at --learning-rate).");
+        }
     }
 
     /// <summary>Writes the sweep as indented JSON.</summary>
