@@ -231,6 +231,13 @@ public sealed record TrainerOptions
         }
         Positive(MiniBatches, "mini-batches");
         Positive(PpoEpochs, "ppo-epochs");
+        if (ClipOnPolicy && PpoEpochs == 1 && MiniBatches == 1 && Mode is not ("sft" or "exgrpo")
+            && (Mode is not ("compare" or "sweep") || CompareMethods.Any(m => m != Training.TrainingMethod.Sft && m != Training.TrainingMethod.ExGrpo)))
+        {
+            // SFT has no ratio and ExGRPO keeps its script's clip schedule, so the clip is theirs to ignore; for the others
+            // one update per rollout batch sees the ratio exactly 1
+            throw new OptionException("clip-on-policy", "true", "false with one update per rollout batch (--ppo-epochs 1 --mini-batches 1): the update sees the rollout's own log-probs, the ratio is exactly 1, so the clip would change nothing");
+        }
         if (MiniBatches > PromptsPerStep)
         {
             throw new OptionException("mini-batches", MiniBatches.ToString(CultureInfo.InvariantCulture), $"an integer in [1, prompts-per-step = {PromptsPerStep}] (mini-batches split the step's prompt groups)");

@@ -85,6 +85,23 @@ public class OptionParserTests
     }
 
     [Fact]
+    public void The_on_policy_clip_with_one_update_per_rollout_batch_changes_nothing_and_is_refused()
+    {
+        foreach (string[] args in new[] { new[] { "--ppo-epochs", "1" }, ["--mode", "grpo", "--ppo-epochs", "1"], ["--mode", "compare", "--methods", "sft,grpo", "--ppo-epochs", "1"] })
+        {
+            var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(args));
+            Assert.Contains("--clip-on-policy 'true' is not valid; expected false with one update per rollout batch", ex.Message);
+        }
+        Assert.False(OptionParser.Parse(["--ppo-epochs", "1", "--clip-on-policy", "false"])!.ClipOnPolicy);
+        Assert.Equal(2, OptionParser.Parse(["--ppo-epochs", "1", "--mini-batches", "2"])!.MiniBatches); // a second update: the clip acts
+        Assert.Equal(1, OptionParser.Parse(["--mode", "sft", "--ppo-epochs", "1"])!.PpoEpochs);        // no ratio: the clip is not SFT's
+        Assert.Equal(1, OptionParser.Parse(["--mode", "exgrpo", "--ppo-epochs", "1"])!.PpoEpochs);     // its script's clip schedule
+        Assert.Equal(1, OptionParser.Parse(["--mode", "compare", "--methods", "sft,exgrpo", "--ppo-epochs", "1"])!.PpoEpochs);
+        TrainerOptions defaults = OptionParser.Parse([])!;
+        Assert.Equal((2, 1, true), (defaults.PpoEpochs, defaults.MiniBatches, defaults.ClipOnPolicy));
+    }
+
+    [Fact]
     public void The_sweep_mode_writes_its_own_sweep_and_reads_none()
     {
         var ex = Assert.Throws<OptionException>(() => OptionParser.Parse(["--mode", "sweep", "--sweep", "x.json"]));
