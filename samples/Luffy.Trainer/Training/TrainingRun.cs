@@ -331,12 +331,13 @@ public sealed partial class TrainingRun : IDisposable
     }
 
     /// <summary>
-    /// Whether the old log-probs come from the update's own forward pass: with one update per rollout batch (one
-    /// mini-batch, one PPO epoch) the policy that computes the loss is the one that rolled out, so its log-probs,
+    /// Whether the old log-probs come from the first update's own forward pass: with one mini-batch the first update
+    /// (the first PPO epoch's) covers every row of the batch with the policy that rolled out, so its log-probs,
     /// detached, are the old ones — the same micro-batches, so bit for bit what a separate pass would give (verl does
-    /// the same) — and the separate forward pass over the batch is saved.
+    /// the same with one update per rollout batch) — and later epochs read them back; the separate forward pass over
+    /// the batch is saved. With several mini-batches the second one is computed after an update, so it needs the pass.
     /// </summary>
-    private bool OldFromUpdate => !SeparateOldLogProbPass && options.MiniBatches == 1 && options.PpoEpochs == 1;
+    private bool OldFromUpdate => !SeparateOldLogProbPass && options.MiniBatches == 1;
 
     /// <summary>Forces the separate old-log-prob pass even with one update per rollout batch (tests compare the two).</summary>
     internal bool SeparateOldLogProbPass { get; init; }
@@ -422,7 +423,8 @@ public sealed partial class TrainingRun : IDisposable
                 using var scope = NewDisposeScope();
                 Tensor indices = tensor(rows, dtype: ScalarType.Int64, device: batch.GroupIds.device);
                 using TrainingBatch mini = batch.Select(indices);
-                // with OldFromUpdate the one mini-batch is every row in order: the old log-probs are written into the batch's own tensor
+                // with OldFromUpdate the one mini-batch is every row in order: the first epoch writes the old log-probs into the
+                // batch's own tensor (each micro-batch's before its loss reads them) and later epochs read them
                 Tensor? miniOld = OldFromUpdate ? old : old?.index_select(0, indices), miniAdvantages = advantages?.index_select(0, indices), miniReference = referenceLogProbs?.index_select(0, indices);
                 Tensor? miniStored = stored?.index_select(0, indices);
                 optimizer.zero_grad();
@@ -432,7 +434,7 @@ public sealed partial class TrainingRun : IDisposable
                     foreach (MicroBatch m in microBatches)
                     {
                         using TokenStatisticsResult stats = PolicyForward.ResponseStatistics(Model, m.Batch);
-                        if (OldFromUpdate && miniOld is not null)
+                        if (OldFromUpdate && epoch == 0 && miniOld is not null)
                         {
                             m.Scatter(stats.LogProbs.detach(), miniOld);
                         }
