@@ -96,6 +96,10 @@ public sealed record TrainerOptions
     [System.Text.Json.Serialization.JsonIgnore]
     public Training.TrainingMethod Method => Training.TrainingMethod.Parse(Mode);
 
+    /// <summary>The methods this invocation trains: <see cref="CompareMethods"/> for compare and sweep, else <see cref="Method"/>.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<Training.TrainingMethod> RunMethods => Mode is "compare" or "sweep" ? CompareMethods : [Method];
+
     /// <summary>The methods <c>--mode compare</c> runs, from <see cref="Methods"/>.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<Training.TrainingMethod> CompareMethods =>
@@ -198,7 +202,7 @@ public sealed record TrainerOptions
         {
             throw new OptionException("dynamic-sampling", "true", "false with --mode sft: SFT trains on every trace and has no groups of rewards to filter, so it would change nothing");
         }
-        bool runsExGrpo = Mode == Training.TrainingMethod.ExGrpo.Name || (Mode is "compare" or "sweep" && CompareMethods.Contains(Training.TrainingMethod.ExGrpo));
+        bool runsExGrpo = RunMethods.Contains(Training.TrainingMethod.ExGrpo);
         if (runsExGrpo && DynamicSampling)
         {
             throw new OptionException("dynamic-sampling", "true", "false with exgrpo: ExGRPO records whole groups (all-correct ones retire their question), and the reference never filters them; leave exgrpo out of --methods to use it");
@@ -231,11 +235,9 @@ public sealed record TrainerOptions
         }
         Positive(MiniBatches, "mini-batches");
         Positive(PpoEpochs, "ppo-epochs");
-        if (ClipOnPolicy && PpoEpochs == 1 && MiniBatches == 1 && Mode is not ("sft" or "exgrpo")
-            && (Mode is not ("compare" or "sweep") || CompareMethods.Any(m => m != Training.TrainingMethod.Sft && m != Training.TrainingMethod.ExGrpo)))
+        if (ClipOnPolicy && PpoEpochs == 1 && MiniBatches == 1 && RunMethods.Any(m => m.UsesOnPolicyClip))
         {
-            // SFT has no ratio and ExGRPO keeps its script's clip schedule, so the clip is theirs to ignore; for the others
-            // one update per rollout batch sees the ratio exactly 1
+            // one update per rollout batch sees the ratio exactly 1 (SFT and ExGRPO, which ignore the option, may keep it)
             throw new OptionException("clip-on-policy", "true", "false with one update per rollout batch (--ppo-epochs 1 --mini-batches 1): the update sees the rollout's own log-probs, the ratio is exactly 1, so the clip would change nothing");
         }
         if (MiniBatches > PromptsPerStep)

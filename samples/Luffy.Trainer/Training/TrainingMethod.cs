@@ -50,6 +50,12 @@ public sealed class TrainingMethod
     /// <summary>Whether groups carry off-policy traces next to the rollouts.</summary>
     public bool CarriesTraces { get; }
 
+    /// <summary>
+    /// Whether <see cref="TrainerOptions.ClipOnPolicy"/> reaches the method's loss: every method with rollouts but
+    /// ExGRPO, which keeps its script's clip schedule (sft-grpo through its GRPO half); SFT has no ratio.
+    /// </summary>
+    public bool UsesOnPolicyClip => Rollouts && !UsesExperience;
+
     private Func<TrainerOptions, PolicyLossOptions> LossOptions { get; }
 
     private Func<TrainerOptions, IAdvantageEstimator?> Advantages { get; }
