@@ -66,6 +66,7 @@ public static class TrainerApp
             {
                 return Task.FromResult(RunHuggingFace(options, device, cancellation.Token));
             }
+            SweepResult? sweep = options.Mode == "compare" ? CompareRunner.LoadSweep(options) : null;
             var data = new TaskData(new CharTokenizer(), options.MaxOperand);
             TinyTransformer baseModel = WithProgress("pre-training base model", progress => BaseModel.LoadOrPretrain(options, data, device, Log, progress, cancellation.Token));
             var task = new ArithmeticTask(options, data);
@@ -75,7 +76,7 @@ public static class TrainerApp
             }
             if (options.Mode == "compare")
             {
-                return Task.FromResult(CompareRunner.Run(options, task, baseModel, device, cancellation.Token));
+                return Task.FromResult(CompareRunner.Run(options, sweep, task, baseModel, device, cancellation.Token));
             }
             Log("training: " + options.Method.Description);
             RunSummary summary = SingleRun.Run(options, options.Method, options.Seed, task, baseModel.Copy(), device, cancellation.Token, progressUi: true, reference: baseModel.Copy());

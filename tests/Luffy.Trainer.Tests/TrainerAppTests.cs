@@ -190,6 +190,16 @@ public sealed class TrainerAppTests : IDisposable
     }
 
     [Fact]
+    public void A_compare_against_a_sweep_of_another_recipe_is_refused_before_the_base_model_is_pre_trained()
+    {
+        // the tiny model's settings are not the committed sweep's: the base model would be pre-trained for them first
+        Result result = Run(TinyWith("--mode", "compare", "--output", folder));
+        AssertCleanError(result, "--sweep ");
+        Assert.Contains("chose its settings under another recipe: --max-response-length 48 (here: 24)", result.Error);
+        Assert.DoesNotContain("base model", result.Output);
+    }
+
+    [Fact]
     public void An_output_that_is_a_file_is_refused_before_any_work()
     {
         string file = Path.Combine(folder, "a-file");

@@ -36,12 +36,23 @@ public static class CompareRunner
         return new Interval(mean, mean - half, mean + half, finite.Length);
     }
 
-    public static int Run(TrainerOptions options, ITrainingTask task, TinyTransformer baseModel, Device device, CancellationToken cancel)
+    /// <summary>
+    /// The sweep <c>--sweep</c> names, checked against the compare's recipe, or null for <c>--sweep none</c>; read before the
+    /// base model is loaded or pre-trained, so that a sweep of another recipe is refused before minutes of work.
+    /// </summary>
+    /// <exception cref="OptionException">The file is missing, is not a sweep, or was run under another recipe.</exception>
+    public static SweepResult? LoadSweep(TrainerOptions options)
+    {
+        SweepResult? sweep = options.Sweep == "none" ? null : SweepResult.Load(options.Sweep);
+        sweep?.EnsureSameRecipe(options, options.Sweep);
+        return sweep;
+    }
+
+    /// <summary>Runs every method of <see cref="TrainerOptions.CompareMethods"/> × seed at <paramref name="sweep"/>'s chosen settings (<see cref="LoadSweep"/>) and writes the report.</summary>
+    public static int Run(TrainerOptions options, SweepResult? sweep, ITrainingTask task, TinyTransformer baseModel, Device device, CancellationToken cancel)
     {
         string folder = Path.Combine(options.Output, "compare");
         Directory.CreateDirectory(folder);
-        SweepResult? sweep = options.Sweep == "none" ? null : SweepResult.Load(options.Sweep);
-        sweep?.EnsureSameRecipe(options, options.Sweep);
         var settings = options.CompareMethods.ToDictionary(m => m.Name, m => sweep?.Apply(options, m.Name, options.Sweep) ?? options);
         var rates = settings.ToDictionary(p => p.Key, p => p.Value.LearningRate);
         AnsiConsole.MarkupLineInterpolated($"settings ({(sweep is null ? "--sweep none: every method at --learning-rate" : "chosen on the validation split by " + options.Sweep)}): {string.Join(", ", options.CompareMethods.Select(m => $"{m} lr {rates[m.Name]:G3}" + (m.UsesGamma ? $" gamma {settings[m.Name].Gamma:G3}" : "")))}");
