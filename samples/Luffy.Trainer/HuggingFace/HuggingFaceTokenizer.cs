@@ -187,11 +187,20 @@ public sealed class HuggingFaceTokenizer
         return bpe.Decode(kept, considerSpecialTokens: true) ?? "";
     }
 
-    /// <summary>Unicode NFC normalization (Qwen2's normalizer).</summary>
+    /// <summary>
+    /// Unicode NFC normalization (Qwen2's normalizer). .NET's <see cref="string.Normalize(NormalizationForm)"/> refuses
+    /// the noncharacter U+FFFE ("invalid code points"), which Hugging Face's normalizer passes through; U+FFFE is a
+    /// starter without decomposition that composes with nothing, so nothing composes across it, and normalizing the text
+    /// between its occurrences is NFC of the whole.
+    /// </summary>
     private sealed class NfcNormalizer : Normalizer
     {
-        public override string Normalize(string original) => original.Normalize(NormalizationForm.FormC);
+        private const char Noncharacter = '\uFFFE';
 
-        public override string Normalize(ReadOnlySpan<char> original) => original.ToString().Normalize(NormalizationForm.FormC);
+        public override string Normalize(string original) => original.Contains(Noncharacter)
+            ? string.Join(Noncharacter, original.Split(Noncharacter).Select(part => part.Normalize(NormalizationForm.FormC)))
+            : original.Normalize(NormalizationForm.FormC);
+
+        public override string Normalize(ReadOnlySpan<char> original) => Normalize(original.ToString());
     }
 }

@@ -62,13 +62,22 @@ public class HuggingFaceTokenizerTests : IDisposable
     public Property Arbitrary_unicode_text_round_trips()
     {
         // Any valid UTF-16 string (surrogate pairs included, lone surrogates excluded), compared after NFC, which is the
-        // tokenizer's normalizer.
+        // tokenizer's normalizer. .NET's NFC refuses U+FFFE, so the expectation cannot be computed with it: that code
+        // point has its own test.
         Gen<string> text = Gen.Choose(0, 0x10FFFF)
-            .Where(cp => cp is < 0xD800 or > 0xDFFF)
+            .Where(cp => cp is (< 0xD800 or > 0xDFFF) and not 0xFFFE)
             .Select(char.ConvertFromUtf32)
             .ArrayOf()
             .Select(parts => string.Concat(parts) + " \n\t <|im_end|>x");
         return Prop.ForAll(text.ToArbitrary(), s => tokenizer.Decode(tokenizer.Encode(s)) == s.Normalize(NormalizationForm.FormC));
+    }
+
+    [Fact]
+    public void The_noncharacter_U_FFFE_round_trips_and_the_text_around_it_is_normalized()
+    {
+        // e + combining acute composes to é (U+00E9) on either side of U+FFFE, which itself passes through as Hugging
+        // Face's normalizer passes it (.NET's own NFC throws on it); nothing composes across it
+        Assert.Equal("\u00E9\uFFFE\u00E9\uFFFE\u0301x", tokenizer.Decode(tokenizer.Encode("e\u0301\uFFFEe\u0301\uFFFE\u0301x")));
     }
 
     [Property(MaxTest = 100)]
