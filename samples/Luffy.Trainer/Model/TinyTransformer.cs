@@ -32,6 +32,9 @@ public sealed class TinyTransformer : CausalLanguageModel
 
     public ModelConfig Config { get; }
 
+    /// <summary>Forces the plain padded (B, T) computation without a cache too (tests compare the two).</summary>
+    internal bool PaddedLayout { get; set; }
+
     /// <inheritdoc/>
     public override int Layers => Config.Layers;
 
@@ -47,19 +50,26 @@ public sealed class TinyTransformer : CausalLanguageModel
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Without a cache the forward runs on a <see cref="TokenLayout"/>: one state per distinct causal prefix, so the
+    /// rows of a group compute their shared prompt once and padding positions not at all; only attention sees the
+    /// padded (B, T) layout. The real positions' hidden states are those of the padded computation (every row's own
+    /// copy of a shared state is the same number); a padding position's hidden state is some real position's.
+    /// </remarks>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
-
-        Tensor x = tokenEmbedding.call(ids);
-        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, x.dtype);
+        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, tokenEmbedding.weight!.dtype);
+        using TokenLayout? layout = cache is null && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
+        Tensor x = tokenEmbedding.call(layout is null ? ids : layout.SlotIds(ids));
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].Forward(x, cos, sin, mask, cache, i);
+            x = blocks[i].Forward(x, cos, sin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
         }
-        return finalNorm.call(x).MoveToOuterDisposeScope();
+        Tensor hidden = finalNorm.call(x);
+        return (layout is null ? hidden : layout.Padded(hidden)).MoveToOuterDisposeScope();
     }
 
     /// <summary>A transformer block: pre-norm attention and MLP with residuals.</summary>
@@ -81,10 +91,12 @@ public sealed class TinyTransformer : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+        /// <param name="x">The residual stream: (B, T, C), or (N, C) slots of <paramref name="layout"/>.</param>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
         {
-            long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / heads;
-            Tensor[] parts = qkv.call(norm1.call(x)).chunk(3, 2);
+            long d = x.shape[^1], hd = d / heads;
+            Tensor projected = qkv.call(norm1.call(x));
+            Tensor[] parts = (layout is null ? projected : layout.Padded(projected)).chunk(3, 2);
             Tensor q = RotaryPositions.Apply(parts[0].view(b, t, heads, hd).transpose(1, 2), cos, sin);
             Tensor k = RotaryPositions.Apply(parts[1].view(b, t, heads, hd).transpose(1, 2), cos, sin);
             Tensor v = parts[2].view(b, t, heads, hd).transpose(1, 2);
@@ -93,7 +105,7 @@ public sealed class TinyTransformer : CausalLanguageModel
                 (k, v) = cache.Append(layer, k, v);
             }
             Tensor attended = functional.scaled_dot_product_attention(q, k, v, mask, 0.0, false);
-            x = x + projection.call(attended.transpose(1, 2).reshape(b, t, d));
+            x = x + projection.call(layout is null ? attended.transpose(1, 2).reshape(b, t, d) : layout.Packed(attended.transpose(1, 2).reshape(b, t, d)));
             return x + fc2.call(functional.gelu(fc1.call(norm2.call(x))));
         }
     }
