@@ -49,11 +49,11 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         ScalarType dtype = model.embed_tokens.weight!.dtype;
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], dtype);
-        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
+        (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
         Tensor x = model.embed_tokens.call(ids);
         for (int i = 0; i < model.layers.Count; i++)
         {
-            x = model.layers[i].Forward(x, cos, sin, mask, cache, i);
+            x = model.layers[i].Forward(x, cos, signedSin, mask, cache, i);
         }
         return model.norm.Forward(x).MoveToOuterDisposeScope();
     }
@@ -90,9 +90,9 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer)
         {
-            x = x + self_attn.Forward(input_layernorm.Forward(x), cos, sin, mask, cache, layer);
+            x = x + self_attn.Forward(input_layernorm.Forward(x), cos, signedSin, mask, cache, layer);
             return x + mlp.Forward(post_attention_layernorm.Forward(x));
         }
     }
@@ -114,14 +114,14 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer)
         {
             long b = x.shape[0], t = x.shape[1];
             Tensor query = q_proj.call(x).view(b, t, heads, headDim).transpose(1, 2);
             Tensor key = k_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
             Tensor value = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-            query = RotaryPositions.Apply(query, cos, sin);
-            key = RotaryPositions.Apply(key, cos, sin);
+            query = RotaryPositions.Apply(query, cos, signedSin);
+            key = RotaryPositions.Apply(key, cos, signedSin);
             if (cache is not null)
             {
                 (key, value) = cache.Append(layer, key, value);

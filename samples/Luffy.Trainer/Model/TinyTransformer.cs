@@ -61,12 +61,12 @@ public sealed class TinyTransformer : CausalLanguageModel
         using var scope = NewDisposeScope();
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
-        (Tensor cos, Tensor sin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, tokenEmbedding.weight!.dtype);
+        (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, tokenEmbedding.weight!.dtype);
         using TokenLayout? layout = cache is null && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
         Tensor x = tokenEmbedding.call(layout is null ? ids : layout.SlotIds(ids));
         for (int i = 0; i < blocks.Count; i++)
         {
-            x = blocks[i].Forward(x, cos, sin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
+            x = blocks[i].Forward(x, cos, signedSin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
         }
         Tensor hidden = finalNorm.call(x);
         return (layout is null ? hidden : layout.Padded(hidden)).MoveToOuterDisposeScope();
@@ -92,14 +92,14 @@ public sealed class TinyTransformer : CausalLanguageModel
         }
 
         /// <param name="x">The residual stream: (B, T, C), or (N, C) slots of <paramref name="layout"/>.</param>
-        public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
         {
             long d = x.shape[^1], hd = d / heads;
             Tensor projected = qkv.call(norm1.call(x));
-            Tensor[] parts = (layout is null ? projected : layout.Padded(projected)).chunk(3, 2);
-            Tensor q = RotaryPositions.Apply(parts[0].view(b, t, heads, hd).transpose(1, 2), cos, sin);
-            Tensor k = RotaryPositions.Apply(parts[1].view(b, t, heads, hd).transpose(1, 2), cos, sin);
-            Tensor v = parts[2].view(b, t, heads, hd).transpose(1, 2);
+            // (3, B, heads, T, hd): queries and keys are rotated together, by one rotary application
+            Tensor qkvHeads = (layout is null ? projected : layout.Padded(projected)).view(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4);
+            Tensor rotated = RotaryPositions.Apply(qkvHeads.narrow(0, 0, 2), cos, signedSin);
+            Tensor q = rotated[0], k = rotated[1], v = qkvHeads[2];
             if (cache is not null)
             {
                 (k, v) = cache.Append(layer, k, v);
