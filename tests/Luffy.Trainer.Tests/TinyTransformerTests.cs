@@ -68,6 +68,34 @@ public class TinyTransformerTests
         Assert.True(paddedGradients.All(g => g.Any(x => x != 0)), "every parameter receives a gradient");
     }
 
+    [Fact]
+    public void A_prefill_into_an_empty_cache_and_the_next_step_equal_the_padded_computation()
+    {
+        manual_seed(12);
+        using var noGrad = no_grad();
+        using var model = new TinyTransformer(new ModelConfig(20, DModel: 32, Layers: 2, Heads: 4, MaxPositions: 64));
+        (Tensor ids, Tensor positions, Tensor mask, bool[] real) = GroupBatch(20, 4);
+        long b = ids.shape[0];
+        using Tensor realMask = tensor(real).reshape(b, ids.shape[1], 1);
+        Tensor next = randint(1, 20, new long[] { b, 1 });
+        Tensor nextPosition = mask.sum(1, keepdim: true);
+        Tensor grownMask = cat([mask, ones_like(nextPosition)], 1);
+
+        (float[] Prefill, float[] Step) Run(bool padded)
+        {
+            model.PaddedLayout = padded;
+            using var cache = new KvCache(2);
+            Tensor prefill = model.Forward(ids, positions, mask, cache).where(realMask, 0.0f);
+            Tensor step = model.Forward(next, nextPosition, grownMask, cache);
+            Assert.Equal(ids.shape[1] + 1, cache.Length);
+            return (prefill.reshape(-1).data<float>().ToArray(), step.reshape(-1).data<float>().ToArray());
+        }
+        (float[] layoutPrefill, float[] layoutStep) = Run(padded: false);
+        (float[] paddedPrefill, float[] paddedStep) = Run(padded: true);
+        AssertClose(paddedPrefill, layoutPrefill, "prefill logits");
+        AssertClose(paddedStep, layoutStep, "logits of the step after the prefill (read from the cache)");
+    }
+
     private static void AssertClose(float[] expected, float[] actual, string what)
     {
         double scale = Math.Max(1e-30, expected.Max(x => Math.Abs((double)x)));

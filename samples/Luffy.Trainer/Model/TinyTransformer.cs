@@ -51,9 +51,10 @@ public sealed class TinyTransformer : CausalLanguageModel
 
     /// <inheritdoc/>
     /// <remarks>
-    /// Without a cache the forward runs on a <see cref="TokenLayout"/>: one state per distinct causal prefix, so the
-    /// rows of a group compute their shared prompt once and padding positions not at all; only attention sees the
-    /// padded (B, T) layout. The real positions' hidden states are those of the padded computation (every row's own
+    /// Without cached tokens (training, scoring, and generation's prefill into an empty cache) the forward runs on a
+    /// <see cref="TokenLayout"/>: one state per distinct causal prefix, so the rows of a group compute their shared
+    /// prompt once and padding positions not at all; only attention sees the padded (B, T) layout (and the cache
+    /// receives its padded keys and values). The real positions' hidden states are those of the padded computation (every row's own
     /// copy of a shared state is the same number); a padding position's hidden state is some real position's.
     /// </remarks>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
@@ -62,7 +63,7 @@ public sealed class TinyTransformer : CausalLanguageModel
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
         (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, tokenEmbedding.weight!.dtype);
-        using TokenLayout? layout = cache is null && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
+        using TokenLayout? layout = offset == 0 && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
         Tensor x = tokenEmbedding.call(layout is null ? ids : layout.SlotIds(ids));
         for (int i = 0; i < blocks.Count; i++)
         {
