@@ -28,6 +28,46 @@ public class GenerationTests
     }
 
     [Fact]
+    public void Each_row_of_a_batch_is_generated_as_it_would_be_alone_while_finished_rows_leave_the_batch()
+    {
+        manual_seed(6);
+        var tokenizer = new CharTokenizer();
+        var model = new TinyTransformer(new ModelConfig(tokenizer.VocabularySize, DModel: 32, Layers: 2, Heads: 4, MaxPositions: 64));
+        model.eval();
+        using (no_grad())
+        {
+            foreach (var p in model.parameters())
+            {
+                p.mul_(3); // larger random weights: outputs that differ by context instead of one repeated pattern
+            }
+        }
+        var random = new Random(8);
+        int[][] contexts = Enumerable.Range(0, 16).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3, 99).Prompt)).ToArray()).ToArray();
+        // the end token is the one whose first occurrence in the rows' unstopped greedy outputs varies most, so rows
+        // finish at different steps and the batch sheds its finished rows several times
+        GenerationResult unstopped = Generation.Generate(model, contexts, 16, temperature: 0, topP: 1, generator: null, eosTokenIds: [-1]);
+        int end = Enumerable.Range(0, tokenizer.VocabularySize)
+            .MaxBy(id => unstopped.Tokens.Select(t => Array.IndexOf(t, id)).Where(k => k >= 0).Distinct().Count());
+        int[] ends = [end];
+        foreach (bool useCache in new[] { true, false })
+        {
+            GenerationResult batch = Generation.Generate(model, contexts, 16, temperature: 0, topP: 1, generator: null, useCache, eosTokenIds: ends);
+            int[] lengths = [.. batch.Tokens.Select(t => t.Length)];
+            Assert.True(lengths.Distinct().Count() >= 3 && lengths.Count(l => l < 16) >= 4, $"rows should finish at different steps: {string.Join(",", lengths)}");
+            for (int i = 0; i < contexts.Length; i++)
+            {
+                GenerationResult alone = Generation.Generate(model, [contexts[i]], 16, temperature: 0, topP: 1, generator: null, useCache, eosTokenIds: ends);
+                Assert.Equal(alone.Tokens[0], batch.Tokens[i]);
+                Assert.Equal(alone.Finish[0], batch.Finish[i]);
+                // log-probs differ only by float32 sums over other batch shapes: with the tripled weights the logits reach
+                // tens, where a few units of roundoff per layer are ~1e-5 each; a row read from another row's state
+                // differs in its tokens (compared exactly) and by O(1) here
+                Assert.All(alone.LogProbs[0].Zip(batch.LogProbs[i]), p => Assert.True(Math.Abs(p.First - p.Second) < 2e-4, $"row {i}: {p.First} vs {p.Second}"));
+            }
+        }
+    }
+
+    [Fact]
     public void Seeded_sampling_is_reproducible_and_stops_at_the_limit()
     {
         manual_seed(4);

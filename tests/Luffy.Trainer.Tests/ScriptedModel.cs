@@ -44,13 +44,24 @@ internal sealed class ScriptedModel : CausalLanguageModel
                 script[row] = [CharTokenizer.Bos, .. tokenizer.Encode(prompt + answer(problem)), CharTokenizer.Eos];
             }
         }
+        // which context each batch row is: generation drops finished rows from the batch and from the cache, so the
+        // cache carries each row's context index (layer 0's keys: the index at the first call, zeros after)
+        long[] context = [.. Enumerable.Range(0, b).Select(i => (long)i)];
+        if (cache is not null)
+        {
+            using var scope = NewDisposeScope();
+            Tensor index = tn > 1 ? arange(b, ScalarType.Float32).view(b, 1, 1, 1).expand(b, 1, tn, 1).contiguous() : zeros(b, 1, 1, 1);
+            (Tensor keys, _) = cache.Append(0, index, index);
+            context = [.. keys.select(2, 0).reshape(-1).data<float>().ToArray().Select(x => (long)x)];
+        }
         var hidden = new float[b * tn * v];
         for (int row = 0; row < b; row++)
         {
+            int[] rowScript = script[context[row]];
             for (int t = 0; t < tn; t++)
             {
                 long next = positions[row * tn + t] + 1;
-                int token = next < script[row].Length ? script[row][next] : CharTokenizer.Eos;
+                int token = next < rowScript.Length ? rowScript[next] : CharTokenizer.Eos;
                 hidden[(row * tn + t) * v + token] = 50;
             }
         }

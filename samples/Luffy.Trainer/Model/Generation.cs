@@ -7,7 +7,12 @@ namespace Luffy.Trainer.Model;
 /// <summary>What generation produced for each context.</summary>
 public sealed record GenerationResult(int[][] Tokens, float[][] LogProbs, FinishReason[] Finish);
 
-/// <summary>Batched sampling with temperature and top-p, stopping at EOS or the length limit, with or without a KV cache.</summary>
+/// <summary>
+/// Batched sampling with temperature and top-p, stopping at EOS or the length limit, with or without a KV cache.
+/// Finished rows leave the batch (cache, masks, positions) once a quarter of the rows still computed has finished, so
+/// late steps compute only the rows that are still writing; each row's tokens are those it would get alone (greedy),
+/// and a seeded generator gives the same samples for the same call (its numbers are drawn for the rows still computed).
+/// </summary>
 public static class Generation
 {
     /// <param name="model">The policy.</param>
@@ -48,6 +53,9 @@ public static class Generation
         var finished = new bool[b];
         using var cache = useCache ? new KvCache(model.Layers) : null;
         Tensor logits = model.Forward(allIds, positions, keyMask, cache).select(1, -1);
+        // the rows still computed, by their index in the contexts: finished rows are fed padding until a quarter of the
+        // computed rows has finished, then the batch (cache, masks, positions) keeps only the live ones
+        int[] active = [.. Enumerable.Range(0, b)];
 
         for (int step = 0; step < maxNewTokens && !finished.All(f => f); step++)
         {
@@ -55,26 +63,42 @@ public static class Generation
             (Tensor next, Tensor nextLogProbs) = Sample(logits, temperature, topP, generator);
             long[] nextIds = next.cpu().data<long>().ToArray();
             float[] nextLp = nextLogProbs.cpu().data<float>().ToArray();
-            var live = new long[b];
-            for (int i = 0; i < b; i++)
+            for (int a = 0; a < active.Length; a++)
             {
+                int i = active[a];
                 if (finished[i])
                 {
-                    nextIds[i] = padTokenId;
+                    nextIds[a] = padTokenId;
                     continue;
                 }
-                live[i] = 1;
-                tokens[i].Add((int)nextIds[i]);
-                logProbs[i].Add(nextLp[i]);
-                finished[i] = eos.Contains((int)nextIds[i]);
+                tokens[i].Add((int)nextIds[a]);
+                logProbs[i].Add(nextLp[a]);
+                finished[i] = eos.Contains((int)nextIds[a]);
             }
             if (step == maxNewTokens - 1 || finished.All(f => f))
             {
                 break;
             }
-            Tensor newIds = tensor(nextIds, new long[] { b, 1 }).to(device);
-            Tensor liveMask = tensor(live, new long[] { b, 1 }).to(device);
-            Tensor newMask = cat([keyMask, liveMask], 1).DetachFromDisposeScope();
+            int[] kept = [.. Enumerable.Range(0, active.Length).Where(a => !finished[active[a]])];
+            if (kept.Length <= active.Length * 3 / 4)
+            {
+                Tensor rows = tensor(kept.Select(a => (long)a).ToArray(), ScalarType.Int64, device);
+                cache?.KeepRows(rows);
+                keyMask = Keep(keyMask, rows);
+                nextPosition = Keep(nextPosition, rows);
+                if (!useCache)
+                {
+                    allIds = Keep(allIds, rows);
+                    positions = Keep(positions, rows);
+                }
+                nextIds = [.. kept.Select(a => nextIds[a])];
+                active = [.. kept.Select(a => active[a])];
+            }
+            int n = active.Length;
+            long[] live = [.. active.Select(i => finished[i] ? 0L : 1L)];
+            Tensor newIds = tensor(nextIds, new long[] { n, 1 }).to(device);
+            Tensor liveMask = tensor(live, new long[] { n, 1 }).to(device);
+            Tensor newMask = cat([keyMask, liveMask], 1).MoveToOuterDisposeScope();
             keyMask.Dispose();
             keyMask = newMask;
             Tensor newPositions = nextPosition.clone();
@@ -85,8 +109,8 @@ public static class Generation
             }
             else
             {
-                Tensor grownIds = cat([allIds, newIds], 1).DetachFromDisposeScope();
-                Tensor grownPositions = cat([positions, newPositions], 1).DetachFromDisposeScope();
+                Tensor grownIds = cat([allIds, newIds], 1).MoveToOuterDisposeScope();
+                Tensor grownPositions = cat([positions, newPositions], 1).MoveToOuterDisposeScope();
                 allIds.Dispose();
                 positions.Dispose();
                 allIds = grownIds;
@@ -97,6 +121,14 @@ public static class Generation
 
         FinishReason[] finish = finished.Select(f => f ? FinishReason.Eos : FinishReason.Length).ToArray();
         return new GenerationResult(tokens.Select(t => t.ToArray()).ToArray(), logProbs.Select(l => l.ToArray()).ToArray(), finish);
+    }
+
+    /// <summary>The <paramref name="rows"/> of a loop-held tensor, which replace it (it is disposed): in the scope outside the step's, as it was.</summary>
+    private static Tensor Keep(Tensor t, Tensor rows)
+    {
+        Tensor kept = t.index_select(0, rows).MoveToOuterDisposeScope();
+        t.Dispose();
+        return kept;
     }
 
     private static (Tensor Next, Tensor LogProbs) Sample(Tensor logits, double temperature, double topP, Generator? generator)

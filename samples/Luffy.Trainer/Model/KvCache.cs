@@ -28,6 +28,27 @@ public sealed class KvCache : IDisposable
         return (keys[layer]!, values[layer]!);
     }
 
+    /// <summary>Keeps only the batch rows <paramref name="rows"/> ((B') int64 indices) of every layer's keys and values.</summary>
+    public void KeepRows(Tensor rows)
+    {
+        for (int layer = 0; layer < keys.Length; layer++)
+        {
+            keys[layer] = Replace(keys[layer], rows);
+            values[layer] = Replace(values[layer], rows);
+        }
+
+        static Tensor? Replace(Tensor? t, Tensor rows)
+        {
+            if (t is null)
+            {
+                return null;
+            }
+            Tensor kept = t.index_select(0, rows).DetachFromDisposeScope();
+            t.Dispose();
+            return kept;
+        }
+    }
+
     public void Dispose()
     {
         foreach (Tensor? t in keys.Concat(values))
