@@ -9,7 +9,8 @@ namespace Luffy.Trainer.Model;
 /// prompt) have the same state there, and padding positions (key mask 0) are seen by no real position at all. The
 /// per-token work of a transformer (layer norms, the QKV, projection and MLP linears, residuals) then runs on the
 /// (N, C) slots only, and attention alone sees the padded (B, T) layout, gathered from the slots. Gradients are exact:
-/// a shared slot receives the sum of what its copies would have received.
+/// a shared slot receives the sum of what its copies would have received. The plan is made on the host from the
+/// batch's ids, positions and mask (on a GPU: one device-to-host copy of three (B, T) tensors per forward pass).
 /// </summary>
 internal sealed class TokenLayout : IDisposable
 {
