@@ -42,7 +42,17 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
     /// <inheritdoc/>
     public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
 
+    /// <summary>Forces the plain padded (B, T) computation without cached tokens too (tests compare the two).</summary>
+    internal bool PaddedLayout { get; set; }
+
     /// <inheritdoc/>
+    /// <remarks>
+    /// Without cached tokens (training, scoring, and generation's prefill into an empty cache) the forward runs on a
+    /// <see cref="TokenLayout"/>: one state per distinct causal prefix, so the rows of a group compute their shared
+    /// prompt once and padding positions not at all; only attention sees the padded (B, T) layout (and the cache
+    /// receives its padded keys and values). The real positions' hidden states are those of the padded computation
+    /// up to floating-point summation order; a padding position's hidden state is some real position's.
+    /// </remarks>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
@@ -50,12 +60,14 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], dtype);
         (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
-        Tensor x = model.embed_tokens.call(ids);
+        using TokenLayout? layout = offset == 0 && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
+        Tensor x = model.embed_tokens.call(layout is null ? ids : layout.SlotIds(ids));
         for (int i = 0; i < model.layers.Count; i++)
         {
-            x = model.layers[i].Forward(x, cos, signedSin, mask, cache, i);
+            x = model.layers[i].Forward(x, cos, signedSin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
         }
-        return model.norm.Forward(x).MoveToOuterDisposeScope();
+        Tensor hidden = model.norm.Forward(x);
+        return (layout is null ? hidden : layout.Padded(hidden)).MoveToOuterDisposeScope();
     }
 
 
@@ -90,9 +102,10 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer)
+        /// <param name="x">The residual stream: (B, T, C), or (N, C) slots of <paramref name="layout"/>.</param>
+        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
         {
-            x = x + self_attn.Forward(input_layernorm.Forward(x), cos, signedSin, mask, cache, layer);
+            x = x + self_attn.Forward(input_layernorm.Forward(x), cos, signedSin, mask, cache, layer, layout, b, t);
             return x + mlp.Forward(post_attention_layernorm.Forward(x));
         }
     }
@@ -114,12 +127,12 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             RegisterComponents();
         }
 
-        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer)
+        public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
         {
-            long b = x.shape[0], t = x.shape[1];
-            Tensor query = q_proj.call(x).view(b, t, heads, headDim).transpose(1, 2);
-            Tensor key = k_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
-            Tensor value = v_proj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+            Tensor Padded(Tensor perToken) => layout is null ? perToken : layout.Padded(perToken);
+            Tensor query = Padded(q_proj.call(x)).view(b, t, heads, headDim).transpose(1, 2);
+            Tensor key = Padded(k_proj.call(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
+            Tensor value = Padded(v_proj.call(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
             query = RotaryPositions.Apply(query, cos, signedSin);
             key = RotaryPositions.Apply(key, cos, signedSin);
             if (cache is not null)
@@ -132,7 +145,8 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
                 value = value.repeat_interleave(heads / kvHeads, 1);
             }
             Tensor attended = functional.scaled_dot_product_attention(query, key, value, mask, 0.0, false);
-            return o_proj.call(attended.transpose(1, 2).reshape(b, t, heads * headDim));
+            Tensor merged = attended.transpose(1, 2).reshape(b, t, heads * headDim);
+            return o_proj.call(layout is null ? merged : layout.Packed(merged));
         }
     }
 

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Luffy.Trainer.Model;
 
 /// <summary>
-/// Where a forward pass without a KV cache keeps its per-token states: one slot per distinct causal prefix instead of
+/// Where a forward pass without cached tokens keeps its per-token states: one slot per distinct causal prefix instead of
 /// one per (row, position). Under causal attention a position's state depends only on the real tokens up to it and their
 /// position ids, so two rows that agree on those up to a position (the eight rows of one GRPO group agree on the whole
 /// prompt) have the same state there, and padding positions (key mask 0) are seen by no real position at all. The

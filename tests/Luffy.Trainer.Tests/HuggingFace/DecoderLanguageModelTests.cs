@@ -41,6 +41,66 @@ public class DecoderLanguageModelTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("qwen2", true)]
+    [InlineData("llama", false)]
+    public void A_batch_of_shared_prompts_and_padding_gives_each_row_its_own_logits_and_the_padded_gradients(string type, bool tied)
+    {
+        string dir = files.Write("m", type, tied);
+        using DecoderLanguageModel model = HuggingFaceCheckpoint.Load(dir);
+        var reference = new ReferenceDecoder(model.Config, model.state_dict());
+        // two rows of one left-padded prompt with responses of different lengths (the second right-padded), and a row
+        // of another prompt: the forward computes the shared prompt once and no padding
+        long[][] rows = [[0, 256, 5, 77, 120, 33, 9], [0, 256, 5, 77, 120, 42, 0], [256, 42, 42, 7, 8, 0, 0]];
+        long[][] masks = [[0, 1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0]];
+        long t = rows[0].Length, v = model.Config.VocabularySize;
+        Tensor ids = tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, t]);
+        Tensor mask = tensor(masks.SelectMany(r => r).ToArray(), [rows.Length, t]);
+        Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+        using (var layout = TokenLayout.Of(ids, positions, mask))
+        {
+            // 6 states for the first row, 1 more (42) for the second, 4 for the third (its first token, 256, is shared too)
+            Assert.True(layout is not null && layout.Slots == 6 + 1 + 4, "the prompt 256 5 77 120 is shared, padding is left out");
+        }
+        Tensor weights = randn(rows.Length, t, v, generator: new Generator(3));
+
+        (double[] Logits, float[][] Gradients) Run(bool padded)
+        {
+            model.PaddedLayout = padded;
+            model.zero_grad();
+            Tensor logits = model.Forward(ids, positions, mask);
+            (logits * weights * mask.unsqueeze(-1)).sum().backward();
+            return (logits.to_type(ScalarType.Float64).reshape(-1).data<double>().ToArray(), [.. model.parameters().Select(p => p.grad!.reshape(-1).data<float>().ToArray())]);
+        }
+        (double[] layoutLogits, float[][] layoutGradients) = Run(padded: false);
+        (_, float[][] paddedGradients) = Run(padded: true);
+
+        // each row's real positions against the independent float64 implementation run on that row alone (the
+        // tolerance of the single-sequence test above)
+        for (int row = 0; row < rows.Length; row++)
+        {
+            int[] real = [.. rows[row].Where((_, j) => masks[row][j] != 0).Select(x => (int)x)];
+            double[][] expected = reference.Logits(real);
+            double scale = expected.SelectMany(r => r).Max(Math.Abs);
+            int[] columns = [.. Enumerable.Range(0, (int)t).Where(j => masks[row][j] != 0)];
+            for (int k = 0; k < real.Length; k++)
+            {
+                for (int token = 0; token < v; token++)
+                {
+                    double actual = layoutLogits[(row * t + columns[k]) * v + token];
+                    Assert.True(Math.Abs(actual - expected[k][token]) <= 2e-5 * scale, $"{type}: row {row}, position {columns[k]}, token {token}: {actual} vs {expected[k][token]}");
+                }
+            }
+        }
+        // gradients against the padded computation: float32 sums of other shapes, relative to each gradient's scale
+        for (int i = 0; i < paddedGradients.Length; i++)
+        {
+            double scale = Math.Max(1e-30, paddedGradients[i].Max(x => Math.Abs((double)x)));
+            double worst = paddedGradients[i].Zip(layoutGradients[i], (a, b) => Math.Abs((double)a - b)).Max();
+            Assert.True(worst <= 1e-4 * scale, $"{type}: gradient of parameter {i}: largest difference {worst:G3} against {scale:G3}");
+        }
+    }
+
     [Fact]
     public void Left_padding_does_not_change_a_sequence_logits()
     {
