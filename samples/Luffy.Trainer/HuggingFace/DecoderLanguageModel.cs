@@ -42,17 +42,8 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
     /// <inheritdoc/>
     public override Tensor OutputWeight => lm_head?.weight ?? model.embed_tokens.weight!;
 
-    /// <summary>Forces the plain padded (B, T) computation without cached tokens too (tests compare the two).</summary>
-    internal bool PaddedLayout { get; set; }
-
     /// <inheritdoc/>
-    /// <remarks>
-    /// Without cached tokens (training, scoring, and generation's prefill into an empty cache) the forward runs on a
-    /// <see cref="TokenLayout"/>: one state per distinct causal prefix, so the rows of a group compute their shared
-    /// prompt once and padding positions not at all; only attention sees the padded (B, T) layout (and the cache
-    /// receives its padded keys and values). The real positions' hidden states are those of the padded computation
-    /// up to floating-point summation order; a padding position's hidden state is some real position's.
-    /// </remarks>
+    /// <remarks>Runs on <see cref="CausalLanguageModel.LayoutFor"/>'s layout.</remarks>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
@@ -60,14 +51,14 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], dtype);
         (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.HeadDim, Config.RopeTheta, dtype);
-        using TokenLayout? layout = offset == 0 && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
-        Tensor x = model.embed_tokens.call(layout is null ? ids : layout.SlotIds(ids));
+        using TokenLayout? layout = LayoutFor(ids, positionIds, keyMask, offset);
+        Tensor x = model.embed_tokens.call(layout?.SlotIds(ids) ?? ids);
         for (int i = 0; i < model.layers.Count; i++)
         {
             x = model.layers[i].Forward(x, cos, signedSin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
         }
         Tensor hidden = model.norm.Forward(x);
-        return (layout is null ? hidden : layout.Padded(hidden)).MoveToOuterDisposeScope();
+        return (layout?.Padded(hidden) ?? hidden).MoveToOuterDisposeScope();
     }
 
 
@@ -129,7 +120,7 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
 
         public Tensor Forward(Tensor x, Tensor cos, Tensor signedSin, Tensor mask, KvCache? cache, int layer, TokenLayout? layout, long b, long t)
         {
-            Tensor Padded(Tensor perToken) => layout is null ? perToken : layout.Padded(perToken);
+            Tensor Padded(Tensor perToken) => layout?.Padded(perToken) ?? perToken;
             Tensor query = Padded(q_proj.call(x)).view(b, t, heads, headDim).transpose(1, 2);
             Tensor key = Padded(k_proj.call(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
             Tensor value = Padded(v_proj.call(x)).view(b, t, kvHeads, headDim).transpose(1, 2);
@@ -146,7 +137,7 @@ public sealed class DecoderLanguageModel : CausalLanguageModel
             }
             Tensor attended = functional.scaled_dot_product_attention(query, key, value, mask, 0.0, false);
             Tensor merged = attended.transpose(1, 2).reshape(b, t, heads * headDim);
-            return o_proj.call(layout is null ? merged : layout.Packed(merged));
+            return o_proj.call(layout?.Packed(merged) ?? merged);
         }
     }
 

@@ -27,6 +27,21 @@ public abstract class CausalLanguageModel(string name) : nn.Module(name)
     /// <param name="cache">Updated in place when given.</param>
     public abstract Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null);
 
+    /// <summary>Forces the plain padded (B, T) computation without cached tokens too (tests compare the two).</summary>
+    internal bool PaddedLayout { get; set; }
+
+    /// <summary>
+    /// The layout a forward pass keeps its per-token states in: without cached tokens (<paramref name="cachedTokens"/> 0:
+    /// training, scoring, and generation's prefill into an empty cache) a <see cref="TokenLayout"/>, one state per
+    /// distinct causal prefix, so the rows of a group compute their shared prompt once and padding positions not at all;
+    /// only attention sees the padded (B, T) layout, and a cache receives its padded keys and values. Null (the plain
+    /// (B, T) layout) after cached tokens, with <see cref="PaddedLayout"/>, or when nothing is shared or padded. The real
+    /// positions' states are those of the padded computation up to floating-point summation order; a padding
+    /// position's state is some real position's.
+    /// </summary>
+    private protected TokenLayout? LayoutFor(Tensor ids, Tensor positionIds, Tensor keyMask, long cachedTokens) =>
+        cachedTokens == 0 && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
+
     /// <summary>Next-token logits at every position, (B, Tn, V); arguments as <see cref="HiddenStates"/>.</summary>
     public Tensor Forward(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {

@@ -32,9 +32,6 @@ public sealed class TinyTransformer : CausalLanguageModel
 
     public ModelConfig Config { get; }
 
-    /// <summary>Forces the plain padded (B, T) computation without a cache too (tests compare the two).</summary>
-    internal bool PaddedLayout { get; set; }
-
     /// <inheritdoc/>
     public override int Layers => Config.Layers;
 
@@ -50,27 +47,21 @@ public sealed class TinyTransformer : CausalLanguageModel
     }
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// Without cached tokens (training, scoring, and generation's prefill into an empty cache) the forward runs on a
-    /// <see cref="TokenLayout"/>: one state per distinct causal prefix, so the rows of a group compute their shared
-    /// prompt once and padding positions not at all; only attention sees the padded (B, T) layout (and the cache
-    /// receives its padded keys and values). The real positions' hidden states are those of the padded computation (every row's own
-    /// copy of a shared state is the same number); a padding position's hidden state is some real position's.
-    /// </remarks>
+    /// <remarks>Runs on <see cref="CausalLanguageModel.LayoutFor"/>'s layout.</remarks>
     public override Tensor HiddenStates(Tensor ids, Tensor positionIds, Tensor keyMask, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
         long offset = cache?.Length ?? 0;
         Tensor mask = AttentionMask(keyMask, offset, ids.shape[1], tokenEmbedding.weight!.dtype);
         (Tensor cos, Tensor signedSin) = RotaryPositions.Angles(positionIds, Config.DModel / Config.Heads, RopeTheta, tokenEmbedding.weight!.dtype);
-        using TokenLayout? layout = offset == 0 && !PaddedLayout ? TokenLayout.Of(ids, positionIds, keyMask) : null;
-        Tensor x = tokenEmbedding.call(layout is null ? ids : layout.SlotIds(ids));
+        using TokenLayout? layout = LayoutFor(ids, positionIds, keyMask, offset);
+        Tensor x = tokenEmbedding.call(layout?.SlotIds(ids) ?? ids);
         for (int i = 0; i < blocks.Count; i++)
         {
             x = blocks[i].Forward(x, cos, signedSin, mask, cache, i, layout, ids.shape[0], ids.shape[1]);
         }
         Tensor hidden = finalNorm.call(x);
-        return (layout is null ? hidden : layout.Padded(hidden)).MoveToOuterDisposeScope();
+        return (layout?.Padded(hidden) ?? hidden).MoveToOuterDisposeScope();
     }
 
     /// <summary>A transformer block: pre-norm attention and MLP with residuals.</summary>
@@ -98,7 +89,7 @@ public sealed class TinyTransformer : CausalLanguageModel
             long d = x.shape[^1], hd = d / heads;
             Tensor projected = qkv.call(norm1.call(x));
             // (3, B, heads, T, hd): queries and keys are rotated together, by one rotary application
-            Tensor qkvHeads = (layout is null ? projected : layout.Padded(projected)).view(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4);
+            Tensor qkvHeads = (layout?.Padded(projected) ?? projected).view(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4);
             Tensor rotated = RotaryPositions.Apply(qkvHeads.narrow(0, 0, 2), cos, signedSin);
             Tensor q = rotated[0], k = rotated[1], v = qkvHeads[2];
             if (cache is not null)
@@ -106,7 +97,8 @@ public sealed class TinyTransformer : CausalLanguageModel
                 (k, v) = cache.Append(layer, k, v);
             }
             Tensor attended = functional.scaled_dot_product_attention(q, k, v, mask, 0.0, false);
-            x = x + projection.call(layout is null ? attended.transpose(1, 2).reshape(b, t, d) : layout.Packed(attended.transpose(1, 2).reshape(b, t, d)));
+            Tensor merged = attended.transpose(1, 2).reshape(b, t, d);
+            x = x + projection.call(layout?.Packed(merged) ?? merged);
             return x + fc2.call(functional.gelu(fc1.call(norm2.call(x))));
         }
     }
