@@ -7,6 +7,13 @@ namespace Luffy.Trainer.Tests;
 [Collection("torch")]
 public class GenerationTests
 {
+    /// <summary>BOS + the prompts of <paramref name="count"/> random problems of levels 2, 3, 4, 2, … (ragged lengths).</summary>
+    private static int[][] Prompts(CharTokenizer tokenizer, int seed, int count)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3, 99).Prompt)).ToArray())];
+    }
+
     [Fact]
     public void Kv_cache_greedy_generation_equals_uncached_generation()
     {
@@ -15,8 +22,7 @@ public class GenerationTests
         var model = new TinyTransformer(new ModelConfig(tokenizer.VocabularySize, DModel: 32, Layers: 2, Heads: 4, MaxPositions: 64));
         model.eval();
         // ragged contexts exercise left padding; random weights rarely emit EOS, so generation runs the full length
-        var random = new Random(5);
-        int[][] contexts = Enumerable.Range(0, 6).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3, 99).Prompt)).ToArray()).ToArray();
+        int[][] contexts = Prompts(tokenizer, seed: 5, count: 6);
         GenerationResult cached = Generation.Generate(model, contexts, 20, temperature: 0, topP: 1, generator: null, useCache: true);
         GenerationResult uncached = Generation.Generate(model, contexts, 20, temperature: 0, topP: 1, generator: null, useCache: false);
         for (int i = 0; i < contexts.Length; i++)
@@ -41,8 +47,7 @@ public class GenerationTests
                 p.mul_(3); // larger random weights: outputs that differ by context instead of one repeated pattern
             }
         }
-        var random = new Random(8);
-        int[][] contexts = Enumerable.Range(0, 16).Select(i => new[] { CharTokenizer.Bos }.Concat(tokenizer.Encode(ArithmeticProblem.Random(random, 2 + i % 3, 99).Prompt)).ToArray()).ToArray();
+        int[][] contexts = Prompts(tokenizer, seed: 8, count: 16);
         // the end token is the one whose first occurrence in the rows' unstopped greedy outputs varies most, so rows
         // finish at different steps and the batch sheds its finished rows several times
         GenerationResult unstopped = Generation.Generate(model, contexts, 16, temperature: 0, topP: 1, generator: null, eosTokenIds: [-1]);
