@@ -46,8 +46,10 @@ internal readonly record struct ShapingFormula(double Scale, double Exponent, do
         Tensor? result = null;
         if (Scale != 0)
         {
-            Tensor q = Exponent == 1 ? logProbs.exp() : (logProbs * Exponent).exp();
-            result = Gamma != 0 ? q / (q + Gamma) : q;
+            // q/(q + γ) = σ(k·ℓ − ln γ): one op forward and one (sigmoid's) backward, against exp, add, div and
+            // div's two-sided backward
+            Tensor scaled = Exponent == 1 ? logProbs : logProbs * Exponent;
+            result = Gamma != 0 ? (scaled - Math.Log(Gamma)).sigmoid() : scaled.exp();
             if (Scale != 1)
             {
                 result = result * Scale;
