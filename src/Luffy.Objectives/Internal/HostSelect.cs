@@ -66,17 +66,20 @@ internal static unsafe class HostSelect
 
     /// <summary>
     /// The selection without autograd: a fresh (B, T) tensor, <paramref name="whenTrue"/> where the condition holds and
-    /// <paramref name="whenFalse"/> elsewhere; a null side selects 0 (one of the two is given).
+    /// <paramref name="whenFalse"/> elsewhere; a null side selects 0 (one of the two is given). A side broadcast along T
+    /// (column stride 0, such as the expanded scalar gradient a sum hands back) is read one value per row, without
+    /// materializing it.
     /// </summary>
     private static Tensor Select(Tensor condition, Tensor? whenTrue, Tensor? whenFalse)
     {
         using var scope = NewDisposeScope();
-        Tensor c = condition.contiguous(), x = whenTrue?.contiguous()!, y = whenFalse?.contiguous()!;
-        Tensor like = x ?? y;
+        Tensor c = condition.contiguous();
+        Tensor like = whenTrue ?? whenFalse!;
         Tensor output = empty(like.shape, dtype: like.dtype); // every element is written below
         int rows = (int)like.shape[0], columns = (int)like.shape[1];
         bool* mask = (bool*)Pointer(c);
-        void* xs = x is null ? null : Pointer(x), ys = y is null ? null : Pointer(y), outs = Pointer(output);
+        Side xs = Side.Of(whenTrue, columns), ys = Side.Of(whenFalse, columns);
+        void* outs = Pointer(output);
         bool single = like.dtype == ScalarType.Float32;
         int lanes = FusedPolicyLoss.MaxLanes();
         Parallel.For(0, (rows + RowsPerBlock - 1) / RowsPerBlock, block =>
@@ -86,39 +89,65 @@ internal static unsafe class HostSelect
                 long row = (long)i * columns;
                 if (!single)
                 {
-                    RowScalar(xs is null ? null : (double*)xs + row, ys is null ? null : (double*)ys + row, mask + row, (double*)outs + row, 0, columns);
+                    RowScalar(xs.Row<double>(i), xs.Broadcast, ys.Row<double>(i), ys.Broadcast, mask + row, (double*)outs + row, 0, columns);
                     continue;
                 }
-                float* xr = xs is null ? null : (float*)xs + row, yr = ys is null ? null : (float*)ys + row, or = (float*)outs + row;
-                int done = lanes >= 16 ? Row<FloatLanes512>(xr, yr, mask + row, or, columns)
-                    : lanes >= 8 ? Row<FloatLanes256>(xr, yr, mask + row, or, columns)
+                float* xr = xs.Row<float>(i), yr = ys.Row<float>(i), or = (float*)outs + row;
+                int done = lanes >= 16 ? Row<FloatLanes512>(xr, xs.Broadcast, yr, ys.Broadcast, mask + row, or, columns)
+                    : lanes >= 8 ? Row<FloatLanes256>(xr, xs.Broadcast, yr, ys.Broadcast, mask + row, or, columns)
                     : 0;
-                RowScalar(xr, yr, mask + row, or, done, columns);
+                RowScalar(xr, xs.Broadcast, yr, ys.Broadcast, mask + row, or, done, columns);
             }
         });
         return output.MoveToOuterDisposeScope();
     }
 
+    /// <summary>One side of a select: its rows' start, the distance between rows, and whether a row is one value broadcast along T (null: the side is 0).</summary>
+    private readonly struct Side(void* start, long rowStride, bool broadcast)
+    {
+        public bool Broadcast { get; } = broadcast;
+
+        /// <summary>A temporary of the caller's dispose scope holds the memory (a contiguous copy, or the B values of a side broadcast along T).</summary>
+        public static Side Of(Tensor? values, int columns)
+        {
+            if (values is null)
+            {
+                return new Side(null, 0, false);
+            }
+            if (values.stride(1) == 0 && columns > 1)
+            {
+                return new Side(Pointer(values.select(1, 0).contiguous()), 1, true);
+            }
+            return new Side(Pointer(values.contiguous()), columns, false);
+        }
+
+        public T* Row<T>(int i)
+            where T : unmanaged => start is null ? null : (T*)start + (i * rowStride);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int Row<TV>(float* x, float* y, bool* mask, float* output, int t)
+    private static int Row<TV>(float* x, bool xBroadcast, float* y, bool yBroadcast, bool* mask, float* output, int t)
         where TV : unmanaged, IFloatLanes<TV>
     {
+        TV xValue = xBroadcast ? TV.Create(*x) : default, yValue = yBroadcast ? TV.Create(*y) : default;
         int j = 0;
         for (; j + TV.Count <= t; j += TV.Count)
         {
             TV m = TV.LoadMask(mask + j);
-            TV selected = x is null ? TV.AndNot(TV.Load(y + j), m) : y is null ? TV.Where(m, TV.Load(x + j)) : TV.Select(m, TV.Load(x + j), TV.Load(y + j));
+            TV selected = x is null ? TV.AndNot(yBroadcast ? yValue : TV.Load(y + j), m)
+                : y is null ? TV.Where(m, xBroadcast ? xValue : TV.Load(x + j))
+                : TV.Select(m, xBroadcast ? xValue : TV.Load(x + j), yBroadcast ? yValue : TV.Load(y + j));
             TV.Store(selected, output + j);
         }
         return j;
     }
 
-    private static void RowScalar<T>(T* x, T* y, bool* mask, T* output, int start, int t)
+    private static void RowScalar<T>(T* x, bool xBroadcast, T* y, bool yBroadcast, bool* mask, T* output, int start, int t)
         where T : unmanaged, INumberBase<T>
     {
         for (int j = start; j < t; j++)
         {
-            output[j] = mask[j] ? (x is null ? T.Zero : x[j]) : y is null ? T.Zero : y[j];
+            output[j] = mask[j] ? (x is null ? T.Zero : x[xBroadcast ? 0 : j]) : y is null ? T.Zero : y[yBroadcast ? 0 : j];
         }
     }
 

@@ -82,6 +82,68 @@ public class HostSelectTests
                     .Label($"B={b} T={t} lanes={lanes} {dtype} zero elsewhere: {zeroElsewhere}");
             });
 
+    [Property(MaxTest = 100)]
+    public Property A_side_broadcast_along_T_is_read_one_value_per_row_bit_for_bit() =>
+        Prop.ForAll(
+            Gen.Choose(0, 1_000_000).ToArbitrary(),
+            (from b in Gen.Choose(1, 11) from t in Gen.Choose(2, 90) select (b, t)).ToArbitrary(),
+            (from lanes in Gen.Elements(16, 8, 1) from dtype in Gen.Elements(ScalarType.Float32, ScalarType.Float64) from side in Gen.Elements("x", "y", "both", "x, y zero") from scalar in Gen.Elements(true, false) select (lanes, dtype, side, scalar)).ToArbitrary(),
+            (seed, shape, setting) =>
+            {
+                (int b, int t) = shape;
+                (int lanes, ScalarType dtype, string side, bool scalar) = setting;
+                (double[,] x, double[,] y, bool[,] mask) = Random(seed, b, t);
+                using var scope = NewDisposeScope();
+                // a broadcast side holds one value per row (scalar: one value in all), expanded to (B, T) with column stride 0
+                Tensor Broadcast(double[,] values)
+                {
+                    for (int i = 0; i < b; i++)
+                    {
+                        for (int j = 0; j < t; j++)
+                        {
+                            values[i, j] = values[scalar ? 0 : i, 0];
+                        }
+                    }
+                    Tensor rows = Tensors.From(values, dtype).narrow(1, 0, 1);
+                    return (scalar ? rows.narrow(0, 0, 1) : rows).expand(b, t);
+                }
+                Tensor xs = side is "y" ? Tensors.From(x, dtype) : Broadcast(x);
+                Tensor? ys = side is "x, y zero" ? null : side is "x" ? Tensors.From(y, dtype) : Broadcast(y);
+                Tensor actual = WithLanes(lanes, () => HostSelect.Where(Tensors.Mask(mask), xs, ys, zeros(1, dtype: dtype)));
+                bool strided = (side is "y" ? ys! : xs).stride(1) == 0;
+                return (strided && SameBits(Expected(x, ys is null ? null : y, mask, dtype), Tensors.ToArray(actual)) && actual.is_contiguous())
+                    .Label($"B={b} T={t} lanes={lanes} {dtype} broadcast {side}, scalar {scalar}");
+            });
+
+    [Theory]
+    [InlineData(16, ScalarType.Float32)]
+    [InlineData(8, ScalarType.Float32)]
+    [InlineData(1, ScalarType.Float32)]
+    [InlineData(16, ScalarType.Float64)]
+    public void Upstream_gradients_broadcast_along_T_by_a_sum_equal_torch_where(int lanes, ScalarType dtype)
+    {
+        (double[,] x, double[,] y, bool[,] mask) = Random(7, 5, 37);
+        foreach (bool rowSums in new[] { false, true })
+        {
+            using var scope = NewDisposeScope();
+            Tensor condition = Tensors.Mask(mask);
+            Tensor a = Tensors.From(x, dtype).nan_to_num(0, 0, 0).requires_grad_(), b = Tensors.From(y, dtype).nan_to_num(0, 0, 0).requires_grad_();
+            Tensor a2 = a.detach().clone().requires_grad_(), b2 = b.detach().clone().requires_grad_();
+            Tensor weights = arange(1, 6, dtype: dtype); // distinct row weights: a row read from the wrong place shows
+            // sum() hands back an expanded scalar (strides 0, 0), sum(1) an expanded row vector (strides 1, 0)
+            Tensor Reduce(Tensor selected) => rowSums ? (selected.sum(1) * weights).sum() : selected.sum() * 3;
+            WithLanes(lanes, () =>
+            {
+                Reduce(HostSelect.Where(condition, a, b, zeros(1, dtype: dtype))).backward();
+                return 0;
+            });
+            Reduce(where(condition, a2, b2)).backward();
+            Assert.True(SameBits(Tensors.ToArray(a2.grad!), Tensors.ToArray(a.grad!)), $"a's gradient, lanes {lanes} {dtype}, row sums {rowSums}");
+            Assert.True(SameBits(Tensors.ToArray(b2.grad!), Tensors.ToArray(b.grad!)), $"b's gradient, lanes {lanes} {dtype}, row sums {rowSums}");
+            Assert.Contains(Tensors.ToArray(a.grad!), g => g != 0);
+        }
+    }
+
     [Theory]
     [InlineData(16, ScalarType.Float32)]
     [InlineData(8, ScalarType.Float32)]
