@@ -341,10 +341,13 @@ public sealed class MixedPolicyLoss
     /// </summary>
     private static Tensor PropagateNaN(Tensor values, Tensor lp)
     {
-        if (lp.device_type == TorchSharp.DeviceType.CPU && !values.detach().isnan().any().item<bool>())
+        bool noNaN = HostScan.Supports(values) ? !HostScan.AnyNaN(values)
+            : lp.device_type == TorchSharp.DeviceType.CPU && !values.detach().isnan().any().item<bool>();
+        if (noNaN)
         {
             // on the CPU a host read costs no device sync: without a NaN the term is exactly 0 in value and gradient, so
-            // its ~8 element-wise passes (and their backward) are skipped; accelerators keep the sync-free form
+            // its ~8 element-wise passes (and their backward) are skipped; accelerators keep the sync-free form. (float32
+            // and float64 are scanned on the host, without ATen's (B, T) bool temporary and its reduction.)
             return values;
         }
         Tensor detached = lp.detach();

@@ -1,3 +1,5 @@
+using Luffy.Objectives.Internal;
+
 namespace Luffy.Objectives.Tests.Shaping;
 
 /// <summary>What every on-policy ratio must satisfy; each ratio type's test class inherits it.</summary>
@@ -31,6 +33,48 @@ public abstract class RatioReshapingContractTests
             AssertClose.Scalar(derivative, grads[i], rtol, 1e-30, $"dr/dlogp at ({lp}, {o})");
             AssertClose.Scalar(value, ratio.Evaluate(lp, o), 1e-14, 1e-300, $"Evaluate at ({lp}, {o})");
         }
+    }
+
+    [Theory]
+    [InlineData("float32", false)]
+    [InlineData("float64", false)]
+    [InlineData("float32", true)]
+    public void Where_the_clamp_clamps_nothing_skipping_it_changes_no_bit_of_values_or_gradients(string dtype, bool oneBeyond)
+    {
+        // log-ratios in [−20, 20] including the bounds themselves (the clamp's backward passes them); with one token
+        // beyond, the clamp runs
+        ScalarType type = dtype == "float64" ? ScalarType.Float64 : ScalarType.Float32;
+        var random = new Random(11);
+        double[] lp = [.. Enumerable.Range(0, 300).Select(_ => -random.NextDouble() * 30)];
+        double[] old = [.. lp.Select((v, i) => i == 0 ? v - 20 : i == 1 ? v + 20 : v - (random.NextDouble() * 40 - 20))];
+        if (oneBeyond)
+        {
+            old[2] = lp[2] - 25;
+        }
+        (double[] Values, double[] Gradients) Run(bool scanned)
+        {
+            using var scope = NewDisposeScope();
+            Tensor logp = Tensors.From(lp, type).requires_grad_(true);
+            HostScan.DisabledOnThisThread = !scanned;
+            try
+            {
+                Tensor r = Create().Apply(logp, Tensors.From(old, type));
+                (r * Tensors.From([.. lp.Select((_, i) => 1.0 + i % 7)], type)).sum().backward();
+                return (Tensors.ToArray(r), Tensors.ToArray(logp.grad!));
+            }
+            finally
+            {
+                HostScan.DisabledOnThisThread = false;
+            }
+        }
+        (double[] values, double[] gradients) = Run(scanned: true);
+        (double[] clampedValues, double[] clampedGradients) = Run(scanned: false);
+        Assert.Equal(clampedValues, values);
+        Assert.Equal(clampedGradients, gradients);
+        Assert.True(gradients[0] != 0 && gradients[1] != 0, "the bounds ±20 themselves pass the gradient");
+        // beyond the clamp (ρ's ±20) the reference derivative is 0; ratios without that clamp keep theirs
+        double Round(double v) => type == ScalarType.Float32 ? (float)v : v;
+        Assert.Equal(ReferenceLoss.Ratio(Create(), Round(lp[2]), Round(old[2])).Derivative == 0, gradients[2] == 0);
     }
 
     [Fact]
