@@ -435,10 +435,14 @@ public sealed class MixedPolicyLoss
 
     /// <summary>
     /// The token sets of one step, as bool (B, T) tensors (temporaries of the caller's dispose scope); an empty set may
-    /// be an all-false (B, 1) tensor, which broadcasts like (B, T).
+    /// be an all-false (B, 1) tensor, which broadcasts like (B, T). <see cref="TraceSequences"/> (B, 1) is reduced only
+    /// where it is needed (the SFT term, trace sequences left out of the policy loss).
     /// </summary>
-    private sealed record Masks(Tensor Response, Tensor TraceSequences, Tensor Policy, Tensor OnPolicy, Tensor OffPolicy)
+    private sealed record Masks(Tensor Response, Tensor Trace, Tensor Policy, Tensor OnPolicy, Tensor OffPolicy, Tensor? TraceSequencesIfKnown)
     {
+        /// <summary>The sequences with at least one trace token, (B, 1) bool.</summary>
+        public Tensor TraceSequences => TraceSequencesIfKnown ?? Trace.any(1, keepdim: true);
+
         public static Masks Of(PolicyLossInputs inputs, PolicyLossOptions o)
         {
             Tensor mask = TensorGuard.AsBoolMask(inputs.ResponseMask);
@@ -447,13 +451,18 @@ public sealed class MixedPolicyLoss
                 // no trace token (validation ensures trace sequences stay in the policy loss): every response token is
                 // on-policy; the empty sets are (B, 1), which broadcast as (B, T) would, without a (B, T) pass each
                 Tensor none = zeros(mask.shape[0], 1, dtype: ScalarType.Bool, device: mask.device);
-                return new Masks(mask, none, mask, mask, none);
+                return new Masks(mask, none, mask, mask, none, none);
             }
             Tensor trace = TensorGuard.AsBoolMask(inputs.OffPolicyMask).logical_and(mask);
+            if (o.TraceSequencesInPolicyLoss)
+            {
+                // the policy tokens are the response tokens: off = trace, and on = mask ∧ ¬off = mask ⊕ off (off ⊆ mask)
+                return new Masks(mask, trace, mask, mask.logical_xor(trace), trace, null);
+            }
             Tensor traceSequences = trace.any(1, keepdim: true);
-            Tensor policy = o.TraceSequencesInPolicyLoss ? mask : mask.logical_and(traceSequences.logical_not());
+            Tensor policy = mask.logical_and(traceSequences.logical_not());
             Tensor off = trace.logical_and(policy);
-            return new Masks(mask, traceSequences, policy, policy.logical_and(off.logical_not()), off);
+            return new Masks(mask, trace, policy, policy.logical_and(off.logical_not()), off, traceSequences);
         }
     }
 }
