@@ -7,19 +7,6 @@ public class HostScanTests
 {
     private static readonly double[] Specials = [double.NaN, double.PositiveInfinity, double.NegativeInfinity, -0.0, 20.0, -20.0];
 
-    private static T WithLanes<T>(int lanes, Func<T> body)
-    {
-        FusedPolicyLoss.MaxLanesOverride = lanes;
-        try
-        {
-            return body();
-        }
-        finally
-        {
-            FusedPolicyLoss.MaxLanesOverride = null;
-        }
-    }
-
     /// <summary>Values in [−20, 20] with a few specials (NaN, ±∞, ±20 exactly, values just beyond ±20) at random places; rare, so that most inputs have none.</summary>
     private static double[] Values(int seed, int n, int specials)
     {
@@ -53,8 +40,8 @@ public class HostScanTests
                 double Round(double v) => dtype == ScalarType.Float32 ? (float)v : v;
                 bool expectedBeyond = values.Any(v => double.IsNaN(v) || Math.Abs(Round(v)) > 20);
                 bool expectedNaN = values.Any(double.IsNaN);
-                bool beyond = WithLanes(lanes, () => HostScan.AnyNaNOrBeyond(t, 20));
-                bool nan = WithLanes(lanes, () => HostScan.AnyNaN(t));
+                bool beyond = LaneWidth.With(lanes, () => HostScan.AnyNaNOrBeyond(t, 20));
+                bool nan = LaneWidth.With(lanes, () => HostScan.AnyNaN(t));
                 return (beyond == expectedBeyond && nan == expectedNaN).Label($"n={n} lanes={lanes} {dtype}: beyond {beyond} (expected {expectedBeyond}), NaN {nan} (expected {expectedNaN})");
             });
 
@@ -74,8 +61,8 @@ public class HostScanTests
                 values[at] = special;
                 using var scope = NewDisposeScope();
                 Tensor t = Tensors.From(values, dtype);
-                Assert.True(WithLanes(lanes, () => HostScan.AnyNaNOrBeyond(t, 20)), $"{special} at {at}");
-                Assert.Equal(double.IsNaN(special), WithLanes(lanes, () => HostScan.AnyNaN(t)));
+                Assert.True(LaneWidth.With(lanes, () => HostScan.AnyNaNOrBeyond(t, 20)), $"{special} at {at}");
+                Assert.Equal(double.IsNaN(special), LaneWidth.With(lanes, () => HostScan.AnyNaN(t)));
             }
         }
     }

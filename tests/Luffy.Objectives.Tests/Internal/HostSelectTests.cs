@@ -51,19 +51,6 @@ public class HostSelectTests
         expected.Length == actual.Length && expected.Zip(actual).All(p => BitConverter.DoubleToInt64Bits(p.First) == BitConverter.DoubleToInt64Bits(p.Second)
             || (double.IsNaN(p.First) && double.IsNaN(p.Second)));
 
-    private static T WithLanes<T>(int lanes, Func<T> body)
-    {
-        FusedPolicyLoss.MaxLanesOverride = lanes;
-        try
-        {
-            return body();
-        }
-        finally
-        {
-            FusedPolicyLoss.MaxLanesOverride = null;
-        }
-    }
-
     [Property(MaxTest = 150)]
     public Property Values_are_the_selected_elements_bit_for_bit_for_every_width_length_and_dtype() =>
         Prop.ForAll(
@@ -77,7 +64,7 @@ public class HostSelectTests
                 (double[,] x, double[,] y, bool[,] mask) = Random(seed, b, t);
                 using var scope = NewDisposeScope();
                 Tensor zero = zeros(1, dtype: dtype);
-                Tensor actual = WithLanes(lanes, () => HostSelect.Where(Tensors.Mask(mask), Tensors.From(x, dtype), zeroElsewhere ? null : Tensors.From(y, dtype), zero));
+                Tensor actual = LaneWidth.With(lanes, () => HostSelect.Where(Tensors.Mask(mask), Tensors.From(x, dtype), zeroElsewhere ? null : Tensors.From(y, dtype), zero));
                 return (SameBits(Expected(x, zeroElsewhere ? null : y, mask, dtype), Tensors.ToArray(actual)) && actual.dtype == dtype && actual.shape.SequenceEqual(new long[] { b, t }))
                     .Label($"B={b} T={t} lanes={lanes} {dtype} zero elsewhere: {zeroElsewhere}");
             });
@@ -109,7 +96,7 @@ public class HostSelectTests
                 }
                 Tensor xs = side is "y" ? Tensors.From(x, dtype) : Broadcast(x);
                 Tensor? ys = side is "x, y zero" ? null : side is "x" ? Tensors.From(y, dtype) : Broadcast(y);
-                Tensor actual = WithLanes(lanes, () => HostSelect.Where(Tensors.Mask(mask), xs, ys, zeros(1, dtype: dtype)));
+                Tensor actual = LaneWidth.With(lanes, () => HostSelect.Where(Tensors.Mask(mask), xs, ys, zeros(1, dtype: dtype)));
                 bool strided = (side is "y" ? ys! : xs).stride(1) == 0;
                 return (strided && SameBits(Expected(x, ys is null ? null : y, mask, dtype), Tensors.ToArray(actual)) && actual.is_contiguous())
                     .Label($"B={b} T={t} lanes={lanes} {dtype} broadcast {side}, scalar {scalar}");
@@ -132,7 +119,7 @@ public class HostSelectTests
             Tensor weights = arange(1, 6, dtype: dtype); // distinct row weights: a row read from the wrong place shows
             // sum() hands back an expanded scalar (strides 0, 0), sum(1) an expanded row vector (strides 1, 0)
             Tensor Reduce(Tensor selected) => rowSums ? (selected.sum(1) * weights).sum() : selected.sum() * 3;
-            WithLanes(lanes, () =>
+            LaneWidth.With(lanes, () =>
             {
                 Reduce(HostSelect.Where(condition, a, b, zeros(1, dtype: dtype))).backward();
                 return 0;
@@ -166,9 +153,9 @@ public class HostSelectTests
         {
             using var scope = NewDisposeScope();
             Tensor a = Tensors.From(x, dtype, gradX), b = Tensors.From(y, dtype, gradY), g = Tensors.From(upstream, dtype), condition = Tensors.Mask(mask);
-            Tensor selected = WithLanes(lanes, () => HostSelect.Where(condition, a, b, zeros(1, dtype: dtype)));
+            Tensor selected = LaneWidth.With(lanes, () => HostSelect.Where(condition, a, b, zeros(1, dtype: dtype)));
             Assert.Equal(gradX || gradY, selected.requires_grad);
-            WithLanes(lanes, () =>
+            LaneWidth.With(lanes, () =>
             {
                 (selected * g).sum().backward();
                 return 0;
