@@ -50,32 +50,27 @@ internal static unsafe class HostScan
             }
             float* x = (float*)start + from;
             float b = (float)bound;
-            int done = lanes >= 16 ? Lanes<FloatLanes512>(x, count, b, out bool found512)
-                : lanes >= 8 ? Lanes<FloatLanes256>(x, count, b, out found512)
-                : Fallback(out found512);
-            return found512 || Scalar(x, done, count, b);
+            bool found = false;
+            int done = lanes >= 16 ? Lanes<FloatLanes512>(x, count, b, out found)
+                : lanes >= 8 ? Lanes<FloatLanes256>(x, count, b, out found)
+                : 0;
+            return found || Scalar(x, done, count, b);
         }
         int chunks = (n + ChunkElements - 1) / ChunkElements;
         if (chunks <= 1)
         {
             return n > 0 && Chunk(0);
         }
-        int found = 0;
+        int any = 0;
         Parallel.For(0, chunks, (chunk, state) =>
         {
-            if (Volatile.Read(ref found) == 0 && Chunk(chunk))
+            if (Volatile.Read(ref any) == 0 && Chunk(chunk))
             {
-                Volatile.Write(ref found, 1);
+                Volatile.Write(ref any, 1);
                 state.Stop();
             }
         });
-        return found != 0;
-    }
-
-    private static int Fallback(out bool found)
-    {
-        found = false;
-        return 0;
+        return any != 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
