@@ -101,13 +101,11 @@ internal static unsafe partial class FusedPolicyLoss
         bool ratioScaled = k.RatioExponent != 1, ratioInRange = k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
         TV expLow = TV.Create(-87.9f), expHigh = TV.Create(88.3762626647949f);
         bool shapeHasExp = k.ShapeScale != 0, shapeOwnExp = k.ShapeExponent != 1, shapeHasLog = k.ShapeLogWeight != 0, shapeRational = k.ShapeGamma != 0;
-        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, bounded = clip || hasDual, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
         TV nan = TV.Create(float.NaN); // an invalid trace probability or rollout weight makes its token NaN
-        TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
-        TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
 
         TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero;
         TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero;
@@ -164,36 +162,30 @@ internal static unsafe partial class FusedPolicyLoss
                     r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
                     dr += ratioLogWeight;
                 }
-                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
-                // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
-                // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
-                // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
-                // products, which can differ only for a ratio within an ulp of a bound.
-                TV value, g, negative = zero, positive = zero;
-                if (bounded)
-                {
-                    negative = TV.GreaterThan(negA, zero);
-                    positive = TV.LessThan(negA, zero);
-                    TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
-                    TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
-                    value = negA * q;
-                    g = TV.Where(TV.Equal(q, r), negA * dr);
-                }
-                else
-                {
-                    // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
-                    value = negA * r;
-                    g = negA * dr;
-                }
+                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), decided on the
+                // rounded products as the composed ops decide them (ClippedSurrogate): where the clipped product wins the
+                // gradient is 0; where the products tie (r inside the range) it is −A·r'; where −A·c wins it is 0 and at a
+                // tie with −A·c it is halved, as torch's minimum splits it. NaN products never win a comparison, so a NaN
+                // ratio keeps its NaN value (and gets its NaN gradient below).
+                TV value = negA * r, g = negA * dr;
                 TV scope = allScope ? m : on;
                 if (clip)
                 {
-                    nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
+                    TV clippedValue = negA * TV.Min(high, TV.Max(low, r));
+                    TV clipped = TV.GreaterThan(clippedValue, value);
+                    value = TV.Select(clipped, clippedValue, value);
+                    g = TV.AndNot(g, clipped);
+                    nClipped = TV.CountWhere(nClipped, clipped & scope);
                 }
                 if (hasDual)
                 {
-                    nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
-                    g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
+                    TV negative = TV.GreaterThan(negA, zero); // A < 0
+                    TV dualValue = negA * dualBound;
+                    TV lower = negative & TV.GreaterThan(value, dualValue);
+                    TV tie = negative & TV.Equal(value, dualValue);
+                    nLower = TV.CountWhere(nLower, lower & scope);
+                    value = TV.Select(lower, dualValue, value);
+                    g = TV.Select(tie, half * g, TV.AndNot(g, lower));
                 }
                 sPpoKl -= TV.Where(scope, d);
                 sOnP += TV.Where(on, oldP);

@@ -44,6 +44,52 @@ public partial class MixedPolicyLossTests
         Assert.Equal(composed.Metrics.ClipFraction, fused.Metrics.ClipFraction, 6);
     }
 
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    [InlineData(1)]
+    public void A_negative_advantage_token_tied_with_the_dual_clip_gets_half_its_gradient(int lanes)
+    {
+        // With the log ratio r = log p − log p_old (exact in float32 for these dyadic values), the tokens of the first 20
+        // columns have r = 2 = c exactly, so for A < 0 the surrogate −A·r ties with the dual-clip value −A·c: torch's
+        // minimum gives each side half the gradient, −A·r'/2 with r' = 1. The next columns have r = 3 > c (dual clip
+        // active, gradient 0) and the last r = 1 (−A). Rows with A > 0 and r ∈ {2, 3} are PPO-clipped (gradient 0).
+        int b = 6, t = 37;
+        Tensor logp = (-(arange(b * t, dtype: ScalarType.Float32) % 16) / 8).reshape(b, t).requires_grad_(true);
+        Tensor shift = ones(b, t) * 2;
+        shift.narrow(1, 20, 9).fill_(3);
+        shift.narrow(1, 29, 8).fill_(1);
+        Tensor old = logp.detach() - shift;
+        Tensor advantages = tensor(new float[] { -1.5f, 2f, -0.25f, 0.5f, -3f, 1f }).unsqueeze(1).expand(b, t).contiguous();
+        Tensor mask = ones(b, t, dtype: ScalarType.Bool);
+        var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new LogRatio(), DualClip = 2 } };
+        Tensor Gradient(LossKernel kernel)
+        {
+            logp.grad = null;
+            FusedPolicyLoss.MaxLanesOverride = lanes;
+            try
+            {
+                using PolicyLossResult result = new MixedPolicyLoss(options with { Kernel = kernel }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
+                result.Loss.backward();
+                return logp.grad!.clone();
+            }
+            finally
+            {
+                FusedPolicyLoss.MaxLanesOverride = null;
+            }
+        }
+        float[] fused = Gradient(LossKernel.Fused).data<float>().ToArray(), composed = Gradient(LossKernel.Composed).data<float>().ToArray();
+        float[] a = advantages.data<float>().ToArray();
+        for (int k = 0; k < b * t; k++)
+        {
+            int column = k % t;
+            double factor = column >= 29 ? 1 : a[k] > 0 ? 0 : column < 20 ? 0.5 : 0;
+            double expected = -a[k] * factor / (b * t);
+            Assert.True(Math.Abs(fused[k] - expected) <= 1e-6 * Math.Abs(expected), $"token {k}: expected {expected}, fused {fused[k]}");
+            Assert.True(Math.Abs(composed[k] - expected) <= 1e-6 * Math.Abs(expected), $"token {k}: expected {expected}, composed {composed[k]}");
+        }
+    }
+
     [Fact]
     public void Auto_runs_the_fused_kernel_on_cpu_and_the_result_says_so()
     {
