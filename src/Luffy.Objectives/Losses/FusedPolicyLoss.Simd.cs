@@ -45,7 +45,14 @@ internal static unsafe partial class FusedPolicyLoss
     private static int SimdColumns<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        int done = a.TraceRows[i] ? SimdRow<TV, MixedRow>(a, i, start, ref acc) : SimdRow<TV, OnPolicyRow>(a, i, start, ref acc);
+        bool early = a.Ratio == RatioKind.Regularized;
+        int done = (a.TraceRows[i], early) switch
+        {
+            (true, true) => SimdRow<TV, MixedRow, OldProbabilityFirst>(a, i, start, ref acc),
+            (true, false) => SimdRow<TV, MixedRow, OldProbabilityLast>(a, i, start, ref acc),
+            (false, true) => SimdRow<TV, OnPolicyRow, OldProbabilityFirst>(a, i, start, ref acc),
+            (false, false) => SimdRow<TV, OnPolicyRow, OldProbabilityLast>(a, i, start, ref acc),
+        };
         if (a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]))
         {
             SimdRegularizerRow<TV>(a, i, start, done, ref acc);
@@ -53,16 +60,33 @@ internal static unsafe partial class FusedPolicyLoss
         return done;
     }
 
-    /// <summary>The row kind of <see cref="SimdRow{TV, TRow}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
+    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TOld}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
     private readonly struct OnPolicyRow
     {
     }
 
     /// <summary>
-    /// The row kind of <see cref="SimdRow{TV, TRow}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
+    /// The row kind of <see cref="SimdRow{TV, TRow, TOld}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
     /// stops inlining the lane operations past its per-method budget, which one body with every path reaches.
     /// </summary>
     private readonly struct MixedRow
+    {
+    }
+
+    /// <summary>
+    /// Where <see cref="SimdRow{TV, TRow, TOld}"/> computes p_old = e^(log p_old): first, for f(p)/f(p_old), whose ratio needs it.
+    /// </summary>
+    private readonly struct OldProbabilityFirst
+    {
+    }
+
+    /// <summary>
+    /// Where <see cref="SimdRow{TV, TRow, TOld}"/> computes p_old: last in the body, where it only feeds the on-policy
+    /// probability: off the loss's dependency chain, it then fills the gaps of the chain's latency instead of going first.
+    /// Measured at (256, 4096) on an AMD EPYC Zen 4 (alternate steps of one process, 1,000 steps): the PPO step's median
+    /// 4% shorter. One call site per body: a second would take the JIT past its inlining budget.
+    /// </summary>
+    private readonly struct OldProbabilityLast
     {
     }
 
@@ -73,9 +97,10 @@ internal static unsafe partial class FusedPolicyLoss
     /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow<TV, TRow>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+    private static int SimdRow<TV, TRow, TOld>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
         where TRow : struct
+        where TOld : struct
     {
         int t = a.Columns;
         long row = (long)i * t;
@@ -132,7 +157,7 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
-                TV oldP = LaneMath.Exp(old);
+                TV oldP = typeof(TOld) == typeof(OldProbabilityFirst) ? LaneMath.Exp(old) : zero; // folded per body
 
                 // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
                 // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
@@ -188,7 +213,6 @@ internal static unsafe partial class FusedPolicyLoss
                     g = TV.Select(tie, half * g, TV.AndNot(g, lower));
                 }
                 sPpoKl -= TV.Where(scope, d);
-                sOnP += TV.Where(on, oldP);
 
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
@@ -276,6 +300,7 @@ internal static unsafe partial class FusedPolicyLoss
                     g = TV.AndNot(g, over);
                 }
                 gradient = g * weight;
+                sOnP += TV.Where(on, typeof(TOld) == typeof(OldProbabilityFirst) ? oldP : LaneMath.Exp(old));
             }
             TV.Store(TV.Where(m, gradient), gradients + j);
         }
