@@ -45,14 +45,7 @@ internal static unsafe partial class FusedPolicyLoss
     private static int SimdColumns<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        bool early = a.Ratio == RatioKind.Regularized;
-        int done = (a.TraceRows[i], early) switch
-        {
-            (true, true) => SimdRow<TV, MixedRow, OldProbabilityFirst>(a, i, start, ref acc),
-            (true, false) => SimdRow<TV, MixedRow, OldProbabilityLast>(a, i, start, ref acc),
-            (false, true) => SimdRow<TV, OnPolicyRow, OldProbabilityFirst>(a, i, start, ref acc),
-            (false, false) => SimdRow<TV, OnPolicyRow, OldProbabilityLast>(a, i, start, ref acc),
-        };
+        int done = a.TraceRows[i] ? SimdRow<TV, MixedRow>(a, i, start, ref acc) : SimdRow<TV, OnPolicyRow>(a, i, start, ref acc);
         if (a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]))
         {
             SimdRegularizerRow<TV>(a, i, start, done, ref acc);
@@ -60,33 +53,16 @@ internal static unsafe partial class FusedPolicyLoss
         return done;
     }
 
-    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TOld}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
+    /// <summary>The row kind of <see cref="SimdRow{TV, TRow}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
     private readonly struct OnPolicyRow
     {
     }
 
     /// <summary>
-    /// The row kind of <see cref="SimdRow{TV, TRow, TOld}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
+    /// The row kind of <see cref="SimdRow{TV, TRow}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
     /// stops inlining the lane operations past its per-method budget, which one body with every path reaches.
     /// </summary>
     private readonly struct MixedRow
-    {
-    }
-
-    /// <summary>
-    /// Where <see cref="SimdRow{TV, TRow, TOld}"/> computes p_old = e^(log p_old): first, for f(p)/f(p_old), whose ratio needs it.
-    /// </summary>
-    private readonly struct OldProbabilityFirst
-    {
-    }
-
-    /// <summary>
-    /// Where <see cref="SimdRow{TV, TRow, TOld}"/> computes p_old: last in the body, where it only feeds the on-policy
-    /// probability: off the loss's dependency chain, it then fills the gaps of the chain's latency instead of going first.
-    /// Measured at (256, 4096) on an AMD EPYC Zen 4 (alternate steps of one process, 1,000 steps): the PPO step's median
-    /// 4% shorter. One call site per body: a second would take the JIT past its inlining budget.
-    /// </summary>
-    private readonly struct OldProbabilityLast
     {
     }
 
@@ -97,10 +73,9 @@ internal static unsafe partial class FusedPolicyLoss
     /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow<TV, TRow, TOld>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+    private static int SimdRow<TV, TRow>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
         where TRow : struct
-        where TOld : struct
     {
         int t = a.Columns;
         long row = (long)i * t;
@@ -126,11 +101,13 @@ internal static unsafe partial class FusedPolicyLoss
         bool ratioScaled = k.RatioExponent != 1, ratioInRange = k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
         TV expLow = TV.Create(-87.9f), expHigh = TV.Create(88.3762626647949f);
         bool shapeHasExp = k.ShapeScale != 0, shapeOwnExp = k.ShapeExponent != 1, shapeHasLog = k.ShapeLogWeight != 0, shapeRational = k.ShapeGamma != 0;
-        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, bounded = clip || hasDual, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
         TV nan = TV.Create(float.NaN); // an invalid trace probability or rollout weight makes its token NaN
+        TV minusInfinity = TV.Create(float.NegativeInfinity), plusInfinity = TV.Create(float.PositiveInfinity);
+        TV lowWhereNegative = clip ? low : minusInfinity, highWhereNegative = hasDual ? dualBound : plusInfinity, highWherePositive = clip ? high : plusInfinity;
 
         TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero;
         TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero;
@@ -157,7 +134,7 @@ internal static unsafe partial class FusedPolicyLoss
                 }
                 TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
-                TV oldP = typeof(TOld) == typeof(OldProbabilityFirst) ? LaneMath.Exp(old) : zero; // folded per body
+                TV oldP = LaneMath.Exp(old);
 
                 // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
                 // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
@@ -187,32 +164,39 @@ internal static unsafe partial class FusedPolicyLoss
                     r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
                     dr += ratioLogWeight;
                 }
-                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), decided on the
-                // rounded products as the composed ops decide them (ClippedSurrogate): where the clipped product wins the
-                // gradient is 0; where the products tie (r inside the range) it is −A·r'; where −A·c wins it is 0 and at a
-                // tie with −A·c it is halved, as torch's minimum splits it. NaN products never win a comparison, so a NaN
-                // ratio keeps its NaN value (and gets its NaN gradient below).
-                TV value = negA * r, g = negA * dr;
+                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
+                // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
+                // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
+                // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
+                // products, which can differ only for a ratio within an ulp of a bound.
+                TV value, g, negative = zero, positive = zero;
+                if (bounded)
+                {
+                    negative = TV.GreaterThan(negA, zero);
+                    positive = TV.LessThan(negA, zero);
+                    TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+                    TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
+                    value = negA * q;
+                    g = TV.Where(TV.Equal(q, r), negA * dr);
+                }
+                else
+                {
+                    // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
+                    value = negA * r;
+                    g = negA * dr;
+                }
                 TV scope = allScope ? m : on;
                 if (clip)
                 {
-                    TV clippedValue = negA * TV.Min(high, TV.Max(low, r));
-                    TV clipped = TV.GreaterThan(clippedValue, value);
-                    value = TV.Select(clipped, clippedValue, value);
-                    g = TV.AndNot(g, clipped);
-                    nClipped = TV.CountWhere(nClipped, clipped & scope);
+                    nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
                 }
                 if (hasDual)
                 {
-                    TV negative = TV.GreaterThan(negA, zero); // A < 0
-                    TV dualValue = negA * dualBound;
-                    TV lower = negative & TV.GreaterThan(value, dualValue);
-                    TV tie = negative & TV.Equal(value, dualValue);
-                    nLower = TV.CountWhere(nLower, lower & scope);
-                    value = TV.Select(lower, dualValue, value);
-                    g = TV.Select(tie, half * g, TV.AndNot(g, lower));
+                    nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
+                    g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
                 }
                 sPpoKl -= TV.Where(scope, d);
+                sOnP += TV.Where(on, oldP);
 
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
@@ -300,7 +284,6 @@ internal static unsafe partial class FusedPolicyLoss
                     g = TV.AndNot(g, over);
                 }
                 gradient = g * weight;
-                sOnP += TV.Where(on, typeof(TOld) == typeof(OldProbabilityFirst) ? oldP : LaneMath.Exp(old));
             }
             TV.Store(TV.Where(m, gradient), gradients + j);
         }
