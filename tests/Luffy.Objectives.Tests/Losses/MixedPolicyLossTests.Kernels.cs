@@ -91,6 +91,45 @@ public partial class MixedPolicyLossTests
     }
 
     [Fact]
+    public void Rows_longer_than_a_vector_of_mask_bytes_are_counted_and_classified_as_the_composed_ops_do()
+    {
+        // T = 200: three 64-byte blocks and a tail of 8 (six 32-byte blocks and 8 with AVX2), so the per-row counts run
+        // through the vector loop and its tail. Row 1 has its single off-policy token in a block (column 70), row 3 in
+        // the tail (column 195); row 4's off-policy flag sits on a padding token, so it is not a trace row.
+        manual_seed(5);
+        int b = 5, t = 200;
+        Tensor logp = (-rand(b, t) * 2).requires_grad_(true);
+        Tensor old = logp.detach() + 0.1 * randn(b, t);
+        Tensor advantages = randn(b, 1).expand(b, t).contiguous();
+        Tensor mask = rand(b, t).lt(0.7);
+        mask[1, 70] = tensor(true);
+        mask[3, 195] = tensor(true);
+        mask[4, 70] = tensor(false);
+        Tensor off = zeros(b, t, dtype: ScalarType.Bool);
+        off[1, 70] = tensor(true);
+        off[3, 195] = tensor(true);
+        off[4, 70] = tensor(true);
+        var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off };
+        using PolicyLossResult fused = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(inputs);
+        fused.Loss.backward();
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Composed }).Compute(inputs);
+        composed.Loss.backward();
+        Assert.Equal(mask.sum().item<long>(), fused.Metrics.ResponseTokens);
+        Assert.Equal(2, fused.Metrics.OffPolicyTokens);
+        Assert.Equal(composed.Metrics.OnPolicyTokens, fused.Metrics.OnPolicyTokens);
+        // a float32 mean of N terms is within N·2⁻²⁴·max|term| of the exact one (the fused sums are double)
+        double n = mask.sum().item<long>(), maxTerm = (advantages.abs().max() * (logp.detach() - old).exp().max()).item<float>();
+        Assert.True(Math.Abs(composed.Loss.item<float>() - fused.Loss.item<float>()) <= n * Math.Pow(2, -24) * maxTerm, $"loss: composed {composed.Loss.item<float>()}, fused {fused.Loss.item<float>()}");
+        float[] expected = logp.grad!.data<float>().ToArray(), actual = fusedGrad.data<float>().ToArray();
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * Math.Abs(expected[i]) + 1e-9, $"token {i}: composed {expected[i]}, fused {actual[i]}");
+        }
+    }
+
+    [Fact]
     public void Auto_runs_the_fused_kernel_on_cpu_and_the_result_says_so()
     {
         MixedBatch batch = MixedBatch.Random(2);
