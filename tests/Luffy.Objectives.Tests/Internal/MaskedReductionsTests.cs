@@ -64,16 +64,7 @@ public class MaskedReductionsTests
                 (double[,] x, double[,] y, bool[,] mask) = Random(seed, b, t);
                 (double expected, double scale) = Reference(x, y, mask, term, dtype);
                 using var scope = NewDisposeScope();
-                FusedPolicyLoss.MaxLanesOverride = lanes;
-                double actual;
-                try
-                {
-                    actual = MaskedReductions.Sum(Tensors.From(x, dtype), Tensors.Mask(mask), term, Tensors.From(y, dtype));
-                }
-                finally
-                {
-                    FusedPolicyLoss.MaxLanesOverride = null;
-                }
+                double actual = LaneWidth.With(lanes, () => MaskedReductions.Sum(Tensors.From(x, dtype), Tensors.Mask(mask), term, Tensors.From(y, dtype)));
                 // float32: each float lane adds at most 16 terms before its partial sum moves to a double (≤ 16 roundings
                 // of 2^-24 relative to the terms it holds), a difference is rounded once, exp's relative error is below
                 // 2e-7: 2e-6 of Σ|term| bounds them all. float64: a double sum of exactly computed terms (exp: Math.Exp).
@@ -96,19 +87,11 @@ public class MaskedReductionsTests
             x[1, j] = j % 2 == 0 ? double.NaN : double.PositiveInfinity; // a whole unselected row of garbage, SIMD body and tail
             y[1, j] = double.NaN;
         }
-        FusedPolicyLoss.MaxLanesOverride = lanes;
-        try
+        foreach (MaskedReductions.Term term in Terms)
         {
-            foreach (MaskedReductions.Term term in Terms)
-            {
-                (double expected, double scale) = Reference(x, y, mask, term, ScalarType.Float32);
-                double actual = MaskedReductions.Sum(Tensors.From(x, ScalarType.Float32), Tensors.Mask(mask), term, Tensors.From(y, ScalarType.Float32));
-                Assert.True(Math.Abs(actual - expected) <= 2e-6 * scale, $"{term}: {actual} vs {expected}");
-            }
-        }
-        finally
-        {
-            FusedPolicyLoss.MaxLanesOverride = null;
+            (double expected, double scale) = Reference(x, y, mask, term, ScalarType.Float32);
+            double actual = LaneWidth.With(lanes, () => MaskedReductions.Sum(Tensors.From(x, ScalarType.Float32), Tensors.Mask(mask), term, Tensors.From(y, ScalarType.Float32)));
+            Assert.True(Math.Abs(actual - expected) <= 2e-6 * scale, $"{term}: {actual} vs {expected}");
         }
     }
 

@@ -19,16 +19,7 @@ public partial class MixedPolicyLossTests
         Tensor advantages = randn(6, 37);
         Tensor mask = rand(6, 37).lt(0.9);
         var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { ClipLow = 0, ClipHigh = 0, DualClip = 1.5 } };
-        FusedPolicyLoss.MaxLanesOverride = lanes;
-        PolicyLossResult fused;
-        try
-        {
-            fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
-        }
-        finally
-        {
-            FusedPolicyLoss.MaxLanesOverride = null;
-        }
+        PolicyLossResult fused = LaneWidth.With(lanes, () => new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask }));
         using PolicyLossResult disposeFused = fused;
         fused.Loss.backward();
         Tensor fusedGrad = logp.grad!.clone();
@@ -66,17 +57,9 @@ public partial class MixedPolicyLossTests
         Tensor Gradient(LossKernel kernel)
         {
             logp.grad = null;
-            FusedPolicyLoss.MaxLanesOverride = lanes;
-            try
-            {
-                using PolicyLossResult result = new MixedPolicyLoss(options with { Kernel = kernel }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask });
-                result.Loss.backward();
-                return logp.grad!.clone();
-            }
-            finally
-            {
-                FusedPolicyLoss.MaxLanesOverride = null;
-            }
+            using PolicyLossResult result = LaneWidth.With(lanes, () => new MixedPolicyLoss(options with { Kernel = kernel }).Compute(new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask }));
+            result.Loss.backward();
+            return logp.grad!.clone();
         }
         float[] fused = Gradient(LossKernel.Fused).data<float>().ToArray(), composed = Gradient(LossKernel.Composed).data<float>().ToArray();
         float[] a = advantages.data<float>().ToArray();

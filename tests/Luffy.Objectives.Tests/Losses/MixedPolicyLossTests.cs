@@ -185,16 +185,7 @@ public partial class MixedPolicyLossTests
             MixedBatch batch = MixedBatch.Random(seed, b: 5, t: t);
             ReferenceLoss.Result expected = ReferenceLoss.Compute(batch, variant.Options, variant.Extras);
             (PolicyLossInputs inputs, Tensor logp, _) = batch.ToInputs(ScalarType.Float32, variant.Extras);
-            FusedPolicyLoss.MaxLanesOverride = lanes;
-            PolicyLossResult result;
-            try
-            {
-                result = new MixedPolicyLoss(variant.Options with { Kernel = LossKernel.Fused }).Compute(inputs);
-            }
-            finally
-            {
-                FusedPolicyLoss.MaxLanesOverride = null;
-            }
+            PolicyLossResult result = LaneWidth.With(lanes, () => new MixedPolicyLoss(variant.Options with { Kernel = LossKernel.Fused }).Compute(inputs));
             using PolicyLossResult disposeResult = result;
             result.Loss.backward();
             // sums of O(1) token terms can cancel to near zero; float32 rounding scales with the terms, so the
