@@ -102,6 +102,7 @@ internal static unsafe partial class FusedPolicyLoss
             double? allMaxLogBound = o.AllMaxClip is { } bound ? Math.Log(bound) : null;
 
             // Per-row counts: response tokens, trace rows, tokens the policy loss keeps. Pooled: no per-step garbage.
+            int lanes = MaxLanes();
             int[] lengths = ArrayPool<int>.Shared.Rent(b);
             int[] kept = ArrayPool<int>.Shared.Rent(b);
             bool[] traceRows = ArrayPool<bool>.Shared.Rent(b);
@@ -109,7 +110,7 @@ internal static unsafe partial class FusedPolicyLoss
             for (int i = 0; i < b; i++)
             {
                 bool* rowMask = maskPointer + (long)i * t;
-                int n = CountRow(rowMask, offPointer is null ? null : offPointer + (long)i * t, t, out bool trace);
+                int n = CountRow(rowMask, offPointer is null ? null : offPointer + (long)i * t, t, lanes, out bool trace);
                 int k = !o.TraceSequencesInPolicyLoss && trace ? 0
                     : allMaxLogBound is { } logBound ? CountKept(rowMask, logp, (long)i * t, t, logBound) : n;
                 lengths[i] = n;
@@ -344,16 +345,17 @@ internal static unsafe partial class FusedPolicyLoss
 
     /// <summary>
     /// One pass over a row's masks: the number of true positions in <paramref name="mask"/>, and whether some position is
-    /// true in both masks (<paramref name="trace"/>; false when <paramref name="off"/> is null), 64 bytes at a time with
-    /// AVX-512, 32 with AVX2. Any nonzero byte counts as true.
+    /// true in both masks (<paramref name="trace"/>; false when <paramref name="off"/> is null), 64 bytes at a time at 16
+    /// float lanes (AVX-512), 32 at 8 (AVX2), byte by byte otherwise; <paramref name="lanes"/> is <see cref="MaxLanes"/>, so
+    /// the lane-width override of the tests reaches every loop. Masks hold 0 or 1 (<see cref="TensorGuard.AsBoolMask"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int CountRow(bool* mask, bool* off, int count, out bool trace)
+    private static int CountRow(bool* mask, bool* off, int count, int lanes, out bool trace)
     {
         byte* x = (byte*)mask, y = (byte*)off;
         int n = 0, j = 0;
         bool both = false;
-        if (Vector512.IsHardwareAccelerated)
+        if (lanes >= 16)
         {
             Vector512<byte> any = Vector512<byte>.Zero;
             for (; j + 64 <= count; j += 64)
@@ -367,7 +369,7 @@ internal static unsafe partial class FusedPolicyLoss
             }
             both = any != Vector512<byte>.Zero;
         }
-        else
+        else if (lanes >= 8)
         {
             Vector256<byte> any = Vector256<byte>.Zero;
             for (; j + 32 <= count; j += 32)

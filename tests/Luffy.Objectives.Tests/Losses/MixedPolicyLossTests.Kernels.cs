@@ -73,11 +73,14 @@ public partial class MixedPolicyLossTests
         }
     }
 
-    [Fact]
-    public void Rows_longer_than_a_vector_of_mask_bytes_are_counted_and_classified_as_the_composed_ops_do()
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    [InlineData(1)]
+    public void Rows_longer_than_a_vector_of_mask_bytes_are_counted_and_classified_as_the_composed_ops_do(int lanes)
     {
-        // T = 200: three 64-byte blocks and a tail of 8 (six 32-byte blocks and 8 with AVX2), so the per-row counts run
-        // through the vector loop and its tail. Row 1 has its single off-policy token in a block (column 70), row 3 in
+        // T = 200: three 64-byte blocks and a tail of 8 at 16 lanes, six 32-byte blocks and 8 at 8 lanes, bytes at 1, so
+        // the per-row counts run through each loop and its tail. Row 1 has its single off-policy token in a block (column 70), row 3 in
         // the tail (column 195); row 4's off-policy flag sits on a padding token, so it is not a trace row.
         manual_seed(5);
         int b = 5, t = 200;
@@ -93,7 +96,7 @@ public partial class MixedPolicyLossTests
         off[3, 195] = tensor(true);
         off[4, 70] = tensor(true);
         var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off };
-        using PolicyLossResult fused = new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(inputs);
+        using PolicyLossResult fused = LaneWidth.With(lanes, () => new MixedPolicyLoss(new PolicyLossOptions { Kernel = LossKernel.Fused }).Compute(inputs));
         fused.Loss.backward();
         Tensor fusedGrad = logp.grad!.clone();
         logp.grad = null;
