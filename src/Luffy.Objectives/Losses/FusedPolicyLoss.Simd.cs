@@ -169,11 +169,10 @@ internal static unsafe partial class FusedPolicyLoss
                 // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
                 // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
                 // products, which can differ only for a ratio within an ulp of a bound.
-                TV value, g, negative = zero, positive = zero;
+                TV value, g, negative = zero;
                 if (bounded)
                 {
                     negative = TV.GreaterThan(negA, zero);
-                    positive = TV.LessThan(negA, zero);
                     TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
                     TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
                     value = negA * q;
@@ -188,6 +187,7 @@ internal static unsafe partial class FusedPolicyLoss
                 TV scope = allScope ? m : on;
                 if (clip)
                 {
+                    TV positive = TV.LessThan(negA, zero); // A > 0 (only the clip count needs it)
                     nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
                 }
                 if (hasDual)
