@@ -33,6 +33,10 @@ internal static unsafe partial class FusedPolicyLoss
         public KlEstimator Estimator;
 
         public int Lanes, Rows, Columns;
+
+        // whether the rows run the SIMD body of the common options (PlainPlan): the plain exponential ratio, no rollout
+        // weights, no all-max-clip
+        public bool Plain;
     }
 
     /// <summary>Per-block partial sums, reduced in block order. Weighted sums enter the loss; the others are metrics.</summary>

@@ -29,6 +29,13 @@ internal static partial class FusedPolicyLoss
     [ThreadStatic]
     internal static int? MaxLanesOverride;
 
+    /// <summary>
+    /// Runs every row on the calling thread's kernel calls through the SIMD body that handles every option, also where the
+    /// body of the common options would run. For tests, which check that both bodies give the same bits.
+    /// </summary>
+    [ThreadStatic]
+    internal static bool GeneralBodyOverride;
+
     /// <summary>The widest float32 SIMD path the hardware runs, capped by <see cref="MaxLanesOverride"/>.</summary>
     internal static int MaxLanes()
     {
