@@ -34,9 +34,9 @@ internal static unsafe partial class FusedPolicyLoss
 
         public int Lanes, Rows, Columns;
 
-        // whether the rows run the SIMD body of the common options (PlainPlan): the plain exponential ratio, no rollout
-        // weights, no all-max-clip
-        public bool Plain;
+        // whether every row runs the SIMD body with the code of every option (GeneralBodyOverride), not the body without
+        // the options that are not set
+        public bool General;
     }
 
     /// <summary>Per-block partial sums, reduced in block order. Weighted sums enter the loss; the others are metrics.</summary>

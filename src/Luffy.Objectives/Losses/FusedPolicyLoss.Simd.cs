@@ -45,13 +45,7 @@ internal static unsafe partial class FusedPolicyLoss
     private static int SimdColumns<TV>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        int done = (a.TraceRows[i], a.Plain) switch
-        {
-            (false, true) => SimdRow<TV, OnPolicyRow, PlainPlan>(a, i, start, ref acc),
-            (false, false) => SimdRow<TV, OnPolicyRow, GeneralPlan>(a, i, start, ref acc),
-            (true, true) => SimdRow<TV, MixedRow, PlainPlan>(a, i, start, ref acc),
-            (true, false) => SimdRow<TV, MixedRow, GeneralPlan>(a, i, start, ref acc),
-        };
+        int done = a.TraceRows[i] ? ByRatio<TV, MixedRow>(a, i, start, ref acc) : ByRatio<TV, OnPolicyRow>(a, i, start, ref acc);
         if (a.Reference is not null || a.Entropy is not null || (a.Sft && a.TraceRows[i]))
         {
             SimdRegularizerRow<TV>(a, i, start, done, ref acc);
@@ -59,13 +53,13 @@ internal static unsafe partial class FusedPolicyLoss
         return done;
     }
 
-    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TPlan}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
+    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
     private readonly struct OnPolicyRow
     {
     }
 
     /// <summary>
-    /// The row kind of <see cref="SimdRow{TV, TRow, TPlan}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
+    /// The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
     /// stops inlining the lane operations past its per-method budget, which one body with every path reaches.
     /// </summary>
     private readonly struct MixedRow
@@ -73,28 +67,49 @@ internal static unsafe partial class FusedPolicyLoss
     }
 
     /// <summary>
-    /// What a row body handles, fixed when the JIT compiles it. A body for the common options leaves out the code of the
-    /// others, and with it their loop-invariant flags, vectors and accumulators: with AVX2's 16 vector registers the
-    /// general body spills intermediates to the stack in its hot loop (measured at (256, 4096) on an AMD EPYC Zen 4 with
-    /// AVX-512 off: the plain body runs the <c>ppo</c> step in 0.8× the general body's time).
+    /// Whether an option's code is compiled into a row body: <see cref="Present"/> or <see cref="Absent"/> as a type argument
+    /// of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/>, whose code of an absent option folds away with its
+    /// loop-invariant flags, vectors and accumulators. One body per
+    /// combination that runs: the general body spilled intermediates to the stack in its hot loop with AVX2's 16 vector
+    /// registers (measured at (256, 4096) on an AMD EPYC Zen 4 with AVX-512 off: the step of the plain options took 0.8×
+    /// the general body's time).
     /// </summary>
-    private interface IRowPlan
+    private interface IBodyOption
     {
-        /// <summary>Whether the body handles every option (false: the plain exponential ratio, no rollout weights, no all-max-clip).</summary>
-        static abstract bool General { get; }
     }
 
-    /// <summary>The body of the common options (<see cref="KernelArguments{T}.Plain"/>): the plain ratio e^(log p − old), no rollout weights, no all-max-clip.</summary>
-    private readonly struct PlainPlan : IRowPlan
+    /// <summary>The body has the option's code (which still checks at run time whether the option is set).</summary>
+    private readonly struct Present : IBodyOption
     {
-        public static bool General => false;
     }
 
-    /// <summary>The body of every option.</summary>
-    private readonly struct GeneralPlan : IRowPlan
+    /// <summary>The body has no code for the option, which is not set.</summary>
+    private readonly struct Absent : IBodyOption
     {
-        public static bool General => true;
     }
+
+    /// <summary>Picks the body for the ratio: the plain e^(log p − old), or any built-in reshaping.</summary>
+    private static int ByRatio<TV, TRow>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct =>
+        a.General || a.Ratio != RatioKind.Exponential ? ByWeights<TV, TRow, Present>(a, i, start, ref acc) : ByWeights<TV, TRow, Absent>(a, i, start, ref acc);
+
+    /// <summary>Picks the body for the rollout-correction weights.</summary>
+    private static int ByWeights<TV, TRow, TReshaped>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct
+        where TReshaped : struct, IBodyOption =>
+        a.General || a.Weights is not null ? ByAllMax<TV, TRow, TReshaped, Present>(a, i, start, ref acc) : ByAllMax<TV, TRow, TReshaped, Absent>(a, i, start, ref acc);
+
+    /// <summary>Picks the body for all-max-clip.</summary>
+    private static int ByAllMax<TV, TRow, TReshaped, TWeighted>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct
+        where TReshaped : struct, IBodyOption
+        where TWeighted : struct, IBodyOption =>
+        a.General || a.AllMaxLogBound.HasValue
+            ? SimdRow<TV, TRow, TReshaped, TWeighted, Present>(a, i, start, ref acc)
+            : SimdRow<TV, TRow, TReshaped, TWeighted, Absent>(a, i, start, ref acc);
 
     /// <summary>
     /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
@@ -103,16 +118,20 @@ internal static unsafe partial class FusedPolicyLoss
     /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow<TV, TRow, TPlan>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+    private static int SimdRow<TV, TRow, TReshaped, TWeighted, TAllMax>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
         where TRow : struct
-        where TPlan : struct, IRowPlan
+        where TReshaped : struct, IBodyOption
+        where TWeighted : struct, IBodyOption
+        where TAllMax : struct, IBodyOption
     {
-        bool general = TPlan.General; // a constant in each compiled body: what the plan leaves out folds away
+        // Whether the body has an option's code is tested as typeof(option) == typeof(Present) in each condition: the JIT
+        // folds that while it imports the body, so the code of an absent option is never imported and takes none of the
+        // method's inlining budget (a local or a static property is folded only after inlining, too late for that).
         int t = a.Columns;
         long row = (long)i * t;
         float* logProbs = a.LogProbs + row, oldLogProbs = a.Old + row, advantages = a.Advantages + row, gradients = a.Grad + row;
-        float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, traceLogProbs = a.TraceLogProbs is null ? null : a.TraceLogProbs + row, weights = !general || a.Weights is null ? null : a.Weights + row;
+        float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, traceLogProbs = a.TraceLogProbs is null ? null : a.TraceLogProbs + row, weights = a.Weights is null ? null : a.Weights + row;
         bool traceRow = a.TraceRows[i];
         bool* mask = a.Mask + row, offMask = traceRow ? a.Off + row : null;
         bool policyRow = a.PolicyOnTraceRows || !traceRow;
@@ -129,11 +148,11 @@ internal static unsafe partial class FusedPolicyLoss
         TV ratioExponent = TV.Create(k.RatioExponent), ratioLogWeight = TV.Create(k.RatioLogWeight), ratioGamma = TV.Create(k.RatioGamma);
         TV shapeExponent = TV.Create(k.ShapeExponent), shapeScale = TV.Create(k.ShapeScale), shapeSlope = TV.Create(k.ShapeScale * k.ShapeExponent);
         TV shapeLogWeight = TV.Create(k.ShapeLogWeight), shapeGamma = TV.Create(k.ShapeGamma);
-        bool ratioHasExp = !general || k.RatioHasExp, ratioHasLog = general && k.RatioLogWeight != 0, ratioRegularized = general && k.RatioGamma != 0;
-        bool ratioScaled = general && k.RatioExponent != 1, ratioInRange = !general || k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
+        bool ratioHasExp = k.RatioHasExp, ratioHasLog = k.RatioLogWeight != 0, ratioRegularized = k.RatioGamma != 0;
+        bool ratioScaled = k.RatioExponent != 1, ratioInRange = k.RatioExponent * ExponentialRatio.LogRatioClamp <= 87; // exp's argument stays in its range
         TV expLow = TV.Create(-87.9f), expHigh = TV.Create(88.3762626647949f);
         bool shapeHasExp = k.ShapeScale != 0, shapeOwnExp = k.ShapeExponent != 1, shapeHasLog = k.ShapeLogWeight != 0, shapeRational = k.ShapeGamma != 0;
-        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, bounded = clip || hasDual, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = general && a.AllMaxLogBound.HasValue;
+        bool clip = a.Clip, allScope = a.AllScope, hasDual = a.DualBound.HasValue, bounded = clip || hasDual, hasMax = a.MaxClamp.HasValue, hasMin = a.MinClamp.HasValue, hasAllMax = a.AllMaxLogBound.HasValue;
         TV dualBound = TV.Create((float)a.DualBound.GetValueOrDefault()), maxBound = TV.Create((float)a.MaxClamp.GetValueOrDefault());
         TV minBound = TV.Create((float)a.MinClamp.GetValueOrDefault());
         TV allMaxBound = TV.Create((float)a.AllMaxLogBound.GetValueOrDefault()), traceEpsilon = TV.Create((float)MixedPolicyLoss.TraceProbabilityEpsilon);
@@ -174,10 +193,15 @@ internal static unsafe partial class FusedPolicyLoss
                 TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
                 TV inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
-                bool needP = anyOff || (ratioRegularized && TV.Any(TV.AndNot(m, inside)));
+                bool needP = anyOff || (typeof(TReshaped) == typeof(Present) && ratioRegularized && TV.Any(TV.AndNot(m, inside)));
                 TV p = needP ? LaneMath.Exp(lp) : zero;
                 TV r = zero, dr = zero;
-                if (ratioHasExp)
+                if (typeof(TReshaped) == typeof(Absent))
+                {
+                    r = LaneMath.ExpInRange(clamped); // the plain ratio e^d: the clamp keeps exp's argument in range
+                    dr = TV.Where(inside, r);
+                }
+                else if (ratioHasExp)
                 {
                     TV x = ratioScaled ? ratioExponent * clamped : clamped;
                     r = LaneMath.ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
@@ -191,7 +215,7 @@ internal static unsafe partial class FusedPolicyLoss
                         dr = r * (TV.Where(inside, one) - share);
                     }
                 }
-                if (ratioHasLog)
+                if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
                 {
                     r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
                     dr += ratioLogWeight;
@@ -293,7 +317,7 @@ internal static unsafe partial class FusedPolicyLoss
                     value = TV.Select(off, negA * f, value);
                     g = TV.Select(off, negA * df, g);
                 }
-                if (weights is not null)
+                if (typeof(TWeighted) == typeof(Present) && weights is not null)
                 {
                     TV w = TV.Load(weights + j);
                     w = TV.Select(TV.LessThan(w, zero), nan, w);
@@ -308,7 +332,7 @@ internal static unsafe partial class FusedPolicyLoss
                     sOffLoss += TV.Where(off, value);
                     nOff = TV.CountWhere(nOff, off);
                 }
-                if (hasAllMax)
+                if (typeof(TAllMax) == typeof(Present) && hasAllMax)
                 {
                     TV over = TV.GreaterThan(lp, allMaxBound) & m;
                     nAllMax = TV.CountWhere(nAllMax, over);
@@ -323,7 +347,7 @@ internal static unsafe partial class FusedPolicyLoss
         double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss);
         long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff);
         // without all-max-clip every policy lane is either on- or off-policy
-        acc.Policy += policyWeight * (hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
+        acc.Policy += policyWeight * (typeof(TAllMax) == typeof(Present) && hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
         acc.OnLoss += onLoss;
         acc.OffLoss += offLoss;
         acc.PpoKl += TV.Sum(sPpoKl);

@@ -323,7 +323,7 @@ internal static unsafe partial class FusedPolicyLoss
                 KlCoefficient = o.KlCoefficient,
                 Estimator = o.KlEstimator,
                 Lanes = MaxLanes(),
-                Plain = !GeneralBodyOverride && surrogate.Ratio is ExponentialRatio && weights is null && s.AllMaxLogBound is null,
+                General = GeneralBodyOverride,
                 Rows = s.Rows,
                 Columns = s.Columns,
             };

@@ -30,8 +30,8 @@ internal static partial class FusedPolicyLoss
     internal static int? MaxLanesOverride;
 
     /// <summary>
-    /// Runs every row on the calling thread's kernel calls through the SIMD body that handles every option, also where the
-    /// body of the common options would run. For tests, which check that both bodies give the same bits.
+    /// Runs the rows of the calling thread's kernel calls through the SIMD body with the code of every option, not the body
+    /// without the options that are not set. For tests, which check that both give the same bits.
     /// </summary>
     [ThreadStatic]
     internal static bool GeneralBodyOverride;
