@@ -53,13 +53,13 @@ internal static unsafe partial class FusedPolicyLoss
         return done;
     }
 
-    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
+    /// <summary>The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, TShape}"/> for a row with no off-policy token: its body has no off-policy code.</summary>
     private readonly struct OnPolicyRow
     {
     }
 
     /// <summary>
-    /// The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
+    /// The row kind of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, TShape}"/> for a trace row (off-policy tokens possible). Two bodies, because the JIT
     /// stops inlining the lane operations past its per-method budget, which one body with every path reaches.
     /// </summary>
     private readonly struct MixedRow
@@ -68,7 +68,7 @@ internal static unsafe partial class FusedPolicyLoss
 
     /// <summary>
     /// Whether an option's code is compiled into a row body: <see cref="Present"/> or <see cref="Absent"/> as a type argument
-    /// of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax}"/>, whose code of an absent option folds away with its
+    /// of <see cref="SimdRow{TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, TShape}"/>, whose code of an absent option folds away with its
     /// loop-invariant flags, vectors and accumulators. One body per
     /// combination that runs: the general body spilled intermediates to the stack in its hot loop with AVX2's 16 vector
     /// registers (measured at (256, 4096) on an AMD EPYC Zen 4 with AVX-512 off: the step of the plain options took 0.8×
@@ -108,8 +108,31 @@ internal static unsafe partial class FusedPolicyLoss
         where TReshaped : struct, IBodyOption
         where TWeighted : struct, IBodyOption =>
         a.General || a.AllMaxLogBound.HasValue
-            ? SimdRow<TV, TRow, TReshaped, TWeighted, Present>(a, i, start, ref acc)
-            : SimdRow<TV, TRow, TReshaped, TWeighted, Absent>(a, i, start, ref acc);
+            ? ByTrace<TV, TRow, TReshaped, TWeighted, Present>(a, i, start, ref acc)
+            : ByTrace<TV, TRow, TReshaped, TWeighted, Absent>(a, i, start, ref acc);
+
+    /// <summary>Picks the body for the off-policy tokens' trace probabilities or stored log-probs (mixed rows only).</summary>
+    private static int ByTrace<TV, TRow, TReshaped, TWeighted, TAllMax>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct
+        where TReshaped : struct, IBodyOption
+        where TWeighted : struct, IBodyOption
+        where TAllMax : struct, IBodyOption =>
+        typeof(TRow) == typeof(MixedRow) && (a.General || a.TraceProbabilities is not null || a.TraceLogProbs is not null)
+            ? ByShape<TV, TRow, TReshaped, TWeighted, TAllMax, Present>(a, i, start, ref acc)
+            : ByShape<TV, TRow, TReshaped, TWeighted, TAllMax, Absent>(a, i, start, ref acc);
+
+    /// <summary>Picks the body for a shaping with its own exponent or a log term, f = s·p^k [/(p^k + γ)] + w·log p with k ≠ 1 or w ≠ 0 (mixed rows only).</summary>
+    private static int ByShape<TV, TRow, TReshaped, TWeighted, TAllMax, TTrace>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+        where TV : unmanaged, IFloatLanes<TV>
+        where TRow : struct
+        where TReshaped : struct, IBodyOption
+        where TWeighted : struct, IBodyOption
+        where TAllMax : struct, IBodyOption
+        where TTrace : struct, IBodyOption =>
+        typeof(TRow) == typeof(MixedRow) && (a.General || a.Shape.Exponent != 1 || a.Shape.LogWeight != 0)
+            ? SimdRow<TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, Present>(a, i, start, ref acc)
+            : SimdRow<TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, Absent>(a, i, start, ref acc);
 
     /// <summary>
     /// <typeparamref name="TV"/>.Count float32 tokens at a time from column <paramref name="start"/>: the same math as
@@ -118,12 +141,14 @@ internal static unsafe partial class FusedPolicyLoss
     /// in padding never leaks into sums or gradients. Returns the first column not done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static int SimdRow<TV, TRow, TReshaped, TWeighted, TAllMax>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
+    private static int SimdRow<TV, TRow, TReshaped, TWeighted, TAllMax, TTrace, TShape>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
         where TRow : struct
         where TReshaped : struct, IBodyOption
         where TWeighted : struct, IBodyOption
         where TAllMax : struct, IBodyOption
+        where TTrace : struct, IBodyOption
+        where TShape : struct, IBodyOption
     {
         // Whether the body has an option's code is tested as typeof(option) == typeof(Present) in each condition: the JIT
         // folds that while it imports the body, so the code of an absent option is never imported and takes none of the
@@ -259,7 +284,7 @@ internal static unsafe partial class FusedPolicyLoss
                     // off-policy ratio: p/(q + 1e-6) with trace probabilities, else the shaping
                     // f = s·p^k [/(p^k + γ) for p/(p + γ)] + w·log p
                     TV f, df;
-                    if (traceProbabilities is not null)
+                    if (typeof(TTrace) == typeof(Present) && traceProbabilities is not null)
                     {
                         TV traceP = TV.Load(traceProbabilities + j);
                         f = TV.Select(TV.LessThan(traceP, zero) | TV.GreaterThan(traceP, one), nan, p / (traceP + traceEpsilon));
@@ -270,7 +295,7 @@ internal static unsafe partial class FusedPolicyLoss
                         // the argument of the power/rational part: log p, or log w = log p − stored with stored behaviour
                         // log-probs (ExGRPO); the log term keeps log p as the reference does
                         TV slp = lp, sp = p;
-                        if (traceLogProbs is not null)
+                        if (typeof(TTrace) == typeof(Present) && traceLogProbs is not null)
                         {
                             TV stored = TV.Load(traceLogProbs + j);
                             slp = TV.Select(TV.GreaterThan(stored, zero), nan, lp - stored); // a positive stored log-prob makes its token NaN
@@ -280,7 +305,7 @@ internal static unsafe partial class FusedPolicyLoss
                         df = zero;
                         if (shapeHasExp)
                         {
-                            TV pk = shapeOwnExp ? LaneMath.Exp(shapeExponent * slp) : sp;
+                            TV pk = typeof(TShape) == typeof(Present) && shapeOwnExp ? LaneMath.Exp(shapeExponent * slp) : sp;
                             if (shapeRational)
                             {
                                 TV inverse = one / (pk + shapeGamma);
@@ -293,7 +318,7 @@ internal static unsafe partial class FusedPolicyLoss
                                 df = shapeSlope * pk;
                             }
                         }
-                        if (shapeHasLog)
+                        if (typeof(TShape) == typeof(Present) && shapeHasLog)
                         {
                             f = TV.FusedMultiplyAdd(shapeLogWeight, lp, f); // log p, also with stored log-probs (the reference's)
                             df += shapeLogWeight;

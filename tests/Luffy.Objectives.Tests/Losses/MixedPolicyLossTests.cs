@@ -208,6 +208,8 @@ public partial class MixedPolicyLossTests
             v => v.Options.OnPolicy is not ClippedSurrogate { Ratio: ExponentialRatio },
             v => v.Extras.HasFlag(Extras.RolloutWeights),
             v => v.Options.AllMaxClip is not null,
+            v => v.Extras.HasFlag(Extras.TraceProbabilities) || v.Extras.HasFlag(Extras.TraceLogProbs),
+            v => v.Options.Shaping is IBuiltInShaping { Formula: var f } && (f.Exponent != 1 || f.LogWeight != 0),
         ];
         foreach (Func<Variant, bool> set in options)
         {
