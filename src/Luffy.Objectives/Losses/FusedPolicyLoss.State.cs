@@ -106,22 +106,28 @@ internal static unsafe partial class FusedPolicyLoss
             int[] lengths = ArrayPool<int>.Shared.Rent(b);
             int[] kept = ArrayPool<int>.Shared.Rent(b);
             bool[] traceRows = ArrayPool<bool>.Shared.Rent(b);
+            bool traceInPolicy = o.TraceSequencesInPolicyLoss;
+            if ((long)b * t >= ParallelCountTokens)
+            {
+                // one pass over the masks, on every core: single-threaded it took 5% of a fused step at (256, 4096)
+                Parallel.For(0, (b + CountRowsPerTask - 1) / CountRowsPerTask, task =>
+                    CountRows(maskPointer, offPointer, logp, t, lanes, traceInPolicy, allMaxLogBound, task * CountRowsPerTask, Math.Min(b, (task + 1) * CountRowsPerTask), lengths, traceRows, kept));
+            }
+            else
+            {
+                CountRows(maskPointer, offPointer, logp, t, lanes, traceInPolicy, allMaxLogBound, 0, b, lengths, traceRows, kept);
+            }
             long tokens = 0, sequences = 0, policyTokens = 0, policySequences = 0, sftTokens = 0, policyRowTokens = 0;
             for (int i = 0; i < b; i++)
             {
-                bool* rowMask = maskPointer + (long)i * t;
-                int n = CountRow(rowMask, offPointer is null ? null : offPointer + (long)i * t, t, lanes, out bool trace);
-                int k = !o.TraceSequencesInPolicyLoss && trace ? 0
-                    : allMaxLogBound is { } logBound ? CountKept(rowMask, logp, (long)i * t, t, logBound) : n;
-                lengths[i] = n;
-                traceRows[i] = trace;
-                kept[i] = k;
+                int n = lengths[i], k = kept[i];
+                bool trace = traceRows[i];
                 tokens += n;
                 sequences += n > 0 ? 1 : 0;
                 policyTokens += k;
                 policySequences += k > 0 ? 1 : 0;
                 sftTokens += trace ? n : 0;
-                policyRowTokens += o.TraceSequencesInPolicyLoss || !trace ? n : 0;
+                policyRowTokens += traceInPolicy || !trace ? n : 0;
             }
             double policyNormalizer = normalizers?.Policy ?? Denominator(policyTokens, policySequences, t);
             double regularizerNormalizer = normalizers?.Regularizer ?? Denominator(tokens, sequences, t);
@@ -338,6 +344,31 @@ internal static unsafe partial class FusedPolicyLoss
             }
             ArrayPool<Accumulator>.Shared.Return(partial);
             return total;
+        }
+    }
+
+    /// <summary>From this many tokens per call (a (32, 1024) batch), the per-row counts run on every core.</summary>
+    private const long ParallelCountTokens = 1L << 15;
+
+    /// <summary>Rows per task of the parallel per-row counts.</summary>
+    private const int CountRowsPerTask = 16;
+
+    /// <summary>
+    /// The per-row counts of rows [<paramref name="from"/>, <paramref name="to"/>): response tokens, whether the row carries a
+    /// trace, and the tokens the policy loss keeps (none on a trace row outside the policy loss; with all-max-clip, those with
+    /// log p ≤ ln b).
+    /// </summary>
+    private static void CountRows(bool* mask, bool* off, Tensor logp, int t, int lanes, bool traceInPolicy, double? allMaxLogBound, int from, int to,
+        int[] lengths, bool[] traceRows, int[] kept)
+    {
+        for (int i = from; i < to; i++)
+        {
+            bool* rowMask = mask + (long)i * t;
+            int n = CountRow(rowMask, off is null ? null : off + (long)i * t, t, lanes, out bool trace);
+            lengths[i] = n;
+            traceRows[i] = trace;
+            kept[i] = !traceInPolicy && trace ? 0
+                : allMaxLogBound is { } logBound ? CountKept(rowMask, logp, (long)i * t, t, logBound) : n;
         }
     }
 

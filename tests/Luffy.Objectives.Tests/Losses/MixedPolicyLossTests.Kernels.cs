@@ -115,6 +115,46 @@ public partial class MixedPolicyLossTests
         }
     }
 
+    [Theory]
+    [InlineData(LossAggregation.TokenMean, null)]
+    [InlineData(LossAggregation.SequenceMeanTokenMean, 0.5)]
+    public void A_batch_whose_rows_are_counted_in_parallel_gets_the_composed_ops_loss_gradient_and_metrics(LossAggregation aggregation, double? allMaxClip)
+    {
+        // (40, 1024) = 40,960 tokens: from 32,768 the per-row counts (response tokens, trace rows, tokens all-max-clip
+        // keeps) run in parallel tasks of 16 rows, so the rows of several tasks feed the normalizers and row weights.
+        // Rows 3, 17 and 38 carry traces (in the first, second and last task).
+        manual_seed(11);
+        int b = 40, t = 1024;
+        Tensor logp = (-rand(b, t, dtype: ScalarType.Float64) * 2).requires_grad_(true);
+        Tensor old = logp.detach() + 0.1 * randn(b, t, dtype: ScalarType.Float64);
+        Tensor advantages = randn(b, 1, dtype: ScalarType.Float64).expand(b, t).contiguous();
+        Tensor mask = rand(b, t).lt(0.3 + 0.6 * rand(b, 1)); // rows of different lengths
+        Tensor off = zeros(b, t, dtype: ScalarType.Bool);
+        foreach (int row in new[] { 3, 17, 38 })
+        {
+            off[row].narrow(0, 0, 300).fill_(true);
+        }
+        var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off };
+        var options = new PolicyLossOptions { Aggregation = aggregation, AllMaxClip = allMaxClip, AllowAggregationMismatch = true };
+        using PolicyLossResult fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(inputs);
+        fused.Loss.backward();
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(inputs);
+        composed.Loss.backward();
+        Assert.Equal(LossKernel.Fused, fused.Kernel);
+        // float64: sums of 40,960 terms of size O(1) in different orders differ by ~1e-12 of the terms' scale
+        AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 1e-10, 1.0, "loss");
+        AssertClose.Array(Tensors.ToArray(logp.grad!), Tensors.ToArray(fusedGrad), 1e-10, "dL/dlogp");
+        var expected = composed.Metrics.ToNamedValues();
+        var actual = fused.Metrics.ToNamedValues();
+        for (int k = 0; k < expected.Count; k++)
+        {
+            AssertClose.Scalar(expected[k].Value, actual[k].Value, 1e-10, 1.0, expected[k].Key);
+        }
+        Assert.Equal((mask & off).sum().item<long>(), fused.Metrics.OffPolicyTokens);
+    }
+
     [Fact]
     public void Auto_runs_the_fused_kernel_on_cpu_and_the_result_says_so()
     {
