@@ -208,76 +208,88 @@ internal static unsafe partial class FusedPolicyLoss
                     anyOff = TV.Any(off);
                     on = anyOff ? TV.AndNot(m, off) : m;
                 }
-                TV old = TV.Load(oldLogProbs + j);
                 TV negA = -TV.Load(advantages + j);
-                TV oldP = LaneMath.Exp(old);
+                // A vector of a mixed row whose tokens are all off-policy needs no on-policy ratio unless the metrics count
+                // every token (the reference computes it and keeps none of it there): the skipped terms would all be
+                // replaced by the off-policy ones, so results are the same bits.
+                bool onPart = typeof(TRow) == typeof(OnPolicyRow) || allScope || !anyOff || TV.Any(on);
+                TV old = zero, oldP = zero, d = zero, clamped = zero, inside = zero;
+                if (onPart)
+                {
+                    old = TV.Load(oldLogProbs + j);
+                    oldP = LaneMath.Exp(old);
 
-                // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
-                // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
-                TV d = lp - old;
-                TV clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
-                TV inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                    // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
+                    // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
+                    d = lp - old;
+                    clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
+                    inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                }
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
                 bool needP = anyOff || (typeof(TReshaped) == typeof(Present) && ratioRegularized && TV.Any(TV.AndNot(m, inside)));
                 TV p = needP ? LaneMath.Exp(lp) : zero;
-                TV r = zero, dr = zero;
-                if (typeof(TReshaped) == typeof(Absent))
+                TV value = zero, g = zero;
+                if (onPart)
                 {
-                    r = LaneMath.ExpInRange(clamped); // the plain ratio e^d: the clamp keeps exp's argument in range
-                    dr = TV.Where(inside, r);
-                }
-                else if (ratioHasExp)
-                {
-                    TV x = ratioScaled ? ratioExponent * clamped : clamped;
-                    r = LaneMath.ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
-                    dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
-                    if (ratioRegularized)
+                    TV r = zero, dr = zero;
+                    if (typeof(TReshaped) == typeof(Absent))
                     {
-                        TV pp = needP ? p : r * oldP;
-                        TV inverse = one / (pp + ratioGamma); // one division for both quotients
-                        TV share = pp * inverse; // p/(p + γ)
-                        r = r * (oldP + ratioGamma) * inverse;
-                        dr = r * (TV.Where(inside, one) - share);
+                        r = LaneMath.ExpInRange(clamped); // the plain ratio e^d: the clamp keeps exp's argument in range
+                        dr = TV.Where(inside, r);
                     }
+                    else if (ratioHasExp)
+                    {
+                        TV x = ratioScaled ? ratioExponent * clamped : clamped;
+                        r = LaneMath.ExpInRange(ratioInRange ? x : TV.Min(expHigh, TV.Max(expLow, x)));
+                        dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
+                        if (ratioRegularized)
+                        {
+                            TV pp = needP ? p : r * oldP;
+                            TV inverse = one / (pp + ratioGamma); // one division for both quotients
+                            TV share = pp * inverse; // p/(p + γ)
+                            r = r * (oldP + ratioGamma) * inverse;
+                            dr = r * (TV.Where(inside, one) - share);
+                        }
+                    }
+                    if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
+                    {
+                        r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
+                        dr += ratioLogWeight;
+                    }
+                    // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
+                    // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
+                    // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
+                    // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
+                    // products, which can differ only for a ratio within an ulp of a bound.
+                    TV negative = zero;
+                    if (bounded)
+                    {
+                        negative = TV.GreaterThan(negA, zero);
+                        TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+                        TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
+                        value = negA * q;
+                        g = TV.Where(TV.Equal(q, r), negA * dr);
+                    }
+                    else
+                    {
+                        // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
+                        value = negA * r;
+                        g = negA * dr;
+                    }
+                    TV scope = allScope ? m : on;
+                    if (clip)
+                    {
+                        TV positive = TV.LessThan(negA, zero); // A > 0 (only the clip count needs it)
+                        nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
+                    }
+                    if (hasDual)
+                    {
+                        nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
+                        g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
+                    }
+                    sPpoKl -= TV.Where(scope, d);
+                    sOnP += TV.Where(on, oldP);
                 }
-                if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
-                {
-                    r = TV.FusedMultiplyAdd(ratioLogWeight, d, r);
-                    dr += ratioLogWeight;
-                }
-                // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
-                // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
-                // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
-                // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
-                // products, which can differ only for a ratio within an ulp of a bound.
-                TV value, g, negative = zero;
-                if (bounded)
-                {
-                    negative = TV.GreaterThan(negA, zero);
-                    TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
-                    TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
-                    value = negA * q;
-                    g = TV.Where(TV.Equal(q, r), negA * dr);
-                }
-                else
-                {
-                    // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
-                    value = negA * r;
-                    g = negA * dr;
-                }
-                TV scope = allScope ? m : on;
-                if (clip)
-                {
-                    TV positive = TV.LessThan(negA, zero); // A > 0 (only the clip count needs it)
-                    nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
-                }
-                if (hasDual)
-                {
-                    nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
-                    g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
-                }
-                sPpoKl -= TV.Where(scope, d);
-                sOnP += TV.Where(on, oldP);
 
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
