@@ -64,10 +64,7 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static FloatLanes512 FusedMultiplyAdd(FloatLanes512 a, FloatLanes512 b, FloatLanes512 c) => new(Vector512.FusedMultiplyAdd(a.value, b.value, c.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 Round(FloatLanes512 value) => new(Vector512.Round(value.value));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 ScaleByPowerOfTwo(FloatLanes512 value, FloatLanes512 n) => new(Avx512F.Scale(value.value, n.value)); // vscalefps
+    public static FloatLanes512 ScaleByPowerOfTwo(FloatLanes512 value, FloatLanes512 n, FloatLanes512 shifted) => new(Avx512F.Scale(value.value, n.value)); // vscalefps
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 Equal(FloatLanes512 left, FloatLanes512 right) => new(Vector512.Equals(left.value, right.value));

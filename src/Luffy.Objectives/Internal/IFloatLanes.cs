@@ -71,13 +71,12 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>a·b + c with one rounding.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
 
-    /// <summary>Rounds to the nearest integer, ties to even.</summary>
-    static abstract TSelf Round(TSelf value);
-
     /// <summary>
-    /// value · 2^n for integral <paramref name="n"/> in [−127, 128] (−127 gives 0, 128 gives ∞ for value ≥ 1).
+    /// value · 2^n for integral <paramref name="n"/> in [−127, 128] (−127 gives 0 or a denormal, 128 gives ∞ for value ≥ 1),
+    /// where <paramref name="shifted"/> = n + <see cref="LaneMath.Shifter"/> exactly: a width takes whichever is cheaper
+    /// (AVX-512 scales by n; AVX2 builds 2^n from the low bits of the shifted sum).
     /// </summary>
-    static abstract TSelf ScaleByPowerOfTwo(TSelf value, TSelf n);
+    static abstract TSelf ScaleByPowerOfTwo(TSelf value, TSelf n, TSelf shifted);
 
     /// <summary>Mask of left = right.</summary>
     static abstract TSelf Equal(TSelf left, TSelf right);

@@ -5,8 +5,11 @@ namespace Luffy.Objectives.Internal;
 /// <summary>Element functions over SIMD lanes, shared by the fused loss kernel and the host-side masked reductions.</summary>
 internal static class LaneMath
 {
+    /// <summary>1.5·2^23: a float in [2^23, 2^24) has no fraction bits, so adding it rounds to an integer; 1.5 keeps n + shifter in that binade for |n| &lt; 2^22.</summary>
+    internal const float Shifter = 12582912f;
+
     /// <summary>
-    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r, a degree-6 polynomial for e^r (Cephes expf;
+    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r (n rounded by a shifter), a degree-6 polynomial for e^r (Cephes expf;
     /// relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
     /// [−87.9, 88.4]; NaN stays NaN. Below float's normal range (x &lt; −87.3) the result is under 1e-38 rather than
     /// e^x (0 with AVX2, whose 2^−127 has zero exponent bits; a denormal with AVX-512's vscalefps), which no sum or
@@ -22,7 +25,11 @@ internal static class LaneMath
     public static TV ExpInRange<TV>(TV x)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        TV n = TV.Round(x * TV.Create(1.44269504088896341f));
+        // n = round(x·log2 e) by the shifter 1.5·2^23: x·log2 e + shifter rounds to an integer (ties to even) in one FMA,
+        // and the sum's low mantissa bits are n, from which AVX2 builds 2^n without a conversion (shorter than a round
+        // instruction on the loss kernel's critical path).
+        TV shifted = TV.FusedMultiplyAdd(x, TV.Create(1.44269504088896341f), TV.Create(Shifter));
+        TV n = shifted - TV.Create(Shifter);
         TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
         r = TV.FusedMultiplyAdd(n, TV.Create(2.12194440e-4f), r);
         // Estrin's scheme: the three pairs and r² independent of each other, then two FMAs (Horner's needs five in a row)
@@ -32,6 +39,6 @@ internal static class LaneMath
         TV c45 = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
         TV p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(c45, r2, c23), r2, c01);
         p = TV.FusedMultiplyAdd(p, r2, r) + TV.Create(1f);
-        return TV.ScaleByPowerOfTwo(p, n);
+        return TV.ScaleByPowerOfTwo(p, n, shifted);
     }
 }
