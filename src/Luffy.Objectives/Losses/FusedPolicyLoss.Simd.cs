@@ -163,7 +163,7 @@ internal static unsafe partial class FusedPolicyLoss
         double policyWeight = a.PolicyWeights[i];
 
         // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
-        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f);
+        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f), allLanes = TV.Equal(zero, zero);
         TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
         TV minLog = TV.Create((float)-ExponentialRatio.LogRatioClamp), maxLog = TV.Create((float)ExponentialRatio.LogRatioClamp);
         TV weight = TV.Create((float)policyWeight);
@@ -222,8 +222,15 @@ internal static unsafe partial class FusedPolicyLoss
                     // on-policy ratio r and ∂r/∂log p (also on off-policy lanes, for the all-token metric scope):
                     // r = e^(k·clamp(d, ±20))·[(p_old + γ)/(p + γ)] + w·d, the bracket for f(p)/f(p_old) only
                     d = lp - old;
-                    clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
-                    inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                    clamped = d;
+                    inside = allLanes;
+                    // The clamp only where some |d| > 20 (rare): off the exponential's critical path otherwise. A NaN d
+                    // needs none (its token's loss and gradient are NaN either way).
+                    if (TV.Any(TV.GreaterThan(TV.Abs(d), maxLog)))
+                    {
+                        clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
+                        inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                    }
                 }
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
                 bool needP = anyOff || (typeof(TReshaped) == typeof(Present) && ratioRegularized && TV.Any(TV.AndNot(m, inside)));
@@ -279,8 +286,9 @@ internal static unsafe partial class FusedPolicyLoss
                     TV scope = allScope ? m : on;
                     if (clip)
                     {
-                        TV positive = TV.LessThan(negA, zero); // A > 0 (only the clip count needs it)
-                        nClipped = TV.CountWhere(nClipped, ((negative & TV.LessThan(r, low)) | (positive & TV.GreaterThan(r, high))) & scope);
+                        // the reference's count, −A·clip(r) > −A·r, on the same rounded products: −A·q is −A·clip(r) where
+                        // the count can hold (the dual clip only lowers a term with r > c > 1 + ε_high, which clip(r) does not raise)
+                        nClipped = TV.CountWhere(nClipped, TV.GreaterThan(value, negA * r) & scope);
                     }
                     if (hasDual)
                     {

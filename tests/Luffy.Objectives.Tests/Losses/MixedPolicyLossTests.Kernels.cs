@@ -115,6 +115,69 @@ public partial class MixedPolicyLossTests
         }
     }
 
+    public static TheoryData<int, string> LanesAndRatioOptions()
+    {
+        var data = new TheoryData<int, string>();
+        foreach (int lanes in new[] { 16, 8, 1 })
+        {
+            foreach (string set in new[] { "clip", "dual clip + TIS", "regularized ratio", "unclipped" })
+            {
+                data.Add(lanes, set);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LanesAndRatioOptions))]
+    public void Log_ratios_beyond_the_clamp_get_the_composed_ops_loss_gradient_and_metrics(int lanes, string set)
+    {
+        // The log ratio d = log p − old is clamped to ±20 before the exponential (its gradient stops beyond, passes at the
+        // bounds). A third of the tokens have |d| in (20, 25], a few exactly ±20, the rest |d| ≲ 0.3, so that most SIMD
+        // vectors hold clamped lanes next to free ones (the kernel clamps only the vectors that need it); row 2 is a trace
+        // row (off-policy prefix), whose on-policy continuation runs the mixed-row body. float32: the SIMD widths.
+        manual_seed(5);
+        int b = 6, t = 53;
+        Tensor logp = (-rand(b, t) * 3 - 25).requires_grad_(true); // in (−28, −25]: old = log p − d ≤ 0 for d ≥ −25
+        Tensor far = rand(b, t).lt(1.0 / 3), sign = rand(b, t).lt(0.5).to_type(ScalarType.Float32) * 2 - 1;
+        Tensor d = where(far, sign * (20 + 5 * rand(b, t)), 0.1 * randn(b, t));
+        d[0, 5] = 20; d[1, 9] = -20; d[3, 17] = 20; d[4, 40] = -20;
+        Tensor old = logp.detach() - d;
+        Tensor advantages = randn(b, 1).expand(b, t).contiguous();
+        Tensor mask = rand(b, t).lt(0.9);
+        Tensor off = zeros(b, t, dtype: ScalarType.Bool);
+        off[2].narrow(0, 0, 20).fill_(true);
+        var options = set switch
+        {
+            "clip" => new PolicyLossOptions(),
+            "dual clip + TIS" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3 } },
+            "regularized ratio" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new RegularizedRatio(0.1) } },
+            _ => PolicyLossOptions.LuffyMainRun with { EntropyCoefficient = 0 },
+        };
+        Tensor? weights = set == "dual clip + TIS" ? (0.5 + rand(b, t)).clamp_max(1.2) : null;
+        var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off, RolloutWeights = weights };
+        PolicyLossResult fused = LaneWidth.With(lanes, () => new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(inputs));
+        using PolicyLossResult disposeFused = fused;
+        fused.Loss.backward();
+        Tensor fusedGrad = logp.grad!.clone();
+        logp.grad = null;
+        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(inputs);
+        composed.Loss.backward();
+        Assert.Equal(LossKernel.Fused, fused.Kernel);
+        Assert.True(composed.Metrics.ClipFraction > 0 || set == "unclipped", "some tokens are clipped");
+        // float32, ratios up to e^20 ≈ 4.9e8: each term is a few correctly rounded operations on an exp within 2e-7 (ours)
+        // or 1 ulp (libtorch) of e^d, so terms agree to ~5e-7 relative; sums of ~300 terms in different orders (float32
+        // in the composed ops, double here) add ~300·6e-8 of the sum of |terms|, which the loss and metrics bound
+        AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 3e-5, 1.0, "loss");
+        AssertClose.Array(Tensors.ToArray(logp.grad!), Tensors.ToArray(fusedGrad), 2e-6, "dL/dlogp");
+        var expected = composed.Metrics.ToNamedValues();
+        var actual = fused.Metrics.ToNamedValues();
+        for (int k = 0; k < expected.Count; k++)
+        {
+            AssertClose.Scalar(expected[k].Value, actual[k].Value, 3e-5, 1.0, expected[k].Key);
+        }
+    }
+
     [Theory]
     [InlineData(LossAggregation.TokenMean, null)]
     [InlineData(LossAggregation.SequenceMeanTokenMean, 0.5)]
