@@ -88,11 +88,25 @@ internal static unsafe partial class FusedPolicyLoss
     {
     }
 
-    /// <summary>Picks the body for the ratio: the plain e^(log p − old), or any built-in reshaping.</summary>
+    /// <summary>
+    /// The on-policy ratio is f(p)/f(p_old) with f(p) = p/(p + γ) (<see cref="RegularizedRatio"/>): the body has that formula
+    /// alone, without the loop-invariant flags and constants of the other reshapings, which AVX2's 16 registers cannot hold
+    /// beside it.
+    /// </summary>
+    private readonly struct RegularizedOnly : IBodyOption
+    {
+    }
+
+    /// <summary>Picks the body for the ratio: the plain e^(log p − old), the regularized f(p)/f(p_old), or any built-in reshaping.</summary>
     private static int ByRatio<TV, TRow>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
         where TV : unmanaged, IFloatLanes<TV>
         where TRow : struct =>
-        a.General || a.Ratio != RatioKind.Exponential ? ByWeights<TV, TRow, Present>(a, i, start, ref acc) : ByWeights<TV, TRow, Absent>(a, i, start, ref acc);
+        a.General ? ByWeights<TV, TRow, Present>(a, i, start, ref acc) : a.Ratio switch
+        {
+            RatioKind.Exponential => ByWeights<TV, TRow, Absent>(a, i, start, ref acc),
+            RatioKind.Regularized => ByWeights<TV, TRow, RegularizedOnly>(a, i, start, ref acc),
+            _ => ByWeights<TV, TRow, Present>(a, i, start, ref acc),
+        };
 
     /// <summary>Picks the body for the rollout-correction weights.</summary>
     private static int ByWeights<TV, TRow, TReshaped>(in KernelArguments<float> a, int i, int start, ref Accumulator acc)
@@ -233,7 +247,7 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                 }
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
-                bool needP = anyOff || (typeof(TReshaped) == typeof(Present) && ratioRegularized && TV.Any(TV.AndNot(m, inside)));
+                bool needP = anyOff || (((typeof(TReshaped) == typeof(Present) && ratioRegularized) || typeof(TReshaped) == typeof(RegularizedOnly)) && TV.Any(TV.AndNot(m, inside)));
                 TV p = needP ? LaneMath.Exp(lp) : zero;
                 TV value = zero, g = zero;
                 if (onPart)
@@ -243,6 +257,16 @@ internal static unsafe partial class FusedPolicyLoss
                     {
                         r = LaneMath.ExpInRange(clamped); // the plain ratio e^d: the clamp keeps exp's argument in range
                         dr = TV.Where(inside, r);
+                    }
+                    else if (typeof(TReshaped) == typeof(RegularizedOnly))
+                    {
+                        // the general body's operations for this ratio (exponent 1, no log term), in the same order
+                        r = LaneMath.ExpInRange(clamped);
+                        TV pp = needP ? p : r * oldP;
+                        TV inverse = one / (pp + ratioGamma);
+                        TV share = pp * inverse;
+                        r = r * (oldP + ratioGamma) * inverse;
+                        dr = r * (TV.Where(inside, one) - share);
                     }
                     else if (ratioHasExp)
                     {

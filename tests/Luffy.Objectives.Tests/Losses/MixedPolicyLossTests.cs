@@ -206,6 +206,7 @@ public partial class MixedPolicyLossTests
         Func<Variant, bool>[] options =
         [
             v => v.Options.OnPolicy is not ClippedSurrogate { Ratio: ExponentialRatio },
+            v => v.Options.OnPolicy is ClippedSurrogate { Ratio: RegularizedRatio },
             v => v.Extras.HasFlag(Extras.RolloutWeights),
             v => v.Options.AllMaxClip is not null,
             v => v.Extras.HasFlag(Extras.TraceProbabilities) || v.Extras.HasFlag(Extras.TraceLogProbs),
