@@ -177,7 +177,7 @@ internal static unsafe partial class FusedPolicyLoss
         double policyWeight = a.PolicyWeights[i];
 
         // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
-        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f), allLanes = TV.Equal(zero, zero);
+        TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f), allLanes = TV.Equal(zero, zero), nearZeroBound = TV.Create(LaneMath.NearZeroBound);
         TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
         TV minLog = TV.Create((float)-ExponentialRatio.LogRatioClamp), maxLog = TV.Create((float)ExponentialRatio.LogRatioClamp);
         TV weight = TV.Create((float)policyWeight);
@@ -228,6 +228,7 @@ internal static unsafe partial class FusedPolicyLoss
                 // replaced by the off-policy ones, so results are the same bits.
                 bool onPart = typeof(TRow) == typeof(OnPolicyRow) || allScope || !anyOff || TV.Any(on);
                 TV old = zero, oldP = zero, d = zero, clamped = zero, inside = zero;
+                bool nearZero = false;
                 if (onPart)
                 {
                     old = TV.Load(oldLogProbs + j);
@@ -240,7 +241,9 @@ internal static unsafe partial class FusedPolicyLoss
                     inside = allLanes;
                     // The clamp only where some |d| > 20 (rare): off the exponential's critical path otherwise. A NaN d
                     // needs none (its token's loss and gradient are NaN either way).
-                    if (TV.Any(TV.GreaterThan(TV.Abs(d), maxLog)))
+                    TV absD = TV.Abs(d);
+                    nearZero = !TV.Any(TV.GreaterThan(absD, nearZeroBound)); // then e^d is exp's polynomial alone (NaN too)
+                    if (TV.Any(TV.GreaterThan(absD, maxLog)))
                     {
                         clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
                         inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
@@ -255,13 +258,14 @@ internal static unsafe partial class FusedPolicyLoss
                     TV r = zero, dr = zero;
                     if (typeof(TReshaped) == typeof(Absent))
                     {
-                        r = LaneMath.ExpInRange(clamped); // the plain ratio e^d: the clamp keeps exp's argument in range
+                        // the plain ratio e^d: the clamp keeps exp's argument in range
+                        r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
                         dr = TV.Where(inside, r);
                     }
                     else if (typeof(TReshaped) == typeof(RegularizedOnly))
                     {
                         // the general body's operations for this ratio (exponent 1, no log term), in the same order
-                        r = LaneMath.ExpInRange(clamped);
+                        r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
                         TV pp = needP ? p : r * oldP;
                         TV inverse = one / (pp + ratioGamma);
                         TV share = pp * inverse;

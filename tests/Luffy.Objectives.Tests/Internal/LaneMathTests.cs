@@ -87,6 +87,50 @@ public unsafe class LaneMathTests
             Gen.ArrayOf(Gen.Choose(-873_000, 880_000).Select(k => k / 10_000f), 16).ToArbitrary(),
             xs => Accelerated.All(width => Exp(width, xs).Select((e, i) => RelativeError(xs[i], e) < Bound).All(ok => ok)));
 
+    private static float[] ExpNearZero<TV>(float[] x)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        var result = new float[x.Length];
+        fixed (float* source = x, destination = result)
+        {
+            for (int i = 0; i + TV.Count <= x.Length; i += TV.Count)
+            {
+                TV.Store(LaneMath.ExpNearZero(TV.Load(source + i)), destination + i);
+            }
+        }
+        return result;
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Near_zero_the_polynomial_alone_gives_exp_s_bits(int width)
+    {
+        if (width == 0)
+        {
+            Assert.Equal(1, FusedPolicyLoss.MaxLanes());
+            return;
+        }
+        // every float from −bound to bound in steps of 2^−20 (and the bound's neighbours inside, NaN): there n = 0, so
+        // the reduction and the scaling change nothing and ExpNearZero must give ExpInRange's (Exp's) bits exactly
+        var xs = new List<float> { LaneMath.NearZeroBound, -LaneMath.NearZeroBound, MathF.BitDecrement(LaneMath.NearZeroBound), -MathF.BitDecrement(LaneMath.NearZeroBound), float.NaN, 0f, -0f };
+        for (int k = -(int)(LaneMath.NearZeroBound * (1 << 20)); k <= (int)(LaneMath.NearZeroBound * (1 << 20)); k++)
+        {
+            xs.Add(k / (float)(1 << 20));
+        }
+        while (xs.Count % 16 != 0)
+        {
+            xs.Add(0.25f);
+        }
+        float[] input = [.. xs];
+        float[] near = width == 16 ? ExpNearZero<FloatLanes512>(input) : ExpNearZero<FloatLanes256>(input);
+        float[] full = Exp(width, input);
+        for (int i = 0; i < input.Length; i++)
+        {
+            Assert.True(BitConverter.SingleToInt32Bits(near[i]) == BitConverter.SingleToInt32Bits(full[i]) || (float.IsNaN(near[i]) && float.IsNaN(full[i])),
+                $"x = {input[i]:R}: near zero {near[i]:R}, exp {full[i]:R} ({width} lanes)");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Widths))]
     public void Nan_stays_nan_and_the_ends_are_clamped(int width)
