@@ -65,8 +65,8 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 ScaleByPowerOfTwo(FloatLanes256 value, FloatLanes256 n, FloatLanes256 shifted) =>
-        // 2^n from its exponent bits n + 127: the shifted sum's low bits are n + (the shifter's bits, whose low 9 bits are 0 and so vanish in the shift)
-        new(value.value * ((shifted.value.AsInt32() + Vector256.Create(127)) << 23).AsSingle());
+        // 2^n from its exponent field n + 127, the shifted sum's low bits (the shifter's high bits vanish in the shift)
+        new(value.value * (shifted.value.AsInt32() << 23).AsSingle());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 Equal(FloatLanes256 left, FloatLanes256 right) => new(Vector256.Equals(left.value, right.value));

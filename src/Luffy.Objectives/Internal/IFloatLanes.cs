@@ -74,7 +74,7 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>
     /// value · 2^n for integral <paramref name="n"/> in [−127, 128] (−127 gives 0 or a denormal, 128 gives ∞ for value ≥ 1),
     /// where <paramref name="shifted"/> = n + <see cref="LaneMath.Shifter"/> exactly: a width takes whichever is cheaper
-    /// (AVX-512 scales by n; AVX2 builds 2^n from the low bits of the shifted sum).
+    /// (AVX-512 scales by n; AVX2 shifts the shifted sum's low bits, n + 127, into 2^n's exponent field).
     /// </summary>
     static abstract TSelf ScaleByPowerOfTwo(TSelf value, TSelf n, TSelf shifted);
 

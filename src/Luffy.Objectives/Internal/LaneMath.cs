@@ -5,8 +5,11 @@ namespace Luffy.Objectives.Internal;
 /// <summary>Element functions over SIMD lanes, shared by the fused loss kernel and the host-side masked reductions.</summary>
 internal static class LaneMath
 {
-    /// <summary>1.5·2^23: a float in [2^23, 2^24) has no fraction bits, so adding it rounds to an integer; 1.5 keeps n + shifter in that binade for |n| &lt; 2^22.</summary>
-    internal const float Shifter = 12582912f;
+    /// <summary>
+    /// 1.5·2^23 + 127: a float in [2^23, 2^24) has no fraction bits, so adding it rounds to an integer, and the sum's low
+    /// mantissa bits are n + 127, 2^n's exponent field (the high bits of 1.5·2^23 fall out of a shift by 23).
+    /// </summary>
+    internal const float Shifter = 12583039f;
 
     /// <summary>
     /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r (n rounded by a shifter), a degree-6 polynomial for e^r (Cephes expf;
@@ -25,9 +28,9 @@ internal static class LaneMath
     public static TV ExpInRange<TV>(TV x)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        // n = round(x·log2 e) by the shifter 1.5·2^23: x·log2 e + shifter rounds to an integer (ties to even) in one FMA,
-        // and the sum's low mantissa bits are n, from which AVX2 builds 2^n without a conversion (shorter than a round
-        // instruction on the loss kernel's critical path).
+        // n = round(x·log2 e) by the shifter: x·log2 e + shifter rounds to an integer (ties to even) in one FMA, and the
+        // sum's low mantissa bits are n + 127, which AVX2 shifts into 2^n without a conversion or an add (shorter than a
+        // round instruction on the loss kernel's critical path).
         TV shifted = TV.FusedMultiplyAdd(x, TV.Create(1.44269504088896341f), TV.Create(Shifter));
         TV n = shifted - TV.Create(Shifter);
         TV r = TV.FusedMultiplyAdd(n, TV.Create(-0.693359375f), x);
