@@ -173,7 +173,7 @@ internal static unsafe partial class FusedPolicyLoss
         float* traceProbabilities = a.TraceProbabilities is null ? null : a.TraceProbabilities + row, traceLogProbs = a.TraceLogProbs is null ? null : a.TraceLogProbs + row, weights = a.Weights is null ? null : a.Weights + row;
         bool traceRow = a.TraceRows[i];
         bool* mask = a.Mask + row, offMask = traceRow ? a.Off + row : null;
-        bool policyRow = a.PolicyOnTraceRows || !traceRow;
+        bool policyRow = typeof(TRow) == typeof(OnPolicyRow) || a.PolicyOnTraceRows || !traceRow; // folded to true in the on-policy rows' body
         double policyWeight = a.PolicyWeights[i];
 
         // Loop invariants, hoisted by hand: the JIT does not unswitch loops.
