@@ -315,8 +315,9 @@ internal static unsafe partial class FusedPolicyLoss
                     TV scope = allScope ? m : on;
                     if (clip)
                     {
-                        // the reference's count, −A·clip(r) > −A·r, on the same rounded products: −A·q is −A·clip(r) where
-                        // the count can hold (the dual clip only lowers a term with r > c > 1 + ε_high, which clip(r) does not raise)
+                        // the reference's count, −A·clip(r) > −A·r, on the same rounded products. −A·q is −A·clip(r) wherever
+                        // the comparison can hold: the dual clip makes q differ from clip(r) only where A < 0 and r > c, and
+                        // there −A·clip(r) < −A·r (with q = c as well) is not counted either way
                         nClipped = TV.CountWhere(nClipped, TV.GreaterThan(value, negA * r) & scope);
                     }
                     if (hasDual)
