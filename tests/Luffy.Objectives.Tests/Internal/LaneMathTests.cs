@@ -22,7 +22,8 @@ public unsafe class LaneMathTests
     /// <summary><see cref="Accelerated"/>, or 0 where there is none: the test then checks that the kernels take the scalar path.</summary>
     public static TheoryData<int> Widths() => Accelerated.Length == 0 ? [0] : [.. Accelerated];
 
-    private static float[] Exp<TV>(float[] x)
+    /// <summary><see cref="LaneMath.Exp{TV}"/> (or <see cref="LaneMath.ExpNearZero{TV}"/>) of every element, a register at a time.</summary>
+    private static float[] Exp<TV>(float[] x, bool nearZero)
         where TV : unmanaged, IFloatLanes<TV>
     {
         var result = new float[x.Length];
@@ -30,14 +31,25 @@ public unsafe class LaneMathTests
         {
             for (int i = 0; i + TV.Count <= x.Length; i += TV.Count)
             {
-                TV.Store(LaneMath.Exp(TV.Load(source + i)), destination + i);
+                TV v = TV.Load(source + i);
+                TV.Store(nearZero ? LaneMath.ExpNearZero(v) : LaneMath.Exp(v), destination + i);
             }
         }
         return result;
     }
 
     /// <summary>exp of <paramref name="x"/> (its length a multiple of 16) at <paramref name="width"/> lanes.</summary>
-    private static float[] Exp(int width, float[] x) => width == 16 ? Exp<FloatLanes512>(x) : Exp<FloatLanes256>(x);
+    private static float[] Exp(int width, float[] x, bool nearZero = false) => width == 16 ? Exp<FloatLanes512>(x, nearZero) : Exp<FloatLanes256>(x, nearZero);
+
+    /// <summary>Where this machine runs no SIMD width (<paramref name="width"/> 0), checks that the kernels take the scalar path.</summary>
+    private static bool NoSimdHere(int width)
+    {
+        if (width == 0)
+        {
+            Assert.Equal(1, FusedPolicyLoss.MaxLanes());
+        }
+        return width == 0;
+    }
 
     private static double RelativeError(float x, float actual) => Math.Abs(actual - Math.Exp(x)) / Math.Exp(x);
 
@@ -45,9 +57,8 @@ public unsafe class LaneMathTests
     [MemberData(nameof(Widths))]
     public void A_dense_sweep_of_float_s_normal_range_is_within_the_documented_bound(int width)
     {
-        if (width == 0)
+        if (NoSimdHere(width))
         {
-            Assert.Equal(1, FusedPolicyLoss.MaxLanes());
             return;
         }
         // every 2^−10 from −87.3 (e^x normal) to 88 (2^n ≤ 2^127), and the float neighbours of the reduction's
@@ -87,27 +98,12 @@ public unsafe class LaneMathTests
             Gen.ArrayOf(Gen.Choose(-873_000, 880_000).Select(k => k / 10_000f), 16).ToArbitrary(),
             xs => Accelerated.All(width => Exp(width, xs).Select((e, i) => RelativeError(xs[i], e) < Bound).All(ok => ok)));
 
-    private static float[] ExpNearZero<TV>(float[] x)
-        where TV : unmanaged, IFloatLanes<TV>
-    {
-        var result = new float[x.Length];
-        fixed (float* source = x, destination = result)
-        {
-            for (int i = 0; i + TV.Count <= x.Length; i += TV.Count)
-            {
-                TV.Store(LaneMath.ExpNearZero(TV.Load(source + i)), destination + i);
-            }
-        }
-        return result;
-    }
-
     [Theory]
     [MemberData(nameof(Widths))]
     public void Near_zero_the_polynomial_alone_gives_exp_s_bits(int width)
     {
-        if (width == 0)
+        if (NoSimdHere(width))
         {
-            Assert.Equal(1, FusedPolicyLoss.MaxLanes());
             return;
         }
         // every float from −bound to bound in steps of 2^−20 (and the bound's neighbours inside, NaN): there n = 0, so
@@ -122,7 +118,7 @@ public unsafe class LaneMathTests
             xs.Add(0.25f);
         }
         float[] input = [.. xs];
-        float[] near = width == 16 ? ExpNearZero<FloatLanes512>(input) : ExpNearZero<FloatLanes256>(input);
+        float[] near = Exp(width, input, nearZero: true);
         float[] full = Exp(width, input);
         for (int i = 0; i < input.Length; i++)
         {
@@ -135,9 +131,8 @@ public unsafe class LaneMathTests
     [MemberData(nameof(Widths))]
     public void Nan_stays_nan_and_the_ends_are_clamped(int width)
     {
-        if (width == 0)
+        if (NoSimdHere(width))
         {
-            Assert.Equal(1, FusedPolicyLoss.MaxLanes());
             return;
         }
         float[] input = [float.NaN, -88f, -100f, float.NegativeInfinity, 0f, 1f, -1f, 88f, float.NaN, -1e30f, 0.5f, -0.5f, 10f, -10f, 20f, -20f];

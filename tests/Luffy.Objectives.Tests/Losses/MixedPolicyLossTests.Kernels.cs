@@ -156,25 +156,42 @@ public partial class MixedPolicyLossTests
         };
         Tensor? weights = set == "dual clip + TIS" ? (0.5 + rand(b, t)).clamp_max(1.2) : null;
         var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off, RolloutWeights = weights };
-        PolicyLossResult fused = LaneWidth.With(lanes, () => new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(inputs));
-        using PolicyLossResult disposeFused = fused;
-        fused.Loss.backward();
-        Tensor fusedGrad = logp.grad!.clone();
-        logp.grad = null;
-        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(inputs);
-        composed.Loss.backward();
-        Assert.Equal(LossKernel.Fused, fused.Kernel);
+        (PolicyLossResult fused, Tensor fusedGrad, PolicyLossResult composed) = FusedThenComposed(options, inputs, lanes);
+        using PolicyLossResult disposeFused = fused, disposeComposed = composed;
         Assert.True(composed.Metrics.ClipFraction > 0 || set == "unclipped", "some tokens are clipped");
         // float32, ratios up to e^20 ≈ 4.9e8: each term is a few correctly rounded operations on an exp within 2e-7 (ours)
         // or 1 ulp (libtorch) of e^d, so terms agree to ~5e-7 relative; sums of ~300 terms in different orders (float32
         // in the composed ops, double here) add ~300·6e-8 of the sum of |terms|, which the loss and metrics bound
-        AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 3e-5, 1.0, "loss");
-        AssertClose.Array(Tensors.ToArray(logp.grad!), Tensors.ToArray(fusedGrad), 2e-6, "dL/dlogp");
+        AssertAgree(composed, logp.grad!, fused, fusedGrad, 3e-5, 2e-6);
+    }
+
+    /// <summary>
+    /// Forward and backward of the fused kernel (at <paramref name="lanes"/>, or the widest here), its LogProbs gradient
+    /// copied, then of the composed ops, whose gradient stays in LogProbs.grad; the caller disposes both results.
+    /// </summary>
+    private static (PolicyLossResult Fused, Tensor FusedGrad, PolicyLossResult Composed) FusedThenComposed(PolicyLossOptions options, PolicyLossInputs inputs, int? lanes)
+    {
+        var loss = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused });
+        PolicyLossResult fused = lanes is int width ? LaneWidth.With(width, () => loss.Compute(inputs)) : loss.Compute(inputs);
+        Assert.Equal(LossKernel.Fused, fused.Kernel);
+        fused.Loss.backward();
+        Tensor fusedGrad = inputs.LogProbs.grad!.clone();
+        inputs.LogProbs.grad = null;
+        PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(inputs);
+        composed.Loss.backward();
+        return (fused, fusedGrad, composed);
+    }
+
+    /// <summary>Loss and metrics within <paramref name="scalars"/> (relative, floor 1), the gradient within <paramref name="gradient"/> of the array's scale.</summary>
+    private static void AssertAgree(PolicyLossResult composed, Tensor composedGrad, PolicyLossResult fused, Tensor fusedGrad, double scalars, double gradient)
+    {
+        AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), scalars, 1.0, "loss");
+        AssertClose.Array(Tensors.ToArray(composedGrad), Tensors.ToArray(fusedGrad), gradient, "dL/dlogp");
         var expected = composed.Metrics.ToNamedValues();
         var actual = fused.Metrics.ToNamedValues();
         for (int k = 0; k < expected.Count; k++)
         {
-            AssertClose.Scalar(expected[k].Value, actual[k].Value, 3e-5, 1.0, expected[k].Key);
+            AssertClose.Scalar(expected[k].Value, actual[k].Value, scalars, 1.0, expected[k].Key);
         }
     }
 
@@ -199,22 +216,10 @@ public partial class MixedPolicyLossTests
         }
         var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask, OffPolicyMask = off };
         var options = new PolicyLossOptions { Aggregation = aggregation, AllMaxClip = allMaxClip, AllowAggregationMismatch = true };
-        using PolicyLossResult fused = new MixedPolicyLoss(options with { Kernel = LossKernel.Fused }).Compute(inputs);
-        fused.Loss.backward();
-        Tensor fusedGrad = logp.grad!.clone();
-        logp.grad = null;
-        using PolicyLossResult composed = new MixedPolicyLoss(options with { Kernel = LossKernel.Composed }).Compute(inputs);
-        composed.Loss.backward();
-        Assert.Equal(LossKernel.Fused, fused.Kernel);
+        (PolicyLossResult fused, Tensor fusedGrad, PolicyLossResult composed) = FusedThenComposed(options, inputs, lanes: null);
+        using PolicyLossResult disposeFused = fused, disposeComposed = composed;
         // float64: sums of 40,960 terms of size O(1) in different orders differ by ~1e-12 of the terms' scale
-        AssertClose.Scalar(Tensors.Scalar(composed.Loss), Tensors.Scalar(fused.Loss), 1e-10, 1.0, "loss");
-        AssertClose.Array(Tensors.ToArray(logp.grad!), Tensors.ToArray(fusedGrad), 1e-10, "dL/dlogp");
-        var expected = composed.Metrics.ToNamedValues();
-        var actual = fused.Metrics.ToNamedValues();
-        for (int k = 0; k < expected.Count; k++)
-        {
-            AssertClose.Scalar(expected[k].Value, actual[k].Value, 1e-10, 1.0, expected[k].Key);
-        }
+        AssertAgree(composed, logp.grad!, fused, fusedGrad, 1e-10, 1e-10);
         Assert.Equal((mask & off).sum().item<long>(), fused.Metrics.OffPolicyTokens);
     }
 
