@@ -228,7 +228,7 @@ internal static unsafe partial class FusedPolicyLoss
                 // replaced by the off-policy ones, so results are the same bits.
                 bool onPart = typeof(TRow) == typeof(OnPolicyRow) || allScope || !anyOff || TV.Any(on);
                 TV old = zero, oldP = zero, d = zero, clamped = zero, inside = zero;
-                bool nearZero = false;
+                bool nearZero = false, someClamped = false;
                 if (onPart)
                 {
                     old = TV.Load(oldLogProbs + j);
@@ -248,10 +248,12 @@ internal static unsafe partial class FusedPolicyLoss
                     {
                         clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
                         inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
+                        someClamped = true;
                     }
                 }
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
-                bool needP = anyOff || (((typeof(TReshaped) == typeof(Present) && ratioRegularized) || typeof(TReshaped) == typeof(RegularizedOnly)) && TV.Any(TV.AndNot(m, inside)));
+                // (a vector the clamp skipped has every lane inside)
+                bool needP = anyOff || (((typeof(TReshaped) == typeof(Present) && ratioRegularized) || typeof(TReshaped) == typeof(RegularizedOnly)) && someClamped && TV.Any(TV.AndNot(m, inside)));
                 TV p = needP ? LaneMath.Exp(lp) : zero;
                 TV value = zero, g = zero;
                 if (onPart)
