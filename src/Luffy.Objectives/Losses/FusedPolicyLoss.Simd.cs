@@ -259,21 +259,15 @@ internal static unsafe partial class FusedPolicyLoss
                 if (onPart)
                 {
                     TV r = zero, dr = zero;
-                    if (typeof(TReshaped) == typeof(Absent))
+                    if (typeof(TReshaped) == typeof(Absent) || typeof(TReshaped) == typeof(RegularizedOnly))
                     {
-                        // the plain ratio e^d: the clamp keeps exp's argument in range
+                        // the plain ratio e^d (the clamp keeps exp's argument in range), regularized as the general body does
                         r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
                         dr = TV.Where(inside, r);
-                    }
-                    else if (typeof(TReshaped) == typeof(RegularizedOnly))
-                    {
-                        // the general body's operations for this ratio (exponent 1, no log term), in the same order
-                        r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
-                        TV pp = needP ? p : r * oldP;
-                        TV inverse = one / (pp + ratioGamma);
-                        TV share = pp * inverse;
-                        r = r * (oldP + ratioGamma) * inverse;
-                        dr = r * (TV.Where(inside, one) - share);
+                        if (typeof(TReshaped) == typeof(RegularizedOnly))
+                        {
+                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, TV.Where(inside, one), out dr);
+                        }
                     }
                     else if (ratioHasExp)
                     {
@@ -282,11 +276,7 @@ internal static unsafe partial class FusedPolicyLoss
                         dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
                         if (ratioRegularized)
                         {
-                            TV pp = needP ? p : r * oldP;
-                            TV inverse = one / (pp + ratioGamma); // one division for both quotients
-                            TV share = pp * inverse; // p/(p + γ)
-                            r = r * (oldP + ratioGamma) * inverse;
-                            dr = r * (TV.Where(inside, one) - share);
+                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, TV.Where(inside, one), out dr);
                         }
                     }
                     if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
@@ -440,6 +430,22 @@ internal static unsafe partial class FusedPolicyLoss
         acc.AllMaxClipped += TV.SumCounts(nAllMax);
         acc.ScopeCount += allScope ? onCount + offCount : onCount;
         return j;
+    }
+
+    /// <summary>
+    /// f(p)/f(p_old) = ρ·(p_old + γ)/(p + γ) for f(p) = p/(p + γ), from the exponential ratio ρ; <paramref name="dr"/> =
+    /// ratio·(<paramref name="passes"/> − p/(p + γ)), where <paramref name="passes"/> is 1 where ρ's clamp lets its gradient
+    /// through and 0 elsewhere. One division for both quotients.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Regularized<TV>(TV rho, TV p, TV oldP, TV gamma, TV passes, out TV dr)
+        where TV : unmanaged, IFloatLanes<TV>
+    {
+        TV inverse = TV.Create(1f) / (p + gamma);
+        TV share = p * inverse;
+        TV ratio = rho * (oldP + gamma) * inverse;
+        dr = ratio * (passes - share);
+        return ratio;
     }
 
     /// <summary>
