@@ -4,16 +4,5 @@ namespace Luffy.Objectives.Tests.Support;
 internal static class KernelBody
 {
     /// <summary>Runs <paramref name="body"/> with <see cref="FusedPolicyLoss.GeneralBodyOverride"/> set, restoring it afterwards.</summary>
-    public static T General<T>(Func<T> body)
-    {
-        FusedPolicyLoss.GeneralBodyOverride = true;
-        try
-        {
-            return body();
-        }
-        finally
-        {
-            FusedPolicyLoss.GeneralBodyOverride = false;
-        }
-    }
+    public static T General<T>(Func<T> body) => ThreadOverride.With(ref FusedPolicyLoss.GeneralBodyOverride, true, body);
 }

@@ -4,16 +4,5 @@ namespace Luffy.Objectives.Tests.Support;
 internal static class LaneWidth
 {
     /// <summary>Runs <paramref name="body"/> with <see cref="FusedPolicyLoss.MaxLanesOverride"/> set to <paramref name="lanes"/>, restoring it afterwards.</summary>
-    public static T With<T>(int lanes, Func<T> body)
-    {
-        FusedPolicyLoss.MaxLanesOverride = lanes;
-        try
-        {
-            return body();
-        }
-        finally
-        {
-            FusedPolicyLoss.MaxLanesOverride = null;
-        }
-    }
+    public static T With<T>(int lanes, Func<T> body) => ThreadOverride.With(ref FusedPolicyLoss.MaxLanesOverride, lanes, body);
 }
