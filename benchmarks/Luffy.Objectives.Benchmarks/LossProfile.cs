@@ -4,8 +4,9 @@ namespace Luffy.Objectives.Benchmarks;
 
 /// <summary>
 /// `--profile-loss [B T]`: where the time of one mixed-policy loss step goes (default (B, T) = (256, 4096)). The fused variants
-/// and the memory floors (the TIS variant's reads its weights too) run round-robin (one of each per round), so that the noise of a shared machine hits them
-/// alike; medians and minimums over the rounds, and the fused step against the floor measured in the same rounds.
+/// and the memory floors (the TIS variant's reads its weights too) run round-robin (one of each per round), so that the
+/// noise of a shared machine hits them alike; medians and minimums over the rounds, and each variant against the floor
+/// measured in the same rounds.
 /// The composed ops run before, on their own (each of their steps sweeps the caches with ~100 MB of temporaries,
 /// which would slow whatever ran next).
 /// </summary>
