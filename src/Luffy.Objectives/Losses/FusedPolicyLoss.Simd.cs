@@ -293,7 +293,10 @@ internal static unsafe partial class FusedPolicyLoss
                     if (bounded)
                     {
                         negative = TV.GreaterThan(negA, zero);
-                        TV lo = TV.Select(negative, lowWhereNegative, minusInfinity), hi = TV.Select(negative, highWhereNegative, highWherePositive);
+                        // Where A > 0 the lower bound is −∞. The plain and the regularized ratios are ≥ 0 (or NaN), so 0 (a mask
+                        // instead of a blend) bounds them as −∞ does: the same q.
+                        TV lo = typeof(TReshaped) == typeof(Present) ? TV.Select(negative, lowWhereNegative, minusInfinity) : negative & lowWhereNegative;
+                        TV hi = TV.Select(negative, highWhereNegative, highWherePositive);
                         TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
                         value = negA * q;
                         g = TV.Where(TV.Equal(q, r), negA * dr);
@@ -314,8 +317,13 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     if (hasDual)
                     {
-                        nLower = TV.CountWhere(nLower, negative & TV.GreaterThan(r, dualBound) & scope);
-                        g = TV.Select(negative & TV.Equal(r, dualBound), half * g, g);
+                        // the count and the tie at r = c where A < 0, only in vectors that have a lane with r ≥ c (c > 1: rare)
+                        TV reached = TV.AndNot(negative, TV.LessThan(r, dualBound));
+                        if (TV.Any(reached))
+                        {
+                            nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(r, dualBound) & scope);
+                            g = TV.Select(reached & TV.Equal(r, dualBound), half * g, g);
+                        }
                     }
                     sPpoKl -= TV.Where(scope, d);
                     sOnP += TV.Where(on, oldP);
