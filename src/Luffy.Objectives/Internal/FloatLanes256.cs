@@ -72,6 +72,9 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static FloatLanes256 Equal(FloatLanes256 left, FloatLanes256 right) => new(Vector256.Equals(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes256 EqualOrUnordered(FloatLanes256 left, FloatLanes256 right) => new(Avx.Compare(left.value, right.value, FloatComparisonMode.UnorderedEqualNonSignaling));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 LessThan(FloatLanes256 left, FloatLanes256 right) => new(Vector256.LessThan(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -70,6 +70,9 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static FloatLanes512 Equal(FloatLanes512 left, FloatLanes512 right) => new(Vector512.Equals(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes512 EqualOrUnordered(FloatLanes512 left, FloatLanes512 right) => new(Avx512F.Compare(left.value, right.value, FloatComparisonMode.UnorderedEqualNonSignaling));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 LessThan(FloatLanes512 left, FloatLanes512 right) => new(Vector512.LessThan(left.value, right.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

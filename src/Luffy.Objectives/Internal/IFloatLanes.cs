@@ -81,6 +81,9 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Mask of left = right.</summary>
     static abstract TSelf Equal(TSelf left, TSelf right);
 
+    /// <summary>Mask of left = right or either NaN (unordered).</summary>
+    static abstract TSelf EqualOrUnordered(TSelf left, TSelf right);
+
     /// <summary>Mask of left &lt; right.</summary>
     static abstract TSelf LessThan(TSelf left, TSelf right);
 

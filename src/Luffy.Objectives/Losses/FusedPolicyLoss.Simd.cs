@@ -240,15 +240,19 @@ internal static unsafe partial class FusedPolicyLoss
                     clamped = d;
                     inside = allLanes;
                     // Every |d| ≤ 0.34 (most vectors): e^d is exp's polynomial alone. Else the clamp, only where some
-                    // |d| > 20 (rare): off the exponential's critical path otherwise. A NaN d needs neither (its token's
-                    // loss and gradient are NaN either way).
+                    // |d| > 20 (rare): off the exponential's critical path otherwise. A NaN d needs neither: it counts as
+                    // inside, so its NaN ratio reaches its derivative, and its loss and gradient are NaN.
                     TV absD = TV.Abs(d);
                     nearZero = !TV.Any(TV.GreaterThan(absD, nearZeroBound));
-                    if (!nearZero && TV.Any(TV.GreaterThan(absD, maxLog)))
+                    if (!nearZero)
                     {
-                        clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
-                        inside = TV.Equal(clamped, d); // the clamp's gradient passes (bounds included)
-                        someClamped = true;
+                        TV outside = TV.GreaterThan(absD, maxLog);
+                        if (TV.Any(outside))
+                        {
+                            clamped = TV.Min(maxLog, TV.Max(minLog, d)); // NaN stays NaN
+                            inside = TV.AndNot(allLanes, outside); // the clamp's gradient passes (bounds included)
+                            someClamped = true;
+                        }
                     }
                 }
                 // p = e^(log p): needed off-policy; for f(p)/f(p_old) it is ρ·p_old where the log-ratio is not clamped
@@ -286,9 +290,9 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     // The clipped surrogate max(−A·r, −A·clip(r)), then for A < 0 the dual clip min(·, −A·c), is −A·q for the
                     // ratio clamped to [lo, hi]: lo = 1 − ε_low and hi = c where A < 0, hi = 1 + ε_high where A > 0. Its
-                    // gradient is −A·r' where q = r (bounds included) and 0 where a bound is active — halved at r = c, where
-                    // torch's min splits a tie. Ties are decided on the ratio; the composed ops decide them on the rounded
-                    // products, which can differ only for a ratio within an ulp of a bound.
+                    // gradient is −A·r' where −A·q = −A·r (no bound active; bounds included) and 0 where a bound is active —
+                    // halved where −A·r = −A·c, where torch's min splits a tie. Ties are decided on the rounded products, as
+                    // the composed ops decide them. A NaN product passes the gradient, so a NaN loss term gets NaN.
                     TV negative = zero;
                     if (bounded)
                     {
@@ -299,11 +303,11 @@ internal static unsafe partial class FusedPolicyLoss
                         TV hi = TV.Select(negative, highWhereNegative, highWherePositive);
                         TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
                         value = negA * q;
-                        g = TV.Where(TV.Equal(q, r), negA * dr);
+                        g = TV.Where(TV.EqualOrUnordered(value, negA * r), negA * dr);
                     }
                     else
                     {
-                        // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (a NaN ratio gets its NaN gradient below)
+                        // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (NaN together)
                         value = negA * r;
                         g = negA * dr;
                     }
@@ -317,12 +321,13 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     if (hasDual)
                     {
-                        // the count and the tie at r = c where A < 0, only in vectors that have a lane with r ≥ c (c > 1: rare)
-                        TV reached = TV.AndNot(negative, TV.LessThan(r, dualBound));
+                        // the count and the tie at −A·r = −A·c where A < 0, only in vectors that have a lane with −A·r ≥ −A·c (r ≳ c > 1: rare)
+                        TV unclipped = negA * r, dual = negA * dualBound;
+                        TV reached = TV.AndNot(negative, TV.LessThan(unclipped, dual));
                         if (TV.Any(reached))
                         {
-                            nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(r, dualBound) & scope);
-                            g = TV.Select(reached & TV.Equal(r, dualBound), half * g, g);
+                            nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(unclipped, dual) & scope);
+                            g = TV.Select(reached & TV.Equal(unclipped, dual), half * g, g);
                         }
                     }
                     sPpoKl -= TV.Where(scope, d);
@@ -399,7 +404,14 @@ internal static unsafe partial class FusedPolicyLoss
                     value *= w;
                     g *= w;
                 }
-                g = TV.Select(TV.Equal(value, value), g, value); // a NaN loss term gets a NaN gradient, as with autograd
+                // A NaN loss term gets a NaN gradient, as with autograd. In the bodies of the plain and the regularized ratio
+                // without trace inputs or a shaping of its own, every NaN term already has one: a NaN ratio (log-ratio
+                // or old log-prob) has a NaN derivative, the bound's mask passes NaN products, a NaN advantage or rollout
+                // weight multiplies both, and the shaping's f and f' are NaN together.
+                if (typeof(TReshaped) == typeof(Present) || typeof(TTrace) == typeof(Present) || typeof(TShape) == typeof(Present))
+                {
+                    g = TV.Select(TV.Equal(value, value), g, value);
+                }
                 sOnLoss += TV.Where(on, value);
                 nOn = TV.CountWhere(nOn, on);
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)

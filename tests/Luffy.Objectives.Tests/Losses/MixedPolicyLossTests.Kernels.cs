@@ -165,6 +165,66 @@ public partial class MixedPolicyLossTests
         AssertAgree(composed, logp.grad!, fused, fusedGrad, 3e-5, 2e-6);
     }
 
+    public static TheoryData<int, string, string> LanesRatiosAndNaNs()
+    {
+        var data = new TheoryData<int, string, string>();
+        foreach (int lanes in new[] { 16, 8, 1 })
+        {
+            foreach (string ratio in new[] { "exponential", "regularized", "log" })
+            {
+                data.Add(lanes, ratio, "logp");
+                data.Add(lanes, ratio, "advantage");
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(LanesRatiosAndNaNs))]
+    public void A_NaN_token_beside_a_clamped_log_ratio_gets_a_NaN_gradient_and_its_neighbours_finite_ones(int lanes, string ratio, string nan)
+    {
+        // Token 0 of each row is NaN (its log-prob or advantage); token 1, in the same SIMD vector at every width, has a
+        // log ratio of 25, beyond the ±20 clamp, so the kernel clamps that vector; tokens 2 and 3 are clipped (r = e^±1).
+        // Rows alternate the advantage's sign, so both clip bounds and the dual clip are active somewhere. The log ratio
+        // (r = d, r' = 1: its derivative is not NaN with d) runs the general body.
+        int b = 4, t = 21;
+        Tensor logp = (-1 - rand(b, t)).requires_grad_(true);
+        Tensor d = 0.05 * randn(b, t);
+        d.narrow(1, 1, 1).fill_(25);
+        d.narrow(1, 2, 1).fill_(1);
+        d.narrow(1, 3, 1).fill_(-1);
+        Tensor old = logp.detach() - d;
+        Tensor advantages = tensor(new float[] { 1.5f, -0.5f, 2f, -1f }).unsqueeze(1).expand(b, t).contiguous();
+        Tensor lp = logp;
+        if (nan == "logp")
+        {
+            lp = logp.detach().clone();
+            lp.narrow(1, 0, 1).fill_(float.NaN);
+            lp.requires_grad_(true);
+        }
+        else
+        {
+            advantages.narrow(1, 0, 1).fill_(float.NaN);
+        }
+        var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3, Ratio = ratio switch { "regularized" => new RegularizedRatio(0.1), "log" => new LogRatio(), _ => new ExponentialRatio() } } };
+        foreach (LossKernel kernel in new[] { LossKernel.Fused, LossKernel.Composed })
+        {
+            lp.grad = null;
+            using PolicyLossResult result = LaneWidth.With(lanes, () => new MixedPolicyLoss(options with { Kernel = kernel }).Compute(new PolicyLossInputs { LogProbs = lp, OldLogProbs = old, Advantages = advantages, ResponseMask = ones(b, t, dtype: ScalarType.Bool) }));
+            Assert.Equal(kernel, result.Kernel);
+            result.Loss.backward();
+            Assert.True(double.IsNaN(Tensors.Scalar(result.Loss)), $"{kernel}: the loss is NaN");
+            double[,] g = Tensors.ToMatrix(lp.grad!);
+            for (int i = 0; i < b; i++)
+            {
+                for (int j = 0; j < t; j++)
+                {
+                    Assert.True(j == 0 ? double.IsNaN(g[i, j]) : double.IsFinite(g[i, j]), $"{kernel}: gradient [{i}, {j}] = {g[i, j]}");
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// Forward and backward of the fused kernel (at <paramref name="lanes"/>, or the widest here), its LogProbs gradient
     /// copied, then of the composed ops, whose gradient stays in LogProbs.grad; the caller disposes both results.
