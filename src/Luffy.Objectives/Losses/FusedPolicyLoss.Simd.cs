@@ -270,7 +270,7 @@ internal static unsafe partial class FusedPolicyLoss
                         dr = TV.Where(inside, r);
                         if (typeof(TReshaped) == typeof(RegularizedOnly))
                         {
-                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, TV.Where(inside, one), out dr);
+                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, inside, someClamped, out dr);
                         }
                     }
                     else if (ratioHasExp)
@@ -280,7 +280,7 @@ internal static unsafe partial class FusedPolicyLoss
                         dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
                         if (ratioRegularized)
                         {
-                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, TV.Where(inside, one), out dr);
+                            r = Regularized(r, needP ? p : r * oldP, oldP, ratioGamma, inside, someClamped, out dr);
                         }
                     }
                     if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
@@ -454,17 +454,17 @@ internal static unsafe partial class FusedPolicyLoss
 
     /// <summary>
     /// f(p)/f(p_old) = ρ·(p_old + γ)/(p + γ) for f(p) = p/(p + γ), from the exponential ratio ρ; <paramref name="dr"/> =
-    /// ratio·(<paramref name="passes"/> − p/(p + γ)), where <paramref name="passes"/> is 1 where ρ's clamp lets its gradient
-    /// through and 0 elsewhere. One division for both quotients.
+    /// ratio·γ/(p + γ) where ρ's clamp lets its gradient through (<paramref name="inside"/>) and −ratio·p/(p + γ) elsewhere
+    /// (only the second factor depends on log p there). One division for both quotients; γ/(p + γ) rather than
+    /// 1 − p/(p + γ), which cancels for p ≫ γ. <paramref name="someClamped"/>: whether any lane is outside the clamp.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Regularized<TV>(TV rho, TV p, TV oldP, TV gamma, TV passes, out TV dr)
+    private static TV Regularized<TV>(TV rho, TV p, TV oldP, TV gamma, TV inside, bool someClamped, out TV dr)
         where TV : unmanaged, IFloatLanes<TV>
     {
         TV inverse = TV.Create(1f) / (p + gamma);
-        TV share = p * inverse;
         TV ratio = rho * (oldP + gamma) * inverse;
-        dr = ratio * (passes - share);
+        dr = ratio * (someClamped ? TV.Select(inside, gamma, -p) : gamma) * inverse;
         return ratio;
     }
 
