@@ -13,12 +13,16 @@ namespace Luffy.Objectives.Benchmarks;
 /// the difference / 20 is one step's count); nothing here is a test or runs in CI. The inputs are the loss
 /// benchmark's (<see cref="MixedPolicyLossBenchmark.Setup"/>): log-probs in (−3, 0], old = log p + 0.1·N(0, 1), one
 /// advantage per row, 90% of tokens in the response mask, the first B/8 rows off-policy for the sets with traces (luffy,
-/// ppo), TIS weights in [0.5, 1.2] for ppo-tis.
+/// ppo, reshaped), TIS weights in [0.5, 1.2] for ppo-tis.
 /// </summary>
 internal static class LossSteps
 {
-    /// <summary>The option sets: LUFFY's main run (no entropy, as in the official function), PPO clip with γ = 0.1 shaping (the official function's defaults), GSPO, CISPO, GRPO with TIS weights, SAPO, GPG, GMPO (verl presets).</summary>
-    public static readonly string[] Sets = ["luffy", "ppo", "gspo", "cispo", "ppo-tis", "sapo", "gpg", "gmpo"];
+    /// <summary>
+    /// The option sets: LUFFY's main run (no entropy, as in the official function), PPO clip with γ = 0.1 shaping (the
+    /// official function's defaults), the on-policy reshaping f(p)/f(p_old) with dual clip (the reshaping variant of
+    /// <c>--profile-loss</c>), GSPO, CISPO, GRPO with TIS weights, SAPO, GPG, GMPO (verl presets).
+    /// </summary>
+    public static readonly string[] Sets = ["luffy", "ppo", "reshaped", "gspo", "cispo", "ppo-tis", "sapo", "gpg", "gmpo"];
 
     public static void Run(string set, LossKernel kernel, int steps, bool readMetrics)
     {
@@ -31,6 +35,7 @@ internal static class LossSteps
         {
             "luffy" => PolicyLossOptions.LuffyMainRun with { EntropyCoefficient = 0 },
             "ppo" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate(), Shaping = new RegularizedShaping(0.1), MetricScope = MetricScope.AllResponseTokens },
+            "reshaped" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3, Ratio = new RegularizedRatio(0.1) } },
             "gspo" => PolicyLossOptions.Gspo,
             "cispo" => PolicyLossOptions.Cispo,
             "ppo-tis" => PolicyLossOptions.Grpo,
@@ -40,7 +45,7 @@ internal static class LossSteps
             _ => throw new ArgumentException($"unknown set {set}; expected one of {string.Join(", ", Sets)}", nameof(set)),
         };
         var loss = new MixedPolicyLoss(options with { Kernel = kernel });
-        bool traces = set is "luffy" or "ppo";
+        bool traces = set is "luffy" or "ppo" or "reshaped";
         double Step()
         {
             using var scope = NewDisposeScope();

@@ -120,7 +120,7 @@ public partial class MixedPolicyLossTests
         var data = new TheoryData<int, string>();
         foreach (int lanes in new[] { 16, 8, 1 })
         {
-            foreach (string set in new[] { "clip", "dual clip + TIS", "regularized ratio", "unclipped" })
+            foreach (string set in new[] { "clip", "dual clip + TIS", "regularized ratio", "regularized ratio, p ≈ 1", "unclipped" })
             {
                 data.Add(lanes, set);
             }
@@ -135,13 +135,17 @@ public partial class MixedPolicyLossTests
         // The log ratio d = log p − old is clamped to ±20 before the exponential (its gradient stops beyond, passes at the
         // bounds). A third of the tokens have |d| in (20, 25], a few exactly ±20, the rest |d| ≲ 0.3, so that most SIMD
         // vectors hold clamped lanes next to free ones (the kernel clamps only the vectors that need it); row 2 is a trace
-        // row (off-policy prefix), whose on-policy continuation runs the mixed-row body. float32: the SIMD widths.
+        // row (off-policy prefix), whose on-policy continuation runs the mixed-row body. float32: the SIMD widths. With
+        // p ≈ 1 (log p in (−2, 0], clamped log ratios positive only), p + γ of a clamped token is far from ρ·p_old + γ with
+        // the clamped ρ = e^20 < e^d: the regularized ratio's p must be e^(log p) there.
         manual_seed(5);
         int b = 6, t = 53;
-        Tensor logp = (-rand(b, t) * 3 - 25).requires_grad_(true); // in (−28, −25]: old = log p − d ≤ 0 for d ≥ −25
-        Tensor far = rand(b, t).lt(1.0 / 3), sign = rand(b, t).lt(0.5).to_type(ScalarType.Float32) * 2 - 1;
+        bool nearOne = set == "regularized ratio, p ≈ 1";
+        // otherwise log p in (−28, −25]: old = log p − d ≤ 0 for d ≥ −25
+        Tensor logp = (nearOne ? -rand(b, t) * 2 : -rand(b, t) * 3 - 25).requires_grad_(true);
+        Tensor far = rand(b, t).lt(1.0 / 3), sign = nearOne ? ones(b, t) : rand(b, t).lt(0.5).to_type(ScalarType.Float32) * 2 - 1;
         Tensor d = where(far, sign * (20 + 5 * rand(b, t)), 0.1 * randn(b, t));
-        d[0, 5] = 20; d[1, 9] = -20; d[3, 17] = 20; d[4, 40] = -20;
+        d[0, 5] = 20; d[1, 9] = nearOne ? 20 : -20; d[3, 17] = 20; d[4, 40] = nearOne ? 20 : -20;
         Tensor old = logp.detach() - d;
         Tensor advantages = randn(b, 1).expand(b, t).contiguous();
         Tensor mask = rand(b, t).lt(0.9);
@@ -151,7 +155,7 @@ public partial class MixedPolicyLossTests
         {
             "clip" => new PolicyLossOptions(),
             "dual clip + TIS" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3 } },
-            "regularized ratio" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new RegularizedRatio(0.1) } },
+            "regularized ratio" or "regularized ratio, p ≈ 1" => new PolicyLossOptions { OnPolicy = new ClippedSurrogate { Ratio = new RegularizedRatio(0.1) } },
             _ => PolicyLossOptions.LuffyMainRun with { EntropyCoefficient = 0 },
         };
         Tensor? weights = set == "dual clip + TIS" ? (0.5 + rand(b, t)).clamp_max(1.2) : null;
