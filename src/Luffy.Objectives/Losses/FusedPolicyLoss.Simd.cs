@@ -240,8 +240,9 @@ internal static unsafe partial class FusedPolicyLoss
                 {
                     old = TV.Load(oldLogProbs + j);
                     // p_old heads the regularized ratio's longest chain (its division waits for it): there exp's range clamp
-                    // runs only in vectors that need it (|log p_old| > 87.9: rare), off that chain
-                    oldP = typeof(TReshaped) == typeof(RegularizedOnly) && !TV.Any(TV.GreaterThan(TV.Abs(old), expRange))
+                    // runs only in vectors that need it (|log p_old| > 87.9: rare), off that chain. On-policy rows only: in
+                    // the mixed rows' body the second exponential put the per-row sums past the JIT's inlining budget.
+                    oldP = typeof(TReshaped) == typeof(RegularizedOnly) && typeof(TRow) == typeof(OnPolicyRow) && !TV.Any(TV.GreaterThan(TV.Abs(old), expRange))
                         ? LaneMath.ExpInRange(old)
                         : LaneMath.Exp(old);
 
