@@ -169,6 +169,32 @@ public partial class MixedPolicyLossTests
         AssertAgree(composed, logp.grad!, fused, fusedGrad, 3e-5, 2e-6);
     }
 
+    [Theory]
+    [InlineData(16, "regularized ratio")]
+    [InlineData(8, "regularized ratio")]
+    [InlineData(1, "regularized ratio")]
+    [InlineData(16, "exponential ratio")]
+    [InlineData(8, "exponential ratio")]
+    [InlineData(1, "exponential ratio")]
+    public void Old_log_probs_below_the_exponentials_range_get_the_composed_ops_loss_gradient_and_metrics(int lanes, string set)
+    {
+        // exp clamps its argument to [−87.9, 88.4] (below, e^x is under 1e-38); the regularized body clamps only the
+        // vectors that need it. A fifth of the tokens have log p_old in [−1000, −88): their p_old is 0 to float32 in both
+        // kernels, their log ratios are clamped, and the metric of the old probabilities must not see garbage.
+        manual_seed(11);
+        int b = 4, t = 45;
+        Tensor logp = (-rand(b, t) * 2).requires_grad_(true);
+        Tensor old = where(rand(b, t).lt(0.2), -88 - 912 * rand(b, t), logp.detach() - 0.1 * randn(b, t));
+        Tensor advantages = randn(b, 1).expand(b, t).contiguous();
+        Tensor mask = rand(b, t).lt(0.9);
+        var options = new PolicyLossOptions { OnPolicy = new ClippedSurrogate { DualClip = 3, Ratio = set == "regularized ratio" ? new RegularizedRatio(0.1) : new ExponentialRatio() } };
+        var inputs = new PolicyLossInputs { LogProbs = logp, OldLogProbs = old, Advantages = advantages, ResponseMask = mask };
+        (PolicyLossResult fused, Tensor fusedGrad, PolicyLossResult composed) = FusedThenComposed(options, inputs, lanes);
+        using PolicyLossResult disposeFused = fused, disposeComposed = composed;
+        // as in the clamp test: ratios up to e^20, a few correctly rounded operations per term, sums of ~160 terms
+        AssertAgree(composed, logp.grad!, fused, fusedGrad, 3e-5, 2e-6);
+    }
+
     public static TheoryData<int, string, string> LanesRatiosAndNaNs()
     {
         var data = new TheoryData<int, string, string>();
