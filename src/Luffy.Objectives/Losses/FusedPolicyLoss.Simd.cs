@@ -279,10 +279,13 @@ internal static unsafe partial class FusedPolicyLoss
                     {
                         // the plain ratio e^d (the clamp keeps exp's argument in range), regularized as the general body does
                         r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
-                        dr = TV.Where(inside, r);
                         if (typeof(TReshaped) == typeof(RegularizedOnly))
                         {
                             r = Regularized(r, needP, p, oldP, ratioGamma, inside, someClamped, out dr);
+                        }
+                        else
+                        {
+                            dr = TV.Where(inside, r);
                         }
                     }
                     else if (ratioHasExp)
@@ -305,7 +308,7 @@ internal static unsafe partial class FusedPolicyLoss
                     // gradient is −A·r' where −A·q = −A·r (no bound active; bounds included) and 0 where a bound is active —
                     // halved where −A·r = −A·c, where torch's min splits a tie. Ties are decided on the rounded products, as
                     // the composed ops decide them. A NaN product passes the gradient, so a NaN loss term gets NaN.
-                    TV negative = zero;
+                    TV unclipped = negA * r, negative = zero;
                     if (bounded)
                     {
                         negative = TV.GreaterThan(negA, zero);
@@ -315,12 +318,12 @@ internal static unsafe partial class FusedPolicyLoss
                         TV hi = negativeHigher ? TV.Max(highWherePositive, negative & highWhereNegative) : TV.Max(highWhereNegative, TV.AndNot(highWherePositive, negative));
                         TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
                         value = negA * q;
-                        g = TV.Where(TV.EqualOrUnordered(value, negA * r), negA * dr);
+                        g = TV.Where(TV.EqualOrUnordered(value, unclipped), negA * dr);
                     }
                     else
                     {
                         // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (NaN together)
-                        value = negA * r;
+                        value = unclipped;
                         g = negA * dr;
                     }
                     TV scope = allScope ? m : on;
@@ -329,7 +332,7 @@ internal static unsafe partial class FusedPolicyLoss
                         // the reference's count, −A·clip(r) > −A·r, on the same rounded products. −A·q is −A·clip(r) wherever
                         // the comparison can hold: the dual clip makes q differ from clip(r) only where A < 0 and r > c, and
                         // there −A·clip(r) < −A·r (with q = c as well) is not counted either way
-                        nClipped = TV.CountWhere(nClipped, TV.GreaterThan(value, negA * r) & scope);
+                        nClipped = TV.CountWhere(nClipped, TV.GreaterThan(value, unclipped) & scope);
                     }
                     if (hasDual)
                     {
@@ -338,7 +341,7 @@ internal static unsafe partial class FusedPolicyLoss
                         TV reached = TV.AndNot(negative, TV.LessThan(r, dualGate));
                         if (TV.Any(reached))
                         {
-                            TV unclipped = negA * r, dual = negA * dualBound;
+                            TV dual = negA * dualBound;
                             nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(unclipped, dual) & scope);
                             g = TV.Select(reached & TV.Equal(unclipped, dual), half * g, g);
                         }
