@@ -1,6 +1,7 @@
 namespace Luffy.Objectives.Tests.Batching;
 
 /// <summary>Builder → advantage estimator → mixed loss → backward through a tiny model.</summary>
+[Collection(GlobalRandomCollection.Name)]
 public class EndToEndTests
 {
     [Fact]

@@ -1,5 +1,6 @@
 namespace Luffy.Objectives.Tests.Batching;
 
+[Collection(GlobalRandomCollection.Name)]
 public class MicroBatchTests
 {
     private const int Eos = 2;

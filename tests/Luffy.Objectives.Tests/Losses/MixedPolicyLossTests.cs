@@ -6,6 +6,7 @@ namespace Luffy.Objectives.Tests.Losses;
 /// The loss against the independent double-precision reference (<see cref="ReferenceLoss"/>) for every option, both
 /// kernels, float32 and float64; the other concerns of the same type are in the partial files beside this one.
 /// </summary>
+[Collection(GlobalRandomCollection.Name)]
 public partial class MixedPolicyLossTests
 {
     public sealed record Variant(string Name, PolicyLossOptions Options, Extras Extras = Extras.None)

@@ -1,5 +1,6 @@
 namespace Luffy.Objectives.Tests.Losses;
 
+[Collection(GlobalRandomCollection.Name)]
 public class NegativeLogLikelihoodLossTests
 {
     private static readonly double[,] LogProbs = { { -0.5, -2.0, -0.1, -3.0 }, { -1.5, -0.2, -0.7, -0.05 }, { -4.0, -1.0, -0.3, -0.9 } };

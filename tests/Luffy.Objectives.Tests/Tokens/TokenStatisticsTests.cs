@@ -2,6 +2,7 @@ using Luffy.Objectives.Internal;
 
 namespace Luffy.Objectives.Tests.Tokens;
 
+[Collection(GlobalRandomCollection.Name)]
 public partial class TokenStatisticsTests
 {
     private const int B = 3, T = 5, V = 11;
