@@ -31,6 +31,9 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
     public static bool Any(FloatLanes256 mask) => Vector256.ExtractMostSignificantBits(mask.value) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnyGreaterThan(FloatLanes256 left, FloatLanes256 right) => Vector256.GreaterThanAny(left.value, right.value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool AnyTrue(bool* source) => *(ulong*)source != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -38,6 +41,10 @@ internal readonly unsafe struct FloatLanes256 : IFloatLanes<FloatLanes256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes256 CountWhere(FloatLanes256 counts, FloatLanes256 mask) => new((counts.value.AsInt32() - mask.value.AsInt32()).AsSingle());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes256 CountWhereGreaterThan(FloatLanes256 counts, FloatLanes256 left, FloatLanes256 right, FloatLanes256 mask) =>
+        CountWhere(counts, new(Vector256.GreaterThan(left.value, right.value) & mask.value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long SumCounts(FloatLanes256 counts) => Vector256.Sum(Vector256.WidenLower(counts.value.AsInt32()) + Vector256.WidenUpper(counts.value.AsInt32()));

@@ -31,6 +31,9 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static bool Any(FloatLanes512 mask) => Vector512.ExtractMostSignificantBits(mask.value) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool AnyGreaterThan(FloatLanes512 left, FloatLanes512 right) => Vector512.GreaterThanAny(left.value, right.value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool AnyTrue(bool* source) => (((ulong*)source)[0] | ((ulong*)source)[1]) != 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -38,6 +41,10 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static FloatLanes512 CountWhere(FloatLanes512 counts, FloatLanes512 mask) => new((counts.value.AsInt32() - mask.value.AsInt32()).AsSingle());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static FloatLanes512 CountWhereGreaterThan(FloatLanes512 counts, FloatLanes512 left, FloatLanes512 right, FloatLanes512 mask) =>
+        new(Vector512.ConditionalSelect(Vector512.GreaterThan(left.value, right.value).AsInt32(), counts.value.AsInt32() - mask.value.AsInt32(), counts.value.AsInt32()).AsSingle());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long SumCounts(FloatLanes512 counts) => Vector512.Sum(Vector512.WidenLower(counts.value.AsInt32()) + Vector512.WidenUpper(counts.value.AsInt32()));

@@ -31,6 +31,13 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Whether any lane of a mask is true.</summary>
     static abstract bool Any(TSelf mask);
 
+    /// <summary>
+    /// Whether any lane has <paramref name="left"/> &gt; <paramref name="right"/> (false where either is NaN):
+    /// <c>Any(GreaterThan(left, right))</c> in one comparison and a mask test, without the mask as a vector (AVX-512
+    /// otherwise widens its mask register to a vector and back).
+    /// </summary>
+    static abstract bool AnyGreaterThan(TSelf left, TSelf right);
+
     /// <summary>Whether any of <see cref="Count"/> bools is true (scalar loads: no vector port).</summary>
     static abstract bool AnyTrue(bool* source);
 
@@ -39,6 +46,12 @@ internal unsafe interface IFloatLanes<TSelf>
 
     /// <summary>A count register plus one in each lane where <paramref name="mask"/> is true.</summary>
     static abstract TSelf CountWhere(TSelf counts, TSelf mask);
+
+    /// <summary>
+    /// <c>CountWhere(counts, GreaterThan(left, right) &amp; mask)</c>: AVX-512 subtracts the mask under the comparison's
+    /// mask register (two operations, not four).
+    /// </summary>
+    static abstract TSelf CountWhereGreaterThan(TSelf counts, TSelf left, TSelf right, TSelf mask);
 
     /// <summary>Sum of the int32 lanes of a count register.</summary>
     static abstract long SumCounts(TSelf counts);

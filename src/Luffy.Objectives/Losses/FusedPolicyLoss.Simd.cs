@@ -185,6 +185,7 @@ internal static unsafe partial class FusedPolicyLoss
         // would inline too many exponentials for the JIT: past its budget it stops inlining the lane operations).
         LaneShapes k = LaneShapes.Of(a);
         TV ratioExponent = TV.Create(k.RatioExponent), ratioLogWeight = TV.Create(k.RatioLogWeight), ratioGamma = TV.Create(k.RatioGamma);
+        TV inverseRatioGamma = TV.Create((float)(1.0 / k.RatioGamma)); // used only where γ ≠ 0
         TV shapeExponent = TV.Create(k.ShapeExponent), shapeScale = TV.Create(k.ShapeScale), shapeSlope = TV.Create(k.ShapeScale * k.ShapeExponent);
         TV shapeLogWeight = TV.Create(k.ShapeLogWeight), shapeGamma = TV.Create(k.ShapeGamma);
         bool ratioHasExp = k.RatioHasExp, ratioHasLog = k.RatioLogWeight != 0, ratioRegularized = k.RatioGamma != 0;
@@ -242,7 +243,7 @@ internal static unsafe partial class FusedPolicyLoss
                     // p_old heads the regularized ratio's longest chain (its division waits for it): there exp's range clamp
                     // runs only in vectors that need it (|log p_old| > 87.9: rare), off that chain. On-policy rows only: in
                     // the mixed rows' body the second exponential put the per-row sums past the JIT's inlining budget.
-                    oldP = typeof(TReshaped) == typeof(RegularizedOnly) && typeof(TRow) == typeof(OnPolicyRow) && !TV.Any(TV.GreaterThan(TV.Abs(old), expRange))
+                    oldP = typeof(TReshaped) == typeof(RegularizedOnly) && typeof(TRow) == typeof(OnPolicyRow) && !TV.AnyGreaterThan(TV.Abs(old), expRange)
                         ? LaneMath.ExpInRange(old)
                         : LaneMath.Exp(old);
 
@@ -255,7 +256,7 @@ internal static unsafe partial class FusedPolicyLoss
                     // |d| > 20 (rare): off the exponential's critical path otherwise. A NaN d needs neither: it counts as
                     // inside, so its NaN ratio reaches its derivative, and its loss and gradient are NaN.
                     TV absD = TV.Abs(d);
-                    nearZero = !TV.Any(TV.GreaterThan(absD, nearZeroBound));
+                    nearZero = !TV.AnyGreaterThan(absD, nearZeroBound);
                     if (!nearZero)
                     {
                         TV outside = TV.GreaterThan(absD, maxLog);
@@ -281,7 +282,7 @@ internal static unsafe partial class FusedPolicyLoss
                         r = nearZero ? LaneMath.ExpNearZero(clamped) : LaneMath.ExpInRange(clamped);
                         if (typeof(TReshaped) == typeof(RegularizedOnly))
                         {
-                            r = Regularized(r, needP, p, oldP, ratioGamma, inside, someClamped, out dr);
+                            r = Regularized(r, needP, p, oldP, ratioGamma, inverseRatioGamma, inside, someClamped, out dr);
                         }
                         else
                         {
@@ -295,7 +296,7 @@ internal static unsafe partial class FusedPolicyLoss
                         dr = TV.Where(inside, ratioScaled ? ratioExponent * r : r);
                         if (ratioRegularized)
                         {
-                            r = Regularized(r, needP, p, oldP, ratioGamma, inside, someClamped, out dr);
+                            r = Regularized(r, needP, p, oldP, ratioGamma, inverseRatioGamma, inside, someClamped, out dr);
                         }
                     }
                     if (typeof(TReshaped) == typeof(Present) && ratioHasLog)
@@ -332,15 +333,16 @@ internal static unsafe partial class FusedPolicyLoss
                         // the reference's count, −A·clip(r) > −A·r, on the same rounded products. −A·q is −A·clip(r) wherever
                         // the comparison can hold: the dual clip makes q differ from clip(r) only where A < 0 and r > c, and
                         // there −A·clip(r) < −A·r (with q = c as well) is not counted either way
-                        nClipped = TV.CountWhere(nClipped, TV.GreaterThan(value, unclipped) & scope);
+                        nClipped = TV.CountWhereGreaterThan(nClipped, value, unclipped, scope);
                     }
                     if (hasDual)
                     {
                         // the count and the tie at −A·r = −A·c where A < 0, only in vectors that have a lane near or past r = c
-                        // (c > 1: rare); a NaN ratio has neither
-                        TV reached = TV.AndNot(negative, TV.LessThan(r, dualGate));
-                        if (TV.Any(reached))
+                        // (c > 1: rare), tested on r masked to those lanes (0 elsewhere, below the gate); a NaN ratio has
+                        // neither, and fails the test as it fails the count and the tie
+                        if (TV.AnyGreaterThan(negative & r, dualGate))
                         {
+                            TV reached = TV.AndNot(negative, TV.LessThan(r, dualGate));
                             TV dual = negA * dualBound;
                             nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(unclipped, dual) & scope);
                             g = TV.Select(reached & TV.Equal(unclipped, dual), half * g, g);
@@ -473,16 +475,18 @@ internal static unsafe partial class FusedPolicyLoss
     /// ratio·γ/(p + γ) where ρ's clamp lets its gradient through (<paramref name="inside"/>) and −ratio·p/(p + γ) elsewhere
     /// (only the second factor depends on log p there). p is <paramref name="p"/> = e^(log p) where <paramref name="exact"/>,
     /// else ρ·p_old, the same where the clamp passes (<paramref name="someClamped"/>: whether any lane is outside it; a
-    /// masked one may be), whose p + γ is one FMA off p_old's exponential, the longest chain. One division for both
-    /// quotients; γ/(p + γ) rather than 1 − p/(p + γ), which cancels for p ≫ γ.
+    /// masked one may be), whose p + γ is one FMA off p_old's exponential, the longest chain. One division, v = γ/(p + γ),
+    /// gives both: the ratio is ρ·v·(p_old/γ + 1) and its derivative ratio·v (γ/(p + γ) computed as it is, not as
+    /// 1 − p/(p + γ), which cancels for p ≫ γ). <paramref name="inverseGamma"/> is 1/γ.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Regularized<TV>(TV rho, bool exact, TV p, TV oldP, TV gamma, TV inside, bool someClamped, out TV dr)
+    private static TV Regularized<TV>(TV rho, bool exact, TV p, TV oldP, TV gamma, TV inverseGamma, TV inside, bool someClamped, out TV dr)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        TV inverse = TV.Create(1f) / (exact ? p + gamma : TV.FusedMultiplyAdd(rho, oldP, gamma));
-        TV ratio = TV.FusedMultiplyAdd(rho, oldP, rho * gamma) * inverse; // ρ·p_old + ρ·γ
-        dr = ratio * (someClamped ? TV.Select(inside, gamma, -p) : gamma) * inverse;
+        TV v = gamma / (exact ? p + gamma : TV.FusedMultiplyAdd(rho, oldP, gamma));
+        TV ratio = rho * v * TV.FusedMultiplyAdd(oldP, inverseGamma, TV.Create(1f));
+        // past the clamp: −ratio·p/(p + γ) = ratio·(−p/γ)·v
+        dr = ratio * (someClamped ? TV.Select(inside, v, -(p * inverseGamma) * v) : v);
         return ratio;
     }
 
