@@ -182,7 +182,7 @@ internal static unsafe partial class FusedPolicyLoss
         TV one = TV.Create(1f), zero = default, half = TV.Create(0.5f), allLanes = TV.Equal(zero, zero), nearZeroBound = TV.Create(LaneMath.NearZeroBound);
         TV low = TV.Create((float)a.LowBound), high = TV.Create((float)a.HighBound);
         TV minLog = TV.Create((float)-ExponentialRatio.LogRatioClamp), maxLog = TV.Create((float)ExponentialRatio.LogRatioClamp);
-        TV weight = TV.Create((float)policyWeight);
+        TV gradientWeight = TV.Create(-(float)policyWeight); // the loss is −weight·(the gain A·q) exactly (a bound-active token gets −0)
         // The built-in ratios and shapes as one formula each (a few loop-invariant flags instead of a switch per kind, which
         // would inline too many exponentials for the JIT: past its budget it stops inlining the lane operations).
         LaneShapes k = LaneShapes.Of(a);
@@ -209,7 +209,7 @@ internal static unsafe partial class FusedPolicyLoss
         // (rounding is monotone): lanes with r below c·(1 − 2^-20) have neither
         TV dualGate = TV.Create((float)(a.DualBound.GetValueOrDefault() * (1 - 1.0 / (1 << 20))));
 
-        TV sPolicy = zero, sOnLoss = zero, sOffLoss = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero;
+        TV sPolicyGain = zero, sOnGain = zero, sOffGain = zero, sPpoKl = zero, sOnP = zero, sOffP = zero, sRatio = zero;
         TV nOn = zero, nOff = zero, nClipped = zero, nLower = zero, nMax = zero, nMin = zero, nAllMax = zero;
         int j = start;
         for (; j + TV.Count <= t; j += TV.Count)
@@ -232,7 +232,7 @@ internal static unsafe partial class FusedPolicyLoss
                     anyOff = TV.Any(off);
                     on = anyOff ? TV.AndNot(m, off) : m;
                 }
-                TV negA = -TV.Load(advantages + j);
+                TV advantage = TV.Load(advantages + j);
                 // A vector of a mixed row whose tokens are all off-policy needs no on-policy ratio unless the metrics count
                 // every token (the reference computes it and keeps none of it there): the skipped terms would all be
                 // replaced by the off-policy ones, so results are the same bits.
@@ -274,7 +274,9 @@ internal static unsafe partial class FusedPolicyLoss
                 // (a vector the clamp skipped has every lane inside)
                 bool needP = anyOff || (((typeof(TReshaped) == typeof(Present) && ratioRegularized) || typeof(TReshaped) == typeof(RegularizedOnly)) && someClamped && TV.Any(TV.AndNot(m, inside)));
                 TV p = needP ? LaneMath.Exp(lp) : zero;
-                TV value = zero, g = zero;
+                // the gain (the loss term's negative: A·q on-policy, A·f off-policy) and its derivative; negating the products
+                // rounds them the same, so every loss bit and comparison is the same as on −A (one negation fewer)
+                TV gain = zero, dGain = zero;
                 if (onPart)
                 {
                     TV r = zero, dr = zero;
@@ -311,23 +313,23 @@ internal static unsafe partial class FusedPolicyLoss
                     // gradient is −A·r' where −A·q = −A·r (no bound active; bounds included) and 0 where a bound is active —
                     // halved where −A·r = −A·c, where torch's min splits a tie. Ties are decided on the rounded products, as
                     // the composed ops decide them. A NaN product passes the gradient, so a NaN loss term gets NaN.
-                    TV unclipped = negA * r, negative = zero;
+                    TV unclippedGain = advantage * r, negative = zero;
                     if (bounded)
                     {
-                        negative = TV.GreaterThan(negA, zero);
+                        negative = TV.LessThan(advantage, zero);
                         // Where A > 0 the lower bound is −∞. The plain and the regularized ratios are ≥ 0 (or NaN), so 0 (a mask
                         // instead of a blend) bounds them as −∞ does: the same q.
                         TV lo = typeof(TReshaped) == typeof(Present) ? TV.Select(negative, lowWhereNegative, minusInfinity) : negative & lowWhereNegative;
                         TV hi = negativeHigher ? TV.Max(highWherePositive, negative & highWhereNegative) : TV.Max(highWhereNegative, TV.AndNot(highWherePositive, negative));
                         TV q = TV.Min(hi, TV.Max(lo, r)); // NaN stays NaN
-                        value = negA * q;
-                        g = TV.Where(TV.EqualOrUnordered(value, unclipped), negA * dr);
+                        gain = advantage * q;
+                        dGain = TV.Where(TV.EqualOrUnordered(gain, unclippedGain), advantage * dr);
                     }
                     else
                     {
                         // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (NaN together)
-                        value = unclipped;
-                        g = negA * dr;
+                        gain = unclippedGain;
+                        dGain = advantage * dr;
                     }
                     TV scope = allScope ? m : on;
                     if (clip)
@@ -335,7 +337,7 @@ internal static unsafe partial class FusedPolicyLoss
                         // the reference's count, −A·clip(r) > −A·r, on the same rounded products. −A·q is −A·clip(r) wherever
                         // the comparison can hold: the dual clip makes q differ from clip(r) only where A < 0 and r > c, and
                         // there −A·clip(r) < −A·r (with q = c as well) is not counted either way
-                        nClipped = TV.CountWhereGreaterThan(nClipped, value, unclipped, scope);
+                        nClipped = TV.CountWhereGreaterThan(nClipped, unclippedGain, gain, scope); // −A·q > −A·r
                     }
                     if (hasDual)
                     {
@@ -345,9 +347,9 @@ internal static unsafe partial class FusedPolicyLoss
                         if (TV.AnyGreaterThan(negative & r, dualGate))
                         {
                             TV reached = TV.AndNot(negative, TV.LessThan(r, dualGate));
-                            TV dual = negA * dualBound;
-                            nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(unclipped, dual) & scope);
-                            g = TV.Select(reached & TV.Equal(unclipped, dual), half * g, g);
+                            TV dualGain = advantage * dualBound;
+                            nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(dualGain, unclippedGain) & scope); // −A·r > −A·c
+                            dGain = TV.Select(reached & TV.Equal(unclippedGain, dualGain), half * dGain, dGain);
                         }
                     }
                     sPpoKl -= TV.Where(scope, d);
@@ -414,15 +416,15 @@ internal static unsafe partial class FusedPolicyLoss
                         nMin = TV.CountWhere(nMin, TV.Equal(f, minBound) & off);
                     }
                     sRatio += TV.Where(off, f);
-                    value = TV.Select(off, negA * f, value);
-                    g = TV.Select(off, negA * df, g);
+                    gain = TV.Select(off, advantage * f, gain);
+                    dGain = TV.Select(off, advantage * df, dGain);
                 }
                 if (typeof(TWeighted) == typeof(Present) && weights is not null)
                 {
                     TV w = TV.Load(weights + j);
                     w = TV.Select(TV.LessThan(w, zero), nan, w);
-                    value *= w;
-                    g *= w;
+                    gain *= w;
+                    dGain *= w;
                 }
                 // A NaN loss term gets a NaN gradient, as with autograd. In the bodies of the plain and the regularized ratio
                 // without trace inputs or a shaping of its own, every NaN term already has one: a NaN ratio (log-ratio
@@ -430,31 +432,31 @@ internal static unsafe partial class FusedPolicyLoss
                 // weight multiplies both, and the shaping's f and f' are NaN together.
                 if (typeof(TReshaped) == typeof(Present) || typeof(TTrace) == typeof(Present) || typeof(TShape) == typeof(Present))
                 {
-                    g = TV.Select(TV.Equal(value, value), g, value);
+                    dGain = TV.Select(TV.Equal(gain, gain), dGain, gain);
                 }
-                sOnLoss += TV.Where(on, value);
+                sOnGain += TV.Where(on, gain);
                 nOn = TV.CountWhere(nOn, on);
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
-                    sOffLoss += TV.Where(off, value);
+                    sOffGain += TV.Where(off, gain);
                     nOff = TV.CountWhere(nOff, off);
                 }
                 if (typeof(TAllMax) == typeof(Present) && hasAllMax)
                 {
                     TV over = TV.GreaterThan(lp, allMaxBound) & m;
                     nAllMax = TV.CountWhere(nAllMax, over);
-                    sPolicy += TV.Where(TV.AndNot(m, over), value);
-                    g = TV.AndNot(g, over);
+                    sPolicyGain += TV.Where(TV.AndNot(m, over), gain);
+                    dGain = TV.AndNot(dGain, over);
                 }
-                gradient = g * weight;
+                gradient = dGain * gradientWeight;
             }
             TV.Store(TV.Where(m, gradient), gradients + j);
         }
 
-        double onLoss = TV.Sum(sOnLoss), offLoss = TV.Sum(sOffLoss);
+        double onLoss = -TV.Sum(sOnGain), offLoss = -TV.Sum(sOffGain); // a float sum of negated terms is the negated sum
         long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff);
         // without all-max-clip every policy lane is either on- or off-policy
-        acc.Policy += policyWeight * (typeof(TAllMax) == typeof(Present) && hasAllMax ? TV.Sum(sPolicy) : onLoss + offLoss);
+        acc.Policy += policyWeight * (typeof(TAllMax) == typeof(Present) && hasAllMax ? -TV.Sum(sPolicyGain) : onLoss + offLoss);
         acc.OnLoss += onLoss;
         acc.OffLoss += offLoss;
         acc.PpoKl += TV.Sum(sPpoKl);
