@@ -25,7 +25,7 @@ internal readonly unsafe struct FloatLanes512 : IFloatLanes<FloatLanes512>
     public static void Store(FloatLanes512 value, float* destination) => value.value.Store(destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static FloatLanes512 LoadMask(bool* source) => new(Vector512.GreaterThan(Avx512F.ConvertToVector512Int32(Vector128.Load((byte*)source)), Vector512<int>.Zero).AsSingle());
+    public static FloatLanes512 LoadMask(bool* source) => new((Vector512<int>.Zero - Avx512F.ConvertToVector512Int32(Vector128.Load((byte*)source))).AsSingle()); // 0 − 1 = all bits: two operations (a compare would go through a mask register and back)
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Any(FloatLanes512 mask) => Vector512.ExtractMostSignificantBits(mask.value) != 0;

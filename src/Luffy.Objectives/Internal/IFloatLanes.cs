@@ -25,7 +25,10 @@ internal unsafe interface IFloatLanes<TSelf>
     /// <summary>Stores <see cref="Count"/> floats.</summary>
     static abstract void Store(TSelf value, float* destination);
 
-    /// <summary>Loads <see cref="Count"/> bools as a mask (a lane is true where the byte is not 0).</summary>
+    /// <summary>
+    /// Loads <see cref="Count"/> bools as a mask. Each byte is 0 or 1, as .NET and torch store bools (a bool tensor's
+    /// elements are 0 or 1 whatever made them).
+    /// </summary>
     static abstract TSelf LoadMask(bool* source);
 
     /// <summary>Whether any lane of a mask is true.</summary>
