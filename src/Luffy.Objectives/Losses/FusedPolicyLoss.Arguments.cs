@@ -12,9 +12,10 @@ internal static unsafe partial class FusedPolicyLoss
         public T* LogProbs, Old, Advantages, Grad, Reference, Entropy, TraceProbabilities, TraceLogProbs, Weights;
         public bool* Mask, Off;
 
-        // per row: the policy loss's and the regularizers' ∂aggregate/∂L, whether the row carries a trace
+        // per row: the policy loss's and the regularizers' ∂aggregate/∂L, whether the row carries a trace, its response tokens
         public double[] PolicyWeights, RegularizerWeights;
         public bool[] TraceRows;
+        public int[] Lengths;
 
         // on-policy objective
         public RatioKind Ratio;

@@ -435,7 +435,10 @@ internal static unsafe partial class FusedPolicyLoss
                     dGain = TV.Select(TV.Equal(gain, gain), dGain, gain);
                 }
                 sOnGain += TV.Where(on, gain);
-                nOn = TV.CountWhere(nOn, on);
+                if (typeof(TRow) == typeof(MixedRow))
+                {
+                    nOn = TV.CountWhere(nOn, on); // (an on-policy row's count is its mask's, known per row: below)
+                }
                 if (typeof(TRow) == typeof(MixedRow) && anyOff)
                 {
                     sOffGain += TV.Where(off, gain);
@@ -454,7 +457,10 @@ internal static unsafe partial class FusedPolicyLoss
         }
 
         double onLoss = -TV.Sum(sOnGain), offLoss = -TV.Sum(sOffGain); // a float sum of negated terms is the negated sum
-        long onCount = TV.SumCounts(nOn), offCount = TV.SumCounts(nOff);
+        // an on-policy row's on-policy tokens in [start, j) are its response tokens there: the row's count from the mask
+        // pass less the few outside (this body starts at 0, or does the ≤ 15 columns the wider one left)
+        long onCount = typeof(TRow) == typeof(MixedRow) ? TV.SumCounts(nOn) : start == 0 ? a.Lengths[i] - CountTrue(mask + j, t - j) : CountTrue(mask + start, j - start);
+        long offCount = TV.SumCounts(nOff);
         // without all-max-clip every policy lane is either on- or off-policy
         acc.Policy += policyWeight * (typeof(TAllMax) == typeof(Present) && hasAllMax ? -TV.Sum(sPolicyGain) : onLoss + offLoss);
         acc.OnLoss += onLoss;
@@ -472,6 +478,17 @@ internal static unsafe partial class FusedPolicyLoss
         acc.AllMaxClipped += TV.SumCounts(nAllMax);
         acc.ScopeCount += allScope ? onCount + offCount : onCount;
         return j;
+    }
+
+    /// <summary>The true bools of <paramref name="count"/> (a few) from <paramref name="source"/>.</summary>
+    private static int CountTrue(bool* source, int count)
+    {
+        int n = 0;
+        for (int k = 0; k < count; k++)
+        {
+            n += source[k] ? 1 : 0;
+        }
+        return n;
     }
 
     /// <summary>

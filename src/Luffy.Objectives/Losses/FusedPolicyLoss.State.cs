@@ -143,7 +143,7 @@ internal static unsafe partial class FusedPolicyLoss
             double sftNormalizer = normalizers?.Sft ?? Math.Max(sftTokens, 1);
 
             Tensor grad = empty(b, t, dtype: dtype).DetachFromDisposeScope(); // every element is written by the kernel
-            var settings = new KernelSettings(policyWeights, rowRegularizerWeights, traceRows, allMaxLogBound, -o.SftCoefficient / sftNormalizer, b, t);
+            var settings = new KernelSettings(policyWeights, rowRegularizerWeights, traceRows, lengths, allMaxLogBound, -o.SftCoefficient / sftNormalizer, b, t);
             Accumulator total = dtype == ScalarType.Float32 ? Kernel<float>(grad, settings) : Kernel<double>(grad, settings);
             total.ResponseCount = tokens;
             total.PolicyCount = policyRowTokens;
@@ -312,6 +312,7 @@ internal static unsafe partial class FusedPolicyLoss
                 PolicyWeights = s.PolicyWeights,
                 RegularizerWeights = s.RegularizerWeights,
                 TraceRows = s.TraceRows,
+                Lengths = s.Lengths,
                 Ratio = Ratio(surrogate.Ratio, out double ratioParameter)!.Value,
                 RatioParameter = ratioParameter,
                 LowBound = 1 - surrogate.ClipLow,
@@ -373,7 +374,7 @@ internal static unsafe partial class FusedPolicyLoss
     }
 
     /// <summary>What <see cref="State.Run"/> prepares per call for the kernel.</summary>
-    private sealed record KernelSettings(double[] PolicyWeights, double[] RegularizerWeights, bool[] TraceRows, double? AllMaxLogBound, double SftGradient, int Rows, int Columns);
+    private sealed record KernelSettings(double[] PolicyWeights, double[] RegularizerWeights, bool[] TraceRows, int[] Lengths, double? AllMaxLogBound, double SftGradient, int Rows, int Columns);
 
     /// <summary>
     /// One pass over a row's masks: the number of true positions in <paramref name="mask"/>, and whether some position is
