@@ -163,7 +163,8 @@ internal static unsafe partial class FusedPolicyLoss
             handedOver = false;
             metrics ??= MetricVector(total, loss).DetachFromDisposeScope();
             using var scope = NewDisposeScope();
-            return tensor(loss, dtype: ScalarType.Float64).to_type(dtype).MoveToOuterDisposeScope();
+            // the double loss rounded once to the result's dtype (float32 or float64, what the kernel supports), one tensor
+            return (dtype == ScalarType.Float32 ? tensor((float)loss) : tensor(loss, dtype: ScalarType.Float64)).MoveToOuterDisposeScope();
         }
 
         private double Denominator(long tokenCount, long sequenceCount, long columns) =>
@@ -213,7 +214,7 @@ internal static unsafe partial class FusedPolicyLoss
             }
             Tensor cached = GradLogProbs!;
             Tensor result;
-            if (gradOutput.numel() == 1 && gradOutput.device_type == TorchSharp.DeviceType.CPU && gradOutput.to_type(ScalarType.Float64).item<double>() == 1.0)
+            if (gradOutput.numel() == 1 && gradOutput.device_type == TorchSharp.DeviceType.CPU && (gradOutput.dtype == ScalarType.Float32 ? gradOutput.item<float>() == 1f : gradOutput.to_type(ScalarType.Float64).item<double>() == 1.0))
             {
                 handedOver = true;
                 result = cached.alias();

@@ -125,7 +125,7 @@ internal static partial class FusedPolicyLoss
         // frees its saved tensor after the first backward and refuses a second one, exactly as for the composed ops.
         // (The version checks of the saved inputs run in backward, see FusedFunction: a guard node per input, as the
         // chunked token statistics use, cost 0.2 ms per step at (64, 1024), a third of the step.)
-        Tensor loss = fused * ones(1, dtype: fused.dtype).squeeze(0);
+        Tensor loss = fused * (fused.dtype == ScalarType.Float32 ? tensor(1f) : tensor(1.0, dtype: fused.dtype));
         return new PolicyLossResult(loss.MoveToOuterDisposeScope(), state.Metrics!, LossKernel.Fused, "", state);
     }
 }
