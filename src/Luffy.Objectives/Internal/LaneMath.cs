@@ -12,8 +12,8 @@ internal static class LaneMath
     internal const float Shifter = 12583039f;
 
     /// <summary>
-    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r (n rounded by a shifter), a degree-6 minimax polynomial for e^r
-    /// (relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
+    /// exp of every lane: Cody–Waite range reduction x = n·ln2 + r (n rounded by a shifter), a degree-6 polynomial for e^r (Cephes expf;
+    /// relative error below 2e-7 over float's normal range), then scaling by 2^n. Inputs are clamped to
     /// [−87.9, 88.4]; NaN stays NaN. Below float's normal range (x &lt; −87.3) the result is under 1e-38 rather than
     /// e^x (0 with AVX2, whose 2^−127 has zero exponent bits; a denormal with AVX-512's vscalefps), which no sum or
     /// gradient here can tell apart.
@@ -54,19 +54,17 @@ internal static class LaneMath
     /// </summary>
     internal const float NearZeroBound = 0.34f;
 
-    /// <summary>
-    /// e^r for |r| ≤ ln2/2: 1 + r + r²·P(r) with P of degree 4, the minimax fit of the relative error on [−ln2/2, ln2/2]
-    /// (Remez exchange, 3.1e-9 before float rounding; Cephes expf has one term more for an error float cannot show).
-    /// </summary>
+    /// <summary>e^r for |r| ≤ ln2/2 (Cephes expf's degree-6 polynomial).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Polynomial<TV>(TV r)
         where TV : unmanaged, IFloatLanes<TV>
     {
-        // Estrin's scheme: the two pairs and r² independent of each other, then three FMAs (Horner's needs six in a row)
+        // Estrin's scheme: the three pairs and r² independent of each other, then two FMAs (Horner's needs five in a row)
         TV r2 = r * r;
-        TV c23 = TV.FusedMultiplyAdd(TV.Create(0.1666652113199234f), r, TV.Create(0.4999999403953552f));
-        TV c45 = TV.FusedMultiplyAdd(TV.Create(0.008368710055947304f), r, TV.Create(0.04166838899254799f));
-        TV p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(TV.Create(0.001381461275741458f), r2, c45), r2, c23);
+        TV c01 = TV.FusedMultiplyAdd(TV.Create(1.6666665459E-1f), r, TV.Create(5.0000001201E-1f));
+        TV c23 = TV.FusedMultiplyAdd(TV.Create(8.3334519073E-3f), r, TV.Create(4.1665795894E-2f));
+        TV c45 = TV.FusedMultiplyAdd(TV.Create(1.9875691500E-4f), r, TV.Create(1.3981999507E-3f));
+        TV p = TV.FusedMultiplyAdd(TV.FusedMultiplyAdd(c45, r2, c23), r2, c01);
         return TV.FusedMultiplyAdd(p, r2, r) + TV.Create(1f);
     }
 }
