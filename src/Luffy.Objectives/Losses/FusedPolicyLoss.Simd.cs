@@ -459,7 +459,7 @@ internal static unsafe partial class FusedPolicyLoss
         double onLoss = -TV.Sum(sOnGain), offLoss = -TV.Sum(sOffGain); // a float sum of negated terms is the negated sum
         // an on-policy row's on-policy tokens in [start, j) are its response tokens there: the row's count from the mask
         // pass less the few outside (this body starts at 0, or does the ≤ 15 columns the wider one left)
-        long onCount = typeof(TRow) == typeof(MixedRow) ? TV.SumCounts(nOn) : start == 0 ? a.Lengths[i] - CountTrue(mask + j, t - j) : CountTrue(mask + start, j - start);
+        long onCount = typeof(TRow) == typeof(MixedRow) ? TV.SumCounts(nOn) : start == 0 ? a.Lengths[i] - CountRow(mask + j, null, t - j, 1, out _) : CountRow(mask + start, null, j - start, 1, out _);
         long offCount = TV.SumCounts(nOff);
         // without all-max-clip every policy lane is either on- or off-policy
         acc.Policy += policyWeight * (typeof(TAllMax) == typeof(Present) && hasAllMax ? -TV.Sum(sPolicyGain) : onLoss + offLoss);
@@ -478,17 +478,6 @@ internal static unsafe partial class FusedPolicyLoss
         acc.AllMaxClipped += TV.SumCounts(nAllMax);
         acc.ScopeCount += allScope ? onCount + offCount : onCount;
         return j;
-    }
-
-    /// <summary>The true bools of <paramref name="count"/> (a few) from <paramref name="source"/>.</summary>
-    private static int CountTrue(bool* source, int count)
-    {
-        int n = 0;
-        for (int k = 0; k < count; k++)
-        {
-            n += source[k] ? 1 : 0;
-        }
-        return n;
     }
 
     /// <summary>
