@@ -327,7 +327,7 @@ internal static unsafe partial class FusedPolicyLoss
                     }
                     else
                     {
-                        // no bound to clamp to (LUFFY's main run): −A·r and −A·r' (NaN together)
+                        // no bound to clamp to (LUFFY's main run): the gain A·r and its derivative A·r' (NaN together)
                         gain = unclippedGain;
                         dGain = advantage * dr;
                     }
@@ -344,9 +344,10 @@ internal static unsafe partial class FusedPolicyLoss
                         // the count and the tie at −A·r = −A·c where A < 0, only in vectors that have a lane near or past r = c
                         // (c > 1: rare), tested on r masked to those lanes (0 elsewhere, below the gate); a NaN ratio has
                         // neither, and fails the test as it fails the count and the tie
-                        if (TV.AnyGreaterThan(negative & r, dualGate))
+                        TV negativeRatio = negative & r;
+                        if (TV.AnyGreaterThan(negativeRatio, dualGate))
                         {
-                            TV reached = TV.AndNot(negative, TV.LessThan(r, dualGate));
+                            TV reached = TV.GreaterThan(negativeRatio, dualGate);
                             TV dualGain = advantage * dualBound;
                             nLower = TV.CountWhere(nLower, reached & TV.GreaterThan(dualGain, unclippedGain) & scope); // −A·r > −A·c
                             dGain = TV.Select(reached & TV.Equal(unclippedGain, dualGain), half * dGain, dGain);
